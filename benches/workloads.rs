@@ -1,0 +1,401 @@
+//! The shared benchmark workloads (`/work/shared/bench/README.md`), strata's side.
+//!
+//! Run as `cargo bench --bench workloads -- WORKLOAD [--dir DIR] [--table PATH] [--rows N]
+//! [--commits N] [--procs N] [--version N] [--lo N]`. Prints exactly one JSON line on stdout,
+//! `{"workload": ..., "seconds": ..., <counts>}`; progress goes to stderr. Each workload
+//! prepares its input untimed and times only the operation, with the same boundaries as
+//! `peer_deltars.py`. Unknown flags (such as the `--bench` cargo appends) are ignored.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringBuilder,
+    TimestampMicrosecondArray,
+};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use serde_json::{Value, json};
+use strata::{Snapshot, Storage, Table, WriterOptions};
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const TS0_US: i64 = 1_700_000_000_000_000;
+const WORKER_MODE: &str = "__append_worker";
+
+/// Command-line flags shared by all workloads (defaults as in `peer_deltars.py`).
+#[derive(Debug)]
+struct Args {
+    workload: String,
+    dir: String,
+    table: Option<String>,
+    rows: usize,
+    commits: usize,
+    procs: usize,
+    version: Option<i64>,
+    lo: i64,
+    worker: usize,
+}
+
+fn parse_args() -> BenchResult<Args> {
+    let mut args = Args {
+        workload: String::new(),
+        dir: "/tmp/strata-bench/strata".into(),
+        table: None,
+        rows: 2_000_000,
+        commits: 300,
+        procs: 4,
+        version: None,
+        lo: 1_000_000,
+        worker: 0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if arg.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let known = [
+            "--dir",
+            "--table",
+            "--rows",
+            "--commits",
+            "--procs",
+            "--version",
+            "--lo",
+            "--worker",
+        ]
+        .contains(&flag.as_str());
+        if !known {
+            if !arg.starts_with('-') && args.workload.is_empty() {
+                args.workload = arg;
+            }
+            // Anything else (e.g. cargo's `--bench`) is ignored.
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => it.next().ok_or_else(|| format!("{flag} needs a value"))?,
+        };
+        let bad = |e: std::num::ParseIntError| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--dir" => args.dir = value.clone(),
+            "--table" => args.table = Some(value.clone()),
+            "--rows" => args.rows = value.parse().map_err(bad)?,
+            "--commits" => args.commits = value.parse().map_err(bad)?,
+            "--procs" => args.procs = value.parse().map_err(bad)?,
+            "--version" => args.version = Some(value.parse().map_err(bad)?),
+            "--lo" => args.lo = value.parse().map_err(bad)?,
+            "--worker" => args.worker = value.parse().map_err(bad)?,
+            _ => unreachable!(),
+        }
+    }
+    if args.workload.is_empty() {
+        return Err(
+            "usage: workloads WORKLOAD [--dir DIR] [--table PATH] [--rows N] [--commits N] \
+                    [--procs N] [--version N] [--lo N]"
+                .into(),
+        );
+    }
+    Ok(args)
+}
+
+/// The standard dataset's Arrow schema (all columns nullable, as pyarrow writes them).
+fn standard_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("value", DataType::Float64, true),
+        Field::new("category", DataType::Utf8, true),
+        Field::new("payload", DataType::Utf8, true),
+    ]))
+}
+
+/// Rows `[start, start + count)` of the standard dataset, as one batch.
+fn standard_rows(start: i64, count: usize) -> RecordBatch {
+    let ids: Vec<i64> = (start..start + count as i64).collect();
+    let ts: Vec<i64> = ids.iter().map(|i| TS0_US + i * 1000).collect();
+    let value: Vec<f64> = ids
+        .iter()
+        .map(|i| ((i * 2_654_435_761) % 1_000_000) as f64 / 1e6)
+        .collect();
+    let mut category = StringBuilder::with_capacity(count, count * 3);
+    let mut payload = StringBuilder::with_capacity(count, count * 32);
+    for i in &ids {
+        write!(category, "c{}", i % 16).expect("writing to a StringBuilder");
+        category.append_value("");
+        write!(payload, "payload-{i:024}").expect("writing to a StringBuilder");
+        payload.append_value("");
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(ids)),
+        Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+        Arc::new(Float64Array::from(value)),
+        Arc::new(category.finish()),
+        Arc::new(payload.finish()),
+    ];
+    RecordBatch::try_new(standard_schema(), columns)
+        .expect("the standard dataset matches its schema")
+}
+
+/// A result line's fields, in print order.
+type Fields = Vec<(&'static str, Value)>;
+
+/// Prints the one result line, keys in the given order (`workload` and `seconds` first).
+fn out(fields: &[(&str, Value)]) {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+        .collect();
+    println!("{{{}}}", body.join(","));
+}
+
+fn remove_dir(dir: &str) -> BenchResult<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("removing {dir}: {e}").into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates a table with the standard schema at `dir` (replacing whatever is there).
+async fn create_table(dir: &str) -> BenchResult<Table> {
+    remove_dir(dir)?;
+    std::fs::create_dir_all(dir)?;
+    Ok(Table::create(dir)
+        .with_arrow_schema(&standard_schema())?
+        .execute()
+        .await?)
+}
+
+/// Loads a snapshot exactly as `Table::open` does (latest) or at `version`, without the extra
+/// log listing that `Table::snapshot()` would add to reach the loaded snapshot.
+async fn load_snapshot(location: &str, version: Option<i64>) -> BenchResult<Snapshot> {
+    let storage = Storage::open(location, &HashMap::new())?;
+    Ok(Snapshot::load(&storage, version).await?)
+}
+
+/// Lists the live files (paths), as the peer's `file_uris()` does.
+fn live_files(snapshot: &Snapshot) -> usize {
+    snapshot
+        .files()
+        .map(|a| a.path.as_str())
+        .collect::<Vec<_>>()
+        .len()
+}
+
+async fn bulk_append(a: &Args) -> BenchResult<Fields> {
+    remove_dir(&a.dir)?;
+    std::fs::create_dir_all(&a.dir)?;
+    let data = standard_rows(0, a.rows);
+    let t = Instant::now();
+    let table = Table::create(a.dir.as_str())
+        .with_arrow_schema(&standard_schema())?
+        .execute()
+        .await?;
+    let written = table.append([data]).await?;
+    let s = t.elapsed().as_secs_f64();
+    let snapshot = load_snapshot(&a.dir, None).await?;
+    eprintln!(
+        "bulk_append: version {} files {} bytes {}",
+        written.version, written.num_files, written.num_bytes
+    );
+    Ok(vec![
+        ("workload", json!("bulk_append")),
+        ("seconds", json!(s)),
+        ("rows", json!(written.num_rows)),
+        ("files", json!(live_files(&snapshot))),
+    ])
+}
+
+async fn raw_parquet(a: &Args) -> BenchResult<Fields> {
+    remove_dir(&a.dir)?;
+    std::fs::create_dir_all(&a.dir)?;
+    let data = standard_rows(0, a.rows);
+    let options = WriterOptions::default();
+    let path = std::path::Path::new(&a.dir).join("raw.snappy.parquet");
+    let t = Instant::now();
+    let props = WriterProperties::builder()
+        .set_compression(options.compression)
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .set_created_by(format!("strata version {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let file = std::fs::File::create(&path)?;
+    let mut writer = ArrowWriter::try_new(file, data.schema(), Some(props))?;
+    writer.write(&data)?;
+    let metadata = writer.close()?;
+    let s = t.elapsed().as_secs_f64();
+    let rows = metadata.file_metadata().num_rows();
+    eprintln!("raw_parquet: {} bytes", std::fs::metadata(&path)?.len());
+    Ok(vec![
+        ("workload", json!("raw_parquet")),
+        ("seconds", json!(s)),
+        ("rows", json!(rows)),
+    ])
+}
+
+async fn small_commits(a: &Args) -> BenchResult<Fields> {
+    let table = create_table(&a.dir).await?;
+    table.append([standard_rows(0, 10)]).await?;
+    let batches: Vec<RecordBatch> = (0..a.commits)
+        .map(|k| standard_rows(10 * (k as i64 + 1), 10))
+        .collect();
+    let t = Instant::now();
+    for batch in batches {
+        table.append([batch]).await?;
+    }
+    let s = t.elapsed().as_secs_f64();
+    Ok(vec![
+        ("workload", json!("small_commits")),
+        ("seconds", json!(s)),
+        ("commits", json!(a.commits)),
+        ("commits_per_s", json!(a.commits as f64 / s)),
+    ])
+}
+
+async fn open(a: &Args, version: Option<i64>) -> BenchResult<Fields> {
+    let location = a.table.as_deref().ok_or("--table is required")?;
+    let t = Instant::now();
+    let snapshot = load_snapshot(location, version).await?;
+    let files = live_files(&snapshot);
+    let s = t.elapsed().as_secs_f64();
+    Ok(vec![
+        ("workload", json!(a.workload)),
+        ("seconds", json!(s)),
+        ("version", json!(snapshot.version())),
+        ("files", json!(files)),
+    ])
+}
+
+async fn selective_scan(a: &Args) -> BenchResult<Fields> {
+    let location = a.table.as_deref().ok_or("--table is required")?;
+    let (lo, hi) = (a.lo, a.lo + 999);
+    let t = Instant::now();
+    let snapshot = load_snapshot(location, None).await?;
+    let batches = snapshot.scan().collect().await?;
+    let mut rows = 0;
+    for batch in &batches {
+        let ids = batch
+            .column_by_name("id")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or("the scan has no Int64 `id` column")?;
+        let keep: BooleanArray = ids
+            .iter()
+            .map(|v| Some(v.is_some_and(|v| v >= lo && v <= hi)))
+            .collect();
+        rows += filter_record_batch(batch, &keep)?.num_rows();
+    }
+    let s = t.elapsed().as_secs_f64();
+    Ok(vec![
+        ("workload", json!("selective_scan")),
+        ("seconds", json!(s)),
+        ("rows", json!(rows)),
+    ])
+}
+
+async fn concurrent_appends(a: &Args) -> BenchResult<Fields> {
+    let table = create_table(&a.dir).await?;
+    let setup = table.append([standard_rows(0, 10)]).await?.version;
+    let exe = std::env::current_exe()?;
+    let t = Instant::now();
+    let children = (0..a.procs)
+        .map(|k| {
+            Command::new(&exe)
+                .args([
+                    WORKER_MODE,
+                    "--dir",
+                    &a.dir,
+                    "--worker",
+                    &k.to_string(),
+                    "--commits",
+                    &a.commits.to_string(),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut failed = 0;
+    for mut child in children {
+        if !child.wait()?.success() {
+            failed += 1;
+        }
+    }
+    let s = t.elapsed().as_secs_f64();
+    let snapshot = load_snapshot(&a.dir, None).await?;
+    let rows: usize = snapshot
+        .scan()
+        .with_columns(["id"])
+        .collect()
+        .await?
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    let version = snapshot.version();
+    let commits = (a.procs * a.commits) as i64;
+    // The peer creates the table with its first 10 rows in one commit (version 0); strata
+    // creates it (version 0) and then appends them (version 1), so count from `setup`.
+    let ok = version == setup + commits && rows as i64 == 10 * (commits + 1);
+    Ok(vec![
+        ("workload", json!("concurrent_appends")),
+        ("seconds", json!(s)),
+        ("version", json!(version)),
+        ("rows", json!(rows)),
+        ("ok", json!(ok)),
+        ("failed_procs", json!(failed)),
+    ])
+}
+
+/// One process of `concurrent_appends`: `--commits` appends of 10 rows through one handle.
+async fn append_worker(a: &Args) -> BenchResult<()> {
+    let table = Table::open(a.dir.as_str()).await?;
+    let mut retries = 0;
+    for c in 0..a.commits {
+        let base = 1_000_000 * (a.worker as i64 + 1) + 10 * c as i64;
+        let written = table.append([standard_rows(base, 10)]).await?;
+        retries += written.attempts.saturating_sub(1);
+    }
+    eprintln!(
+        "worker {}: {} commits, {retries} retries",
+        a.worker, a.commits
+    );
+    Ok(())
+}
+
+async fn run(a: &Args) -> BenchResult<()> {
+    let result = match a.workload.as_str() {
+        "bulk_append" => bulk_append(a).await?,
+        "raw_parquet" => raw_parquet(a).await?,
+        "small_commits" => small_commits(a).await?,
+        "open_latest" | "snapshot_memory" => open(a, None).await?,
+        "open_version" => open(a, Some(a.version.ok_or("--version is required")?)).await?,
+        "selective_scan" => selective_scan(a).await?,
+        "concurrent_appends" => concurrent_appends(a).await?,
+        WORKER_MODE => return append_worker(a).await,
+        other => return Err(format!("unknown workload {other}").into()),
+    };
+    out(&result);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let result = match parse_args() {
+        Ok(args) => run(&args).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

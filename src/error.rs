@@ -1,0 +1,286 @@
+//! strata's error type.
+//!
+//! One public enum for the table layer with structured fields, so callers can match on what
+//! happened (a conflict, a missing version, an unsupported feature) rather than parse strings.
+//! The pure modules keep their own errors ([`SchemaError`], [`PartitionError`],
+//! [`StatsError`]) and are wrapped here. Every message names the table, file or version it is
+//! about and, where there is one, what to do next.
+
+use crate::partition::PartitionError;
+use crate::schema::SchemaError;
+use crate::stats::StatsError;
+
+/// Result alias for strata operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a commit lost to a concurrent writer (`protocol/PROTOCOL.md#conflicts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConflictReason {
+    /// Another writer created this version first and strata does not yet rebase (or the
+    /// operation is not safely rebased).
+    VersionTaken,
+    /// The winner changed the table's protocol.
+    ProtocolChanged,
+    /// The winner changed the table's metadata (schema, partitioning, properties).
+    MetadataChanged,
+    /// The winner removed a file this transaction read or removes.
+    FileRemoved {
+        /// The file the winner removed.
+        path: String,
+    },
+    /// The winner added files that this transaction's read predicate matches.
+    FilesAdded {
+        /// One of the added files.
+        path: String,
+    },
+    /// The winner committed the same application transaction id.
+    TxnConflict {
+        /// The application id.
+        app_id: String,
+    },
+    /// The winner changed the same metadata domain.
+    DomainConflict {
+        /// The domain.
+        domain: String,
+    },
+    /// Retries were exhausted.
+    TooManyRetries {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+impl std::fmt::Display for ConflictReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConflictReason::VersionTaken => {
+                write!(f, "another writer committed that version first")
+            }
+            ConflictReason::ProtocolChanged => write!(f, "it changed the table protocol"),
+            ConflictReason::MetadataChanged => write!(f, "it changed the table metadata"),
+            ConflictReason::FileRemoved { path } => write!(
+                f,
+                "it removed file {path}, which this write read or removes"
+            ),
+            ConflictReason::FilesAdded { path } => write!(
+                f,
+                "it added file {path}, which this write's read predicate matches"
+            ),
+            ConflictReason::TxnConflict { app_id } => write!(
+                f,
+                "it committed a transaction for the same appId {app_id:?}"
+            ),
+            ConflictReason::DomainConflict { domain } => {
+                write!(f, "it changed the same metadata domain {domain:?}")
+            }
+            ConflictReason::TooManyRetries { attempts } => {
+                write!(f, "the commit lost the race {attempts} times")
+            }
+        }
+    }
+}
+
+/// Errors from strata's table operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The location holds no Delta table (no `_delta_log` with commits).
+    #[error(
+        "no Delta table at {location}: `_delta_log/` has no commit files; create the table first or check the path"
+    )]
+    NotATable {
+        /// Table location.
+        location: String,
+    },
+    /// A table was to be created where one already exists.
+    #[error("a Delta table already exists at {location} (version {version}); open it instead")]
+    TableExists {
+        /// Table location.
+        location: String,
+        /// Its latest version.
+        version: i64,
+    },
+    /// An object store operation failed.
+    #[error("storage error on {path}: {source}")]
+    Storage {
+        /// The object path.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The table location could not be understood or its store could not be configured.
+    #[error("invalid table location {location:?}: {reason}")]
+    InvalidLocation {
+        /// What was given.
+        location: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A log file could not be parsed.
+    #[error(
+        "corrupt log file {path} (version {version}, line {line}): {reason}; the table cannot be read at or after this version until the file is repaired"
+    )]
+    CorruptLog {
+        /// The file.
+        path: String,
+        /// Its version.
+        version: i64,
+        /// 1-based line, 0 when the file as a whole is bad.
+        line: usize,
+        /// The parse error.
+        reason: String,
+    },
+    /// A checkpoint file could not be read.
+    #[error("corrupt checkpoint {path} (version {version}): {reason}")]
+    CorruptCheckpoint {
+        /// The file.
+        path: String,
+        /// Its version.
+        version: i64,
+        /// Why.
+        reason: String,
+    },
+    /// Log versions are not contiguous.
+    #[error(
+        "the log of {location} is missing version {missing} (found versions around it); the table's history is broken and cannot be read past version {last_good}"
+    )]
+    MissingVersion {
+        /// Table location.
+        location: String,
+        /// The first missing version.
+        missing: i64,
+        /// The last version that could be reconstructed.
+        last_good: i64,
+    },
+    /// The log does not establish a protocol or metadata at a version.
+    #[error(
+        "version {version} of {location} has no {action} action in its log; the table is invalid"
+    )]
+    MissingAction {
+        /// Table location.
+        location: String,
+        /// The version being loaded.
+        version: i64,
+        /// `protocol` or `metaData`.
+        action: &'static str,
+    },
+    /// The requested version does not exist or is no longer reconstructable.
+    #[error(
+        "version {version} of {location} is not available: the table has versions {earliest}..={latest}"
+    )]
+    VersionNotFound {
+        /// Table location.
+        location: String,
+        /// Requested version.
+        version: i64,
+        /// Earliest reconstructable version.
+        earliest: i64,
+        /// Latest version.
+        latest: i64,
+    },
+    /// A timestamp is outside the table's history.
+    #[error("no version of {location} at {timestamp}: {reason}")]
+    TimestampOutOfRange {
+        /// Table location.
+        location: String,
+        /// The requested timestamp (RFC 3339).
+        timestamp: String,
+        /// Before the first or after the latest commit, with those commits' times.
+        reason: String,
+    },
+    /// The table needs reader capabilities strata lacks.
+    #[error("cannot read {location}: it requires reader version {reader_version} with features [{}], which strata does not support; read it with a client that supports them", features.join(", "))]
+    UnsupportedReaderFeatures {
+        /// Table location.
+        location: String,
+        /// The table's minReaderVersion.
+        reader_version: i32,
+        /// The unsupported features (or the legacy capability implied by the version).
+        features: Vec<String>,
+    },
+    /// The table needs writer capabilities strata lacks.
+    #[error("cannot write {location}: it requires writer version {writer_version} with features [{}], which strata does not support", features.join(", "))]
+    UnsupportedWriterFeatures {
+        /// Table location.
+        location: String,
+        /// The table's minWriterVersion.
+        writer_version: i32,
+        /// The unsupported features.
+        features: Vec<String>,
+    },
+    /// Data does not match the table schema; nothing was committed.
+    #[error("data does not match the schema of {location}: {}; nothing was written", problems.join("; "))]
+    SchemaMismatch {
+        /// Table location.
+        location: String,
+        /// Each problem as one sentence.
+        problems: Vec<String>,
+    },
+    /// A schema could not be parsed or converted.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// A partition value could not be serialized or parsed.
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    /// Statistics configuration was invalid.
+    #[error(transparent)]
+    Stats(#[from] StatsError),
+    /// The commit lost to a concurrent writer.
+    #[error(
+        "commit to {location} at version {version} conflicted with the winning commit: {reason}; reload the table and retry"
+    )]
+    Conflict {
+        /// Table location.
+        location: String,
+        /// The version that was taken.
+        version: i64,
+        /// Why this write cannot be applied on top of the winner.
+        reason: ConflictReason,
+    },
+    /// A data file path resolves outside the table root.
+    #[error(
+        "file path {path:?} in version {version} escapes the table root of {location}; refusing to touch it"
+    )]
+    PathEscapesTable {
+        /// Table location.
+        location: String,
+        /// Version whose log named it.
+        version: i64,
+        /// The offending path.
+        path: String,
+    },
+    /// Reading or writing Parquet failed.
+    #[error("parquet error on {path}: {source}")]
+    Parquet {
+        /// The data file.
+        path: String,
+        /// The parquet crate's error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// An Arrow operation failed.
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The table forbids the operation (e.g. `delta.appendOnly`).
+    #[error("{operation} is not allowed on {location}: {reason}")]
+    NotAllowed {
+        /// Table location.
+        location: String,
+        /// What was attempted.
+        operation: String,
+        /// Which table property or rule forbids it.
+        reason: String,
+    },
+    /// A caller-supplied argument was invalid.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// True when the error is a lost commit race that a retry could fix.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
+    }
+}

@@ -1,0 +1,164 @@
+//! Log replay: actions in, table state out (`protocol/PROTOCOL.md#action-reconciliation`).
+//!
+//! Pure and deterministic. Applying a checkpoint's actions and then each later commit in
+//! order yields the state at the last version: the latest `protocol` and `metaData`, the live
+//! files (an `add` makes a file live, a `remove` tombstones it), the latest `txn` per appId and
+//! the live metadata domains.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::actions::{Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn};
+use crate::storage::decode_path;
+
+/// The reconstructed state of a table at one version.
+#[derive(Debug, Clone, Default)]
+pub struct TableState {
+    /// The version the state is at (-1 before any action is applied).
+    pub version: i64,
+    /// Latest protocol.
+    pub protocol: Option<Protocol>,
+    /// Latest metadata.
+    pub metadata: Option<Metadata>,
+    /// Live files keyed by [`file_key`].
+    pub files: BTreeMap<String, Add>,
+    /// Tombstones keyed by [`file_key`], for vacuum and conflict checks.
+    pub tombstones: BTreeMap<String, Remove>,
+    /// Latest transaction per application id.
+    pub txns: HashMap<String, Txn>,
+    /// Live (not removed) metadata domains.
+    pub domains: BTreeMap<String, DomainMetadata>,
+    /// The `commitInfo` of the last commit applied, when it had one.
+    pub last_commit_info: Option<CommitInfo>,
+}
+
+/// The reconciliation key of a file: its decoded path plus its deletion vector's identity, as
+/// the protocol defines (a file with a new DV replaces the old pairing).
+pub fn file_key(path: &str, dv: Option<&crate::actions::DeletionVectorDescriptor>) -> String {
+    let decoded = decode_path(path);
+    match dv {
+        None => decoded,
+        Some(dv) => format!(
+            "{decoded}\u{0}{}{}{}",
+            dv.storage_type,
+            dv.path_or_inline_dv,
+            dv.offset.unwrap_or(-1)
+        ),
+    }
+}
+
+impl TableState {
+    /// An empty state before version 0.
+    pub fn new() -> TableState {
+        TableState {
+            version: -1,
+            ..Default::default()
+        }
+    }
+
+    /// Applies the actions of one version (a commit, or a checkpoint taken at that version).
+    pub fn apply(&mut self, version: i64, actions: impl IntoIterator<Item = Action>) {
+        self.version = version;
+        self.last_commit_info = None;
+        for action in actions {
+            self.apply_one(action);
+        }
+    }
+
+    fn apply_one(&mut self, action: Action) {
+        match action {
+            Action::Protocol(p) => self.protocol = Some(p),
+            Action::Metadata(m) => self.metadata = Some(m),
+            Action::Add(add) => {
+                let key = file_key(&add.path, add.deletion_vector.as_ref());
+                self.tombstones.remove(&key);
+                self.files.insert(key, add);
+            }
+            Action::Remove(remove) => {
+                let key = file_key(&remove.path, remove.deletion_vector.as_ref());
+                self.files.remove(&key);
+                self.tombstones.insert(key, remove);
+            }
+            Action::Txn(txn) => {
+                self.txns.insert(txn.app_id.clone(), txn);
+            }
+            Action::DomainMetadata(d) => {
+                if d.removed {
+                    self.domains.remove(&d.domain);
+                } else {
+                    self.domains.insert(d.domain.clone(), d);
+                }
+            }
+            Action::CommitInfo(ci) => self.last_commit_info = Some(ci),
+            Action::Cdc(_) | Action::CheckpointMetadata(_) | Action::Sidecar(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(path: &str) -> Action {
+        Action::Add(Add {
+            path: path.into(),
+            partition_values: Default::default(),
+            size: 1,
+            modification_time: 0,
+            data_change: true,
+            stats: None,
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        })
+    }
+
+    fn remove(path: &str) -> Action {
+        let Action::Add(a) = add(path) else {
+            unreachable!()
+        };
+        Action::Remove(Remove::from_add(&a, 5, true))
+    }
+
+    #[test]
+    fn add_remove_readd() {
+        let mut s = TableState::new();
+        s.apply(0, [add("a"), add("b%20c")]);
+        s.apply(1, [remove("a"), remove("b c")]);
+        assert!(
+            s.files.is_empty(),
+            "remove matches an add whose path encodes the same file"
+        );
+        assert_eq!(s.tombstones.len(), 2);
+        s.apply(2, [add("a")]);
+        assert_eq!(s.files.len(), 1);
+        assert_eq!(s.tombstones.len(), 1);
+        assert_eq!(s.version, 2);
+    }
+
+    #[test]
+    fn txn_and_domains_keep_latest() {
+        let mut s = TableState::new();
+        let txn = |v| {
+            Action::Txn(Txn {
+                app_id: "job".into(),
+                version: v,
+                last_updated: None,
+            })
+        };
+        let dom = |c: &str, removed| {
+            Action::DomainMetadata(DomainMetadata {
+                domain: "d".into(),
+                configuration: c.into(),
+                removed,
+            })
+        };
+        s.apply(0, [txn(1), dom("x", false)]);
+        s.apply(1, [txn(4), dom("y", false)]);
+        assert_eq!(s.txns["job"].version, 4);
+        assert_eq!(s.domains["d"].configuration, "y");
+        s.apply(2, [dom("y", true)]);
+        assert!(s.domains.is_empty());
+    }
+}

@@ -1,0 +1,381 @@
+//! The table handle: open or create a table, get snapshots, write.
+//!
+//! A [`Table`] is a location plus a cached latest snapshot. Reading goes through
+//! [`Snapshot`]s (immutable; time travel by version or timestamp); writing goes through
+//! builders ([`WriteBuilder`]) that commit via the transaction layer. The handle refreshes its
+//! cache incrementally, so a process that commits often through one handle reads only the
+//! commits other writers added since.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use serde_json::Value;
+
+use crate::actions::{Action, Format, Metadata};
+use crate::error::{Error, Result};
+use crate::features;
+use crate::schema::{DataType, StructType};
+use crate::snapshot::Snapshot;
+use crate::stats::IndexedColumns;
+use crate::storage::Storage;
+use crate::transaction::{CommitResult, Transaction};
+use crate::write::{WriteBuilder, WriteMode, WriteResult};
+
+/// A Delta table at a location.
+#[derive(Clone, Debug)]
+pub struct Table {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    storage: Storage,
+    latest: Mutex<Option<Snapshot>>,
+}
+
+impl Table {
+    /// Opens an existing table at a local path or URL and loads its latest version.
+    ///
+    /// # Errors
+    /// [`Error::NotATable`] when there is no Delta log there; the errors of
+    /// [`Snapshot::load`].
+    pub async fn open(location: impl AsRef<str>) -> Result<Table> {
+        Table::open_with_options(location, HashMap::new()).await
+    }
+
+    /// Opens with object store options (e.g. `aws_endpoint`, `aws_allow_http`).
+    ///
+    /// # Errors
+    /// As [`Table::open`], plus [`Error::InvalidLocation`].
+    pub async fn open_with_options(
+        location: impl AsRef<str>,
+        options: HashMap<String, String>,
+    ) -> Result<Table> {
+        let storage = Storage::open(location.as_ref(), &options)?;
+        Table::open_storage(storage).await
+    }
+
+    /// Opens a table on an already-configured [`Storage`] (custom or test stores).
+    ///
+    /// # Errors
+    /// As [`Table::open`].
+    pub async fn open_storage(storage: Storage) -> Result<Table> {
+        let snapshot = Snapshot::load(&storage, None).await?;
+        Ok(Table {
+            inner: Arc::new(Inner {
+                storage,
+                latest: Mutex::new(Some(snapshot)),
+            }),
+        })
+    }
+
+    /// Starts creating a table at a local path or URL.
+    pub fn create(location: impl Into<String>) -> CreateBuilder {
+        CreateBuilder::new(location.into())
+    }
+
+    /// The table location.
+    pub fn location(&self) -> &str {
+        self.inner.storage.location()
+    }
+
+    /// The storage the table lives on.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// The latest version, refreshed from storage (reads only new commits).
+    ///
+    /// # Errors
+    /// As [`Snapshot::load`].
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let cached = self.cached();
+        let fresh = match cached {
+            Some(s) => s.refresh().await?,
+            None => Snapshot::load(&self.inner.storage, None).await?,
+        };
+        self.remember(&fresh);
+        Ok(fresh)
+    }
+
+    /// The table as of `version`.
+    ///
+    /// # Errors
+    /// [`Error::VersionNotFound`] when the version does not exist or its log was cleaned up;
+    /// the errors of [`Snapshot::load`].
+    pub async fn snapshot_at_version(&self, version: i64) -> Result<Snapshot> {
+        if let Some(s) = self.cached().filter(|s| s.version() == version) {
+            return Ok(s);
+        }
+        Snapshot::load(&self.inner.storage, Some(version)).await
+    }
+
+    /// The table as it was at `timestamp` (the latest commit at or before it).
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`]; the errors of [`Snapshot::load`].
+    pub async fn snapshot_at_timestamp(
+        &self,
+        timestamp: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Snapshot> {
+        Snapshot::load_at_timestamp(&self.inner.storage, timestamp).await
+    }
+
+    /// The latest version number (refreshing).
+    ///
+    /// # Errors
+    /// As [`Table::snapshot`].
+    pub async fn version(&self) -> Result<i64> {
+        Ok(self.snapshot().await?.version())
+    }
+
+    /// Starts a write of `batches` (append by default; see [`WriteBuilder`]).
+    pub fn write(&self, batches: impl IntoIterator<Item = RecordBatch>) -> WriteBuilder {
+        WriteBuilder::new(self.clone(), batches.into_iter().collect())
+    }
+
+    /// Appends `batches` in one commit.
+    ///
+    /// # Errors
+    /// As [`WriteBuilder::execute`].
+    pub async fn append(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+    ) -> Result<WriteResult> {
+        self.write(batches).execute().await
+    }
+
+    /// Replaces all data with `batches` in one commit.
+    ///
+    /// # Errors
+    /// As [`WriteBuilder::execute`].
+    pub async fn overwrite(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+    ) -> Result<WriteResult> {
+        self.write(batches)
+            .with_mode(WriteMode::Overwrite)
+            .execute()
+            .await
+    }
+
+    fn cached(&self) -> Option<Snapshot> {
+        self.inner
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn remember(&self, snapshot: &Snapshot) {
+        let mut latest = self.inner.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if latest
+            .as_ref()
+            .is_none_or(|s| s.version() < snapshot.version())
+        {
+            *latest = Some(snapshot.clone());
+        }
+    }
+
+    /// Keeps the cache current after this handle committed.
+    pub(crate) fn observe_commit(&self, result: &CommitResult) {
+        if let Some(s) = &result.snapshot {
+            self.remember(s);
+        }
+    }
+}
+
+/// Builder for [`Table::create`].
+#[must_use = "nothing is created until `.execute().await`"]
+#[derive(Debug)]
+pub struct CreateBuilder {
+    location: String,
+    options: HashMap<String, String>,
+    storage: Option<Storage>,
+    schema: Option<StructType>,
+    partition_columns: Vec<String>,
+    properties: HashMap<String, String>,
+    name: Option<String>,
+    description: Option<String>,
+    commit_metadata: serde_json::Map<String, Value>,
+}
+
+impl CreateBuilder {
+    fn new(location: String) -> CreateBuilder {
+        CreateBuilder {
+            location,
+            options: HashMap::new(),
+            storage: None,
+            schema: None,
+            partition_columns: Vec::new(),
+            properties: HashMap::new(),
+            name: None,
+            description: None,
+            commit_metadata: serde_json::Map::new(),
+        }
+    }
+
+    /// Creates on a caller-configured storage instead of resolving the location.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Object store options.
+    pub fn with_options(mut self, options: HashMap<String, String>) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The table schema in Delta types.
+    pub fn with_schema(mut self, schema: StructType) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// The table schema from Arrow (see [`StructType::try_from_arrow`] for the mapping).
+    ///
+    /// # Errors
+    /// [`Error::Schema`] for Arrow types Delta cannot store.
+    pub fn with_arrow_schema(mut self, schema: &Schema) -> Result<Self> {
+        self.schema = Some(StructType::try_from_arrow(schema)?);
+        Ok(self)
+    }
+
+    /// Partition columns, in directory order.
+    pub fn with_partition_columns<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.partition_columns = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A table property (`delta.*` properties configure Delta behaviour).
+    pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// The table's name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The table's description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// A custom field for the creating commit's `commitInfo`.
+    pub fn with_commit_metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.commit_metadata.insert(key.into(), value.into());
+        self
+    }
+
+    fn validate(&self, schema: &StructType) -> Result<()> {
+        let invalid = |m: String| Err(Error::InvalidArgument(m));
+        if schema.fields.is_empty() {
+            return invalid("a table needs at least one column".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &schema.fields {
+            if !seen.insert(f.name.to_lowercase()) {
+                return invalid(format!(
+                    "column {:?} appears twice (names are case-insensitive in Delta)",
+                    f.name
+                ));
+            }
+        }
+        for p in &self.partition_columns {
+            match schema.field(p) {
+                None => return invalid(format!("partition column {p:?} is not in the schema")),
+                Some(f) if !matches!(f.data_type, DataType::Primitive(_)) => {
+                    return invalid(format!("partition column {p:?} must have a primitive type"));
+                }
+                _ => {}
+            }
+        }
+        if self.partition_columns.len() >= schema.fields.len() {
+            return invalid("at least one column must not be a partition column".into());
+        }
+        IndexedColumns::from_properties(&self.properties)?;
+        Ok(())
+    }
+
+    /// Creates the table (version 0) and returns a handle to it.
+    ///
+    /// # Errors
+    /// [`Error::TableExists`] when a table is already there (also when another writer created
+    /// it concurrently); [`Error::InvalidArgument`] for an invalid schema, partitioning or
+    /// property; [`Error::Storage`].
+    pub async fn execute(self) -> Result<Table> {
+        let storage = match &self.storage {
+            Some(s) => s.clone(),
+            None => Storage::open(&self.location, &self.options)?,
+        };
+        let schema = self
+            .schema
+            .clone()
+            .ok_or_else(|| Error::InvalidArgument("a table needs a schema".into()))?;
+        self.validate(&schema)?;
+        match Snapshot::load(&storage, None).await {
+            Ok(existing) => {
+                return Err(Error::TableExists {
+                    location: storage.location().into(),
+                    version: existing.version(),
+                });
+            }
+            Err(Error::NotATable { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let protocol = features::protocol_for_new_table(&schema, &self.properties);
+        let metadata = Metadata {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            format: Format::default(),
+            schema_string: schema.to_json_string(),
+            partition_columns: self.partition_columns.clone(),
+            created_time: Some(chrono::Utc::now().timestamp_millis()),
+            configuration: self.properties.clone(),
+        };
+        let empty = Snapshot::for_new_table(&storage, protocol.clone(), metadata.clone())?;
+        let mut tx = Transaction::new(&empty, "CREATE TABLE")
+            .with_parameter(
+                "partitionBy",
+                serde_json::to_string(&self.partition_columns).unwrap_or_default(),
+            )
+            .with_parameter(
+                "properties",
+                serde_json::to_string(&self.properties).unwrap_or_default(),
+            );
+        if let Some(d) = &self.description {
+            tx = tx.with_parameter("description", d.clone());
+        }
+        for (k, v) in self.commit_metadata {
+            tx.set_commit_metadata(&k, v);
+        }
+        tx.add_actions([Action::Protocol(protocol), Action::Metadata(metadata)]);
+        let result = tx.commit().await.map_err(|e| match e {
+            Error::Conflict { location, .. } => Error::TableExists {
+                location,
+                version: 0,
+            },
+            other => other,
+        })?;
+        let table = Table {
+            inner: Arc::new(Inner {
+                storage,
+                latest: Mutex::new(None),
+            }),
+        };
+        table.observe_commit(&result);
+        Ok(table)
+    }
+}

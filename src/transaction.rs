@@ -1,0 +1,228 @@
+//! Transactions: stage actions against a snapshot and commit them atomically
+//! (`protocol/PROTOCOL.md#commit-protocol`).
+//!
+//! Every operation that changes a table (append, overwrite, and later delete, merge, restore,
+//! optimize, vacuum) commits through [`Transaction::commit`]. The commit is one put-if-absent of
+//! `_delta_log/<version>.json`. Losing the race is a value, not a failure: the winner is read,
+//! checked with [`conflict::check`], and if it does not conflict the same actions are tried at
+//! the next version, a bounded number of times with backoff. A put whose acknowledgement was
+//! lost is recognised by the transaction id in `commitInfo.txnId`, so it is never committed
+//! twice.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::actions::{Action, CommitInfo, serialize_commit};
+use crate::conflict::{self, ReadSet};
+use crate::error::{ConflictReason, Error, Result};
+use crate::log::segment::commit_file_name;
+use crate::snapshot::{Snapshot, read_commit};
+use crate::storage::PutOutcome;
+
+/// Engine identification written to `commitInfo.engineInfo`.
+pub const ENGINE_INFO: &str = concat!("strata/", env!("CARGO_PKG_VERSION"));
+
+/// Default bound on commit attempts after the first.
+pub const DEFAULT_MAX_RETRIES: u32 = 15;
+
+/// The first backoff after a lost race; doubles per attempt up to [`MAX_BACKOFF`].
+const BASE_BACKOFF: Duration = Duration::from_millis(5);
+const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+
+/// What a successful commit did.
+#[derive(Debug, Clone)]
+pub struct CommitResult {
+    /// The version committed.
+    pub version: i64,
+    /// How many put attempts it took (1 when no other writer interfered).
+    pub attempts: u32,
+    /// The table right after this commit, when this process can know it without I/O (no
+    /// winner was rebased over); `None` otherwise.
+    pub snapshot: Option<Snapshot>,
+}
+
+/// A set of actions to commit atomically on top of a snapshot.
+#[derive(Debug)]
+pub struct Transaction {
+    snapshot: Snapshot,
+    actions: Vec<Action>,
+    read_set: ReadSet,
+    operation: String,
+    operation_parameters: Map<String, Value>,
+    operation_metrics: Map<String, Value>,
+    extra_commit_info: Map<String, Value>,
+    max_retries: u32,
+    txn_id: String,
+}
+
+impl Transaction {
+    /// Starts a transaction reading `snapshot`, for an operation named as Delta names it
+    /// (`WRITE`, `CREATE TABLE`, `DELETE`, …).
+    pub fn new(snapshot: &Snapshot, operation: impl Into<String>) -> Transaction {
+        Transaction {
+            snapshot: snapshot.clone(),
+            actions: Vec::new(),
+            read_set: ReadSet::default(),
+            operation: operation.into(),
+            operation_parameters: Map::new(),
+            operation_metrics: Map::new(),
+            extra_commit_info: Map::new(),
+            max_retries: DEFAULT_MAX_RETRIES,
+            txn_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// The snapshot the transaction reads.
+    pub fn read_snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Stages actions.
+    pub fn add_actions(&mut self, actions: impl IntoIterator<Item = Action>) {
+        self.actions.extend(actions);
+    }
+
+    /// Declares that the transaction's result depends on the whole table (an overwrite),
+    /// so any concurrent data change conflicts.
+    pub fn read_whole_table(&mut self) {
+        self.read_set.read_whole_table = true;
+    }
+
+    /// Sets an `operationParameters` entry.
+    pub fn with_parameter(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.operation_parameters.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets an `operationMetrics` entry.
+    pub fn set_metric(&mut self, key: &str, value: impl Into<Value>) {
+        self.operation_metrics.insert(key.into(), value.into());
+    }
+
+    /// Attaches a custom `commitInfo` field (e.g. a job id). Keys that collide with the fields
+    /// strata writes are ignored.
+    pub fn set_commit_metadata(&mut self, key: &str, value: impl Into<Value>) {
+        self.extra_commit_info.insert(key.into(), value.into());
+    }
+
+    /// Bounds the number of retries after a lost race (default [`DEFAULT_MAX_RETRIES`]).
+    pub fn with_max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// This transaction's unique id (`commitInfo.txnId`).
+    pub fn txn_id(&self) -> &str {
+        &self.txn_id
+    }
+
+    fn commit_info(&self, now_ms: i64, in_commit_timestamp: Option<i64>) -> CommitInfo {
+        CommitInfo {
+            in_commit_timestamp,
+            timestamp: Some(now_ms),
+            operation: Some(self.operation.clone()),
+            operation_parameters: Some(self.operation_parameters.clone()),
+            read_version: (self.snapshot.version() >= 0).then_some(self.snapshot.version()),
+            is_blind_append: Some(
+                self.read_set.is_blind_append() && !self.actions.iter().any(is_remove),
+            ),
+            engine_info: Some(ENGINE_INFO.to_string()),
+            operation_metrics: (!self.operation_metrics.is_empty())
+                .then(|| self.operation_metrics.clone()),
+            txn_id: Some(self.txn_id.clone()),
+            extra: self.extra_commit_info.clone(),
+        }
+    }
+
+    /// Commits the staged actions.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when a winning commit conflicts (naming its version and why) or
+    /// retries run out; [`Error::Storage`] when the store fails; [`Error::CorruptLog`] when a
+    /// winner cannot be parsed.
+    pub async fn commit(mut self) -> Result<CommitResult> {
+        self.read_set.record_writes(&self.actions);
+        let storage = self.snapshot.storage().clone();
+        let ict_enabled = self.snapshot.in_commit_timestamps_enabled();
+        let mut last_ict = self.snapshot.timestamp_ms();
+        let mut version = self.snapshot.version() + 1;
+        let mut attempts = 0u32;
+        let mut rebased = false;
+        loop {
+            attempts += 1;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let ict = ict_enabled.then(|| now_ms.max(last_ict + 1));
+            let mut all = Vec::with_capacity(self.actions.len() + 1);
+            all.push(Action::CommitInfo(self.commit_info(now_ms, ict)));
+            all.extend(self.actions.iter().cloned());
+            let path = storage.log_path(&commit_file_name(version));
+            match storage
+                .put_if_absent(&path, Bytes::from(serialize_commit(&all)))
+                .await?
+            {
+                PutOutcome::Created => {
+                    let snapshot = (!rebased)
+                        .then(|| self.snapshot.advance(version, all, ict.unwrap_or(now_ms)))
+                        .transpose()?;
+                    return Ok(CommitResult {
+                        version,
+                        attempts,
+                        snapshot,
+                    });
+                }
+                PutOutcome::AlreadyExists => {
+                    let (_, winner) = read_commit(&storage, version).await?;
+                    if is_ours(&winner, &self.txn_id) {
+                        // Our put succeeded; its acknowledgement was lost and a retry saw it.
+                        return Ok(CommitResult {
+                            version,
+                            attempts,
+                            snapshot: None,
+                        });
+                    }
+                    let conflict = |reason| Error::Conflict {
+                        location: storage.location().to_string(),
+                        version,
+                        reason,
+                    };
+                    conflict::check(&self.read_set, &winner).map_err(conflict)?;
+                    if attempts > self.max_retries {
+                        return Err(conflict(ConflictReason::TooManyRetries { attempts }));
+                    }
+                    last_ict = winner_ict(&winner).unwrap_or(last_ict).max(last_ict);
+                    rebased = true;
+                    version += 1;
+                    tokio::time::sleep(backoff(attempts)).await;
+                }
+            }
+        }
+    }
+}
+
+fn is_remove(a: &Action) -> bool {
+    matches!(a, Action::Remove(_))
+}
+
+fn is_ours(winner: &[Action], txn_id: &str) -> bool {
+    winner
+        .iter()
+        .any(|a| matches!(a, Action::CommitInfo(ci) if ci.txn_id.as_deref() == Some(txn_id)))
+}
+
+fn winner_ict(winner: &[Action]) -> Option<i64> {
+    winner.iter().find_map(|a| match a {
+        Action::CommitInfo(ci) => ci.in_commit_timestamp,
+        _ => None,
+    })
+}
+
+/// Exponential backoff with jitter, so racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let exp = BASE_BACKOFF
+        .saturating_mul(1 << attempt.min(10))
+        .min(MAX_BACKOFF);
+    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (exp.as_millis() as u64 + 1);
+    Duration::from_millis(exp.as_millis() as u64 / 2 + jitter / 2)
+}

@@ -1,0 +1,356 @@
+//! Bad input gets a typed error naming the file or version, never a panic, and loses nothing.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::{Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use strata::{Error, Table};
+
+use crate::support::*;
+
+/// A table with versions 0..=2 (create + two appends).
+async fn three_versions(lake: &TempLake, name: &str) -> Table {
+    let table = Table::create(lake.table(name))
+        .with_arrow_schema(&people_schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    table.append([people(0..2, None)]).await.unwrap();
+    table.append([people(2..4, None)]).await.unwrap();
+    table
+}
+
+fn append_line(path: &std::path::Path, line: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_a_table() {
+    let lake = TempLake::new();
+    std::fs::create_dir_all(lake.table_path("empty/_delta_log")).unwrap();
+    for location in [lake.table("missing"), lake.table("empty")] {
+        let err = Table::open(&location).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::NotATable { location: l } if l == &location),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&location));
+    }
+}
+
+#[tokio::test]
+async fn corrupt_and_truncated_commits_name_file_version_and_line() {
+    let lake = TempLake::new();
+    three_versions(&lake, "corrupt").await;
+    let root = lake.table_path("corrupt");
+    append_line(
+        &commit_path(&root, 2),
+        "{\"add\": {\"path\": \"x.parquet\", \"size\": 1",
+    );
+    let err = Table::open(lake.table("corrupt")).await.unwrap_err();
+    match &err {
+        Error::CorruptLog {
+            path,
+            version,
+            line,
+            ..
+        } => {
+            assert!(path.ends_with("00000000000000000002.json"), "{path}");
+            assert_eq!((*version, *line), (2, 3));
+        }
+        other => panic!("expected CorruptLog, got {other}"),
+    }
+    // Earlier versions still read: nothing was lost.
+    let table = Table::open_storage(
+        strata::Storage::open(&lake.table("corrupt"), &Default::default()).unwrap(),
+    )
+    .await;
+    assert!(table.is_err());
+    let storage = strata::Storage::open(&lake.table("corrupt"), &Default::default()).unwrap();
+    let v1 = strata::Snapshot::load(&storage, Some(1)).await.unwrap();
+    assert_eq!(v1.num_records(), Some(2));
+
+    // A commit truncated mid-line (a torn write by a non-atomic store).
+    three_versions(&lake, "torn").await;
+    let path = commit_path(&lake.table_path("torn"), 1);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Table::open(lake.table("torn")).await.unwrap_err();
+    assert!(matches!(err, Error::CorruptLog { version: 1, .. }), "{err}");
+
+    // Not UTF-8 at all.
+    three_versions(&lake, "binary").await;
+    std::fs::write(
+        commit_path(&lake.table_path("binary"), 2),
+        [0xff, 0xfe, 0x00, 0x81],
+    )
+    .unwrap();
+    let err = Table::open(lake.table("binary")).await.unwrap_err();
+    assert!(matches!(err, Error::CorruptLog { version: 2, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn non_contiguous_versions_are_refused() {
+    let lake = TempLake::new();
+    three_versions(&lake, "gap").await;
+    std::fs::remove_file(commit_path(&lake.table_path("gap"), 1)).unwrap();
+    let err = Table::open(lake.table("gap")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::MissingVersion { missing: 1, .. }),
+        "{err}"
+    );
+    let storage = strata::Storage::open(&lake.table("gap"), &Default::default()).unwrap();
+    assert_eq!(
+        strata::Snapshot::load(&storage, Some(0))
+            .await
+            .unwrap()
+            .version(),
+        0,
+        "version 0 still reads"
+    );
+}
+
+#[tokio::test]
+async fn missing_protocol_or_metadata() {
+    let lake = TempLake::new();
+    for (name, keep) in [("noproto", "metaData"), ("nometa", "protocol")] {
+        let root = lake.table_path(name);
+        std::fs::create_dir_all(root.join("_delta_log")).unwrap();
+        let mut lines = vec![r#"{"commitInfo":{"operation":"CREATE TABLE"}}"#.to_string()];
+        if keep == "metaData" {
+            lines.push(format!(
+                r#"{{"metaData":{{"id":"x","format":{{"provider":"parquet","options":{{}}}},"schemaString":{},"partitionColumns":[],"configuration":{{}}}}}}"#,
+                serde_json::to_string(&strata::StructType::try_from_arrow(&people_schema()).unwrap().to_json_string()).unwrap()
+            ));
+        } else {
+            lines.push(r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#.into());
+        }
+        std::fs::write(commit_path(&root, 0), lines.join("\n")).unwrap();
+        let err = Table::open(lake.table(name)).await.unwrap_err();
+        let expected = if keep == "metaData" {
+            "protocol"
+        } else {
+            "metaData"
+        };
+        assert!(
+            matches!(&err, Error::MissingAction { version: 0, action, .. } if *action == expected),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsupported_reader_and_writer_features_are_named() {
+    let lake = TempLake::new();
+    three_versions(&lake, "dv").await;
+    append_line(
+        &commit_path(&lake.table_path("dv"), 2),
+        r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors","futureFeature"],"writerFeatures":["deletionVectors","futureFeature"]}}"#,
+    );
+    let err = Table::open(lake.table("dv")).await.unwrap_err();
+    match &err {
+        Error::UnsupportedReaderFeatures {
+            features,
+            reader_version: 3,
+            ..
+        } => {
+            assert_eq!(
+                features,
+                &vec!["deletionVectors".to_string(), "futureFeature".to_string()]
+            );
+        }
+        other => panic!("expected UnsupportedReaderFeatures, got {other}"),
+    }
+    assert!(err.to_string().contains("deletionVectors"));
+
+    // Another writer upgrades the protocol (a new commit); this handle learns of it on refresh.
+    let table = three_versions(&lake, "rt").await;
+    std::fs::write(
+        commit_path(&lake.table_path("rt"), 3),
+        r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["rowTracking"]}}"#,
+    )
+    .unwrap();
+    let reopened = Table::open(lake.table("rt"))
+        .await
+        .expect("reading needs no writer features");
+    assert_eq!(reopened.snapshot().await.unwrap().num_records(), Some(4));
+    let err = table.append([people(9..10, None)]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::UnsupportedWriterFeatures { features, .. } if features == &vec!["rowTracking".to_string()]),
+        "{err}"
+    );
+    assert_eq!(reopened.version().await.unwrap(), 3, "nothing committed");
+
+    let table = three_versions(&lake, "v9").await;
+    append_line(
+        &commit_path(&lake.table_path("v9"), 2),
+        r#"{"protocol":{"minReaderVersion":9,"minWriterVersion":9}}"#,
+    );
+    assert!(matches!(
+        Table::open(lake.table("v9")).await,
+        Err(Error::UnsupportedReaderFeatures { .. })
+    ));
+    drop(table);
+}
+
+#[tokio::test]
+async fn a_mismatched_append_commits_nothing_and_writes_no_files() {
+    let lake = TempLake::new();
+    let table = three_versions(&lake, "schema").await;
+    let files_before = count_files(&lake.table_path("schema"));
+    let wrong = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int32, false),
+        Field::new("extra", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        wrong,
+        vec![
+            Arc::new(Int32Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["x"])),
+        ],
+    )
+    .unwrap();
+    let err = table.append([batch]).await.unwrap_err();
+    match &err {
+        Error::SchemaMismatch { problems, .. } => {
+            assert_eq!(problems.len(), 2, "both problems reported: {problems:?}")
+        }
+        other => panic!("expected SchemaMismatch, got {other}"),
+    }
+    // A null in a non-nullable column is refused too.
+    let nulls = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+    let batch = RecordBatch::try_new(
+        nulls,
+        vec![Arc::new(arrow::array::Int64Array::from(vec![
+            Some(1),
+            None,
+        ]))],
+    )
+    .unwrap();
+    assert!(matches!(
+        table.append([batch]).await,
+        Err(Error::SchemaMismatch { .. })
+    ));
+    assert_eq!(table.version().await.unwrap(), 2);
+    assert_eq!(
+        count_files(&lake.table_path("schema")),
+        files_before,
+        "no data files were written"
+    );
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn empty_stale_or_garbage_last_checkpoint_still_opens() {
+    let lake = TempLake::new();
+    three_versions(&lake, "hint").await;
+    let hint = lake.table_path("hint").join("_delta_log/_last_checkpoint");
+    for content in [
+        "",
+        "{not json",
+        r#"{"version":1,"size":3}"#,
+        r#"{"version":99}"#,
+    ] {
+        std::fs::write(&hint, content).unwrap();
+        let table = Table::open(lake.table("hint"))
+            .await
+            .unwrap_or_else(|e| panic!("hint {content:?}: {e}"));
+        let snapshot = table.snapshot().await.unwrap();
+        assert_eq!(
+            (snapshot.version(), snapshot.num_records()),
+            (2, Some(4)),
+            "hint {content:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn paths_escaping_the_table_root_are_refused() {
+    let lake = TempLake::new();
+    let table = three_versions(&lake, "escape").await;
+    std::fs::write(lake.path().join("secret.parquet"), b"not yours").unwrap();
+    std::fs::write(
+        commit_path(&lake.table_path("escape"), 3),
+        r#"{"add":{"path":"../secret.parquet","partitionValues":{},"size":9,"modificationTime":0,"dataChange":true}}"#,
+    )
+    .unwrap();
+    let snapshot = table.snapshot().await.unwrap();
+    let err = snapshot.scan().collect().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::PathEscapesTable { path, version: 3, .. } if path == "../secret.parquet"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_actions_fields_and_files_are_tolerated() {
+    let lake = TempLake::new();
+    let table = three_versions(&lake, "tolerant").await;
+    let root = lake.table_path("tolerant");
+    append_line(&commit_path(&root, 2), r#"{"futureAction":{"x":1}}"#);
+    std::fs::write(root.join("_delta_log/00000000000000000002.crc"), "{}").unwrap();
+    std::fs::write(
+        root.join("_delta_log/.00000000000000000003.json.tmp"),
+        "garbage",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("_delta_log/00000000000000000000.00000000000000000001.compacted.json"),
+        "garbage",
+    )
+    .unwrap();
+    let snapshot = Table::open(lake.table("tolerant"))
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    assert_eq!((snapshot.version(), snapshot.num_records()), (2, Some(4)));
+    drop(table);
+}
+
+#[tokio::test]
+async fn requesting_a_version_that_does_not_exist() {
+    let lake = TempLake::new();
+    let table = three_versions(&lake, "v").await;
+    for v in [3, 100, -1] {
+        let err = table.snapshot_at_version(v).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::VersionNotFound {
+                    earliest: 0,
+                    latest: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+    let err = table
+        .snapshot()
+        .await
+        .unwrap()
+        .scan()
+        .with_columns(["nope"])
+        .collect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}

@@ -1,0 +1,271 @@
+//! Shared test helpers: temporary tables, sample data, and order-insensitive comparison.
+
+#![allow(dead_code)]
+
+pub mod python;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int8Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// A temporary directory that holds one or more tables; kept on failure for inspection when
+/// `STRATA_KEEP_TEST_DIRS` is set.
+pub struct TempLake {
+    dir: tempfile::TempDir,
+}
+
+impl TempLake {
+    pub fn new() -> TempLake {
+        TempLake {
+            dir: tempfile::Builder::new()
+                .prefix("strata-test-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A table location (string, as users pass it) under the lake.
+    pub fn table(&self, name: &str) -> String {
+        self.dir
+            .path()
+            .join(name)
+            .to_str()
+            .expect("utf-8 temp path")
+            .to_string()
+    }
+
+    pub fn table_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for TempLake {
+    fn drop(&mut self) {
+        if std::env::var_os("STRATA_KEEP_TEST_DIRS").is_some() {
+            let path = self.dir.path().to_path_buf();
+            eprintln!("keeping {}", path.display());
+            std::mem::forget(std::mem::replace(
+                &mut self.dir,
+                tempfile::tempdir().expect("temp dir"),
+            ));
+        }
+    }
+}
+
+/// The schema of [`people`].
+pub fn people_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("country", DataType::Utf8, true),
+    ]))
+}
+
+/// Rows `ids` with names `n{id}` and the given country for every row.
+pub fn people(ids: std::ops::Range<i64>, country: Option<&str>) -> RecordBatch {
+    let ids: Vec<i64> = ids.collect();
+    RecordBatch::try_new(
+        people_schema(),
+        vec![
+            Arc::new(Int64Array::from(ids.clone())),
+            Arc::new(StringArray::from(
+                ids.iter()
+                    .map(|i| Some(format!("n{i}")))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(vec![country; ids.len()])),
+        ],
+    )
+    .expect("people batch")
+}
+
+/// A schema with every Delta primitive type, all nullable.
+pub fn all_types_schema() -> SchemaRef {
+    let ts = |tz: Option<&str>| DataType::Timestamp(TimeUnit::Microsecond, tz.map(Into::into));
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("bool", DataType::Boolean, true),
+        Field::new("byte", DataType::Int8, true),
+        Field::new("short", DataType::Int16, true),
+        Field::new("int", DataType::Int32, true),
+        Field::new("float", DataType::Float32, true),
+        Field::new("double", DataType::Float64, true),
+        Field::new("dec", DataType::Decimal128(10, 2), true),
+        Field::new("dec38", DataType::Decimal128(38, 10), true),
+        Field::new("str", DataType::Utf8, true),
+        Field::new("bin", DataType::Binary, true),
+        Field::new("date", DataType::Date32, true),
+        Field::new("ts", ts(Some("UTC")), true),
+        Field::new("ts_ntz", ts(None), true),
+    ]))
+}
+
+/// `n` rows of every primitive type starting at `start`; every 3rd row is null in all
+/// nullable columns.
+pub fn all_types(start: i64, n: usize) -> RecordBatch {
+    let ids: Vec<i64> = (start..start + n as i64).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(ids.clone())),
+        Arc::new(BooleanArray::from(
+            ids.iter().map(|i| opt(i, i % 2 == 0)).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int8Array::from(
+            ids.iter()
+                .map(|i| opt(i, (*i % 256 - 128) as i8))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Int16Array::from(
+            ids.iter()
+                .map(|i| opt(i, (*i * 7 % 30000) as i16))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Int32Array::from(
+            ids.iter()
+                .map(|i| opt(i, (*i as i32).wrapping_mul(-31)))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Float32Array::from(
+            ids.iter()
+                .map(|i| opt(i, *i as f32 / 3.0))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            ids.iter()
+                .map(|i| opt(i, *i as f64 * -1.25e10))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(
+            Decimal128Array::from(
+                ids.iter()
+                    .map(|i| opt(i, *i as i128 * 12345 - 999))
+                    .collect::<Vec<_>>(),
+            )
+            .with_precision_and_scale(10, 2)
+            .expect("decimal"),
+        ),
+        Arc::new(
+            Decimal128Array::from(
+                ids.iter()
+                    .map(|i| opt(i, (*i as i128 % 90 + 1) * 10i128.pow(36) + 7))
+                    .collect::<Vec<_>>(),
+            )
+            .with_precision_and_scale(38, 10)
+            .expect("decimal"),
+        ),
+        Arc::new(StringArray::from(
+            ids.iter()
+                .map(|i| opt(i, format!("s-{i}-ü")))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(BinaryArray::from(
+            ids.iter()
+                .map(|i| opt(i, vec![*i as u8, 0, 255]))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|o| o.as_deref())
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Date32Array::from(
+            ids.iter()
+                .map(|i| opt(i, (*i * 37 - 5000) as i32))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from(
+                ids.iter()
+                    .map(|i| opt(i, *i * 3_600_000_123 - 10))
+                    .collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
+        ),
+        Arc::new(TimestampMicrosecondArray::from(
+            ids.iter()
+                .map(|i| opt(i, *i * 86_400_000_001))
+                .collect::<Vec<_>>(),
+        )),
+    ];
+    RecordBatch::try_new(all_types_schema(), columns).expect("all types batch")
+}
+
+/// Every third row is null in the nullable columns of [`all_types`].
+fn opt<T>(i: &i64, v: T) -> Option<T> {
+    (i % 3 != 0).then_some(v)
+}
+
+/// Rows as sorted display strings, after conforming to `schema` (by column name): an
+/// order-insensitive, type-normalized view for comparing two clients' reads.
+pub fn canonical_rows(batches: &[RecordBatch], schema: &SchemaRef) -> Vec<String> {
+    let options = FormatOptions::default().with_null("∅");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let batch =
+            strata::conform::conform_batch(batch, schema, strata::conform::nulls).expect("conform");
+        let formatters: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect();
+            rows.push(cells.join(" | "));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Asserts two reads hold the same rows (any order), with a readable diff.
+#[track_caller]
+pub fn assert_same_rows(
+    actual: &[RecordBatch],
+    expected: &[RecordBatch],
+    schema: &SchemaRef,
+    context: &str,
+) {
+    let a = canonical_rows(actual, schema);
+    let e = canonical_rows(expected, schema);
+    if a != e {
+        let missing: Vec<_> = e.iter().filter(|r| !a.contains(r)).take(5).collect();
+        let extra: Vec<_> = a.iter().filter(|r| !e.contains(r)).take(5).collect();
+        panic!(
+            "{context}: {} rows read, {} expected\n  missing (first 5): {missing:#?}\n  unexpected (first 5): {extra:#?}",
+            a.len(),
+            e.len()
+        );
+    }
+}
+
+/// Reads a whole Parquet file (an expected dump) into batches.
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("batches")
+}
+
+/// Total rows in batches.
+pub fn num_rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// Path of a commit file in a local table.
+pub fn commit_path(table: &Path, version: i64) -> PathBuf {
+    table.join("_delta_log").join(format!("{version:020}.json"))
+}

@@ -1,0 +1,188 @@
+//! The second Delta client: a Python venv with deltalake, made on first use under target/.
+//!
+//! The venv lives at `<target>/interop-venv` (`<target>` = `$CARGO_TARGET_DIR`, else
+//! `<manifest>/target`) and is built from `tests/python/requirements.txt` with `python3`
+//! from PATH (or `$STRATA_PYTHON`). A marker file inside it records the exact
+//! requirements it was built from; if the pins change, the venv is rebuilt. Creation is
+//! serialised across threads (a `OnceLock`) and across test processes (an exclusive lock
+//! on `<target>/interop-venv.lock`). Failing to build it panics: CI must fail, not skip.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Written inside the venv, last, with the requirements.txt contents it was built from.
+const MARKER: &str = "strata-interop-requirements.txt";
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                manifest_dir().join(dir)
+            }
+        }
+        _ => manifest_dir().join("target"),
+    }
+}
+
+fn requirements_path() -> PathBuf {
+    manifest_dir()
+        .join("tests")
+        .join("python")
+        .join("requirements.txt")
+}
+
+fn interop_script() -> PathBuf {
+    manifest_dir()
+        .join("tests")
+        .join("python")
+        .join("interop.py")
+}
+
+fn venv_bin(venv: &Path) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    }
+}
+
+fn base_python() -> String {
+    match std::env::var("STRATA_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => "python3".to_string(),
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&arg.to_string_lossy());
+    }
+    s
+}
+
+/// Runs `cmd` to completion, turning a spawn failure or non-zero exit into an error
+/// that carries the command line and both output streams.
+fn run(mut cmd: Command) -> Result<Output, String> {
+    let line = describe(&cmd);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not run `{line}`: {e}"))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "`{line}` failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn ensure_venv() -> Result<PathBuf, String> {
+    let req_path = requirements_path();
+    let requirements = fs::read_to_string(&req_path)
+        .map_err(|e| format!("cannot read {}: {e}", req_path.display()))?;
+    let target = target_dir();
+    fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let venv = target.join("interop-venv");
+    let python = venv_bin(&venv);
+    let marker = venv.join(MARKER);
+
+    // Cross-process exclusion; released when `lock` is dropped (or the process dies).
+    let lock_path = target.join("interop-venv.lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+
+    if python.is_file()
+        && fs::read_to_string(&marker).ok().as_deref() == Some(requirements.as_str())
+    {
+        return Ok(python);
+    }
+
+    // Straight to stderr rather than eprintln!, which libtest captures: the first run
+    // spends a while in pip and the user should see why.
+    let _ = writeln!(
+        std::io::stderr(),
+        "strata interop: creating Python venv at {} from {} (one-time, downloads deltalake + pyarrow)",
+        venv.display(),
+        req_path.display()
+    );
+    if venv.exists() {
+        fs::remove_dir_all(&venv)
+            .map_err(|e| format!("cannot remove stale venv {}: {e}", venv.display()))?;
+    }
+    let base = base_python();
+    let mut cmd = Command::new(&base);
+    cmd.arg("-m").arg("venv").arg(&venv);
+    run(cmd).map_err(|e| {
+        format!("{e}\n(set STRATA_PYTHON to a Python >= 3.10 with the venv module; `{base}` is used now)")
+    })?;
+    let mut cmd = Command::new(&python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "-r",
+    ])
+    .arg(&req_path);
+    run(cmd)?;
+    // Smoke test before declaring the venv good.
+    let mut cmd = Command::new(&python);
+    cmd.args(["-c", "import deltalake, pyarrow"]);
+    run(cmd)?;
+    // Marker last: a venv without it (an interrupted build) is rebuilt next time.
+    let tmp = venv.join(format!("{MARKER}.tmp"));
+    fs::write(&tmp, &requirements).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    fs::rename(&tmp, &marker).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    drop(lock);
+    Ok(python)
+}
+
+/// Path to the venv's python, creating `<target>/interop-venv` on first use. Panics with a clear message (never skips) if it cannot be made — CI must fail, not skip.
+pub fn venv_python() -> PathBuf {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match PYTHON.get_or_init(ensure_venv) {
+        Ok(python) => python.clone(),
+        Err(e) => panic!(
+            "cannot set up the Python interop venv (deltalake, tests/python/requirements.txt); \
+             these tests need python3 with venv + pip and access to PyPI:\n{e}"
+        ),
+    }
+}
+
+/// Runs tests/python/interop.py with args; panics with stdout+stderr on failure; returns stdout.
+pub fn interop(args: &[&str]) -> String {
+    let python = venv_python();
+    let mut cmd = Command::new(&python);
+    cmd.arg(interop_script())
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUTF8", "1");
+    match run(cmd) {
+        Ok(out) => String::from_utf8(out.stdout)
+            .unwrap_or_else(|e| panic!("interop.py {args:?} printed non-UTF-8 output: {e}")),
+        Err(e) => panic!("interop.py {args:?} failed: {e}"),
+    }
+}
