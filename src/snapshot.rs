@@ -152,7 +152,6 @@ impl Snapshot {
         &self.inner.storage
     }
 
-    #[allow(dead_code)] // used by the checkpoint writer
     pub(crate) fn state(&self) -> &TableState {
         &self.inner.state
     }
@@ -254,15 +253,16 @@ impl Snapshot {
         let latest = Snapshot::load(storage, None).await?;
         let listing = LogListing::from_files(list_log(storage, None).await?);
         let ict_start = ict_enablement_version(&latest);
-        let version = match ict_start {
-            Some(start)
-                if ict_of(storage, start)
-                    .await?
-                    .is_some_and(|t| t <= target_ms) =>
-            {
+        let first_ict = match ict_start {
+            Some(start) => ict_of(storage, start).await?,
+            None => None,
+        };
+        let version = match (ict_start, first_ict) {
+            (Some(start), Some(first)) if first <= target_ms => {
                 search_ict(storage, start, latest.version(), target_ms).await?
             }
             _ => {
+                // Before in-commit timestamps took effect (or without them): file times.
                 let mut commits: Vec<(i64, i64)> = listing
                     .commits
                     .values()
@@ -270,7 +270,22 @@ impl Snapshot {
                     .map(|f| (f.version, f.last_modified_ms))
                     .collect();
                 make_monotonic(&mut commits);
-                version_at(&commits, target_ms).map_err(|e| out_of_range(storage, timestamp, e))?
+                match (version_at(&commits, target_ms), ict_start, first_ict) {
+                    (Ok(v), _, _) => v,
+                    // Later than every pre-enablement commit but before the first in-commit
+                    // timestamp: the last version before enablement was current.
+                    (Err(OutOfRange::After(v, _)), Some(_), Some(_)) => v,
+                    (Err(OutOfRange::Before(..)), Some(start), Some(first))
+                        if commits.is_empty() =>
+                    {
+                        return Err(out_of_range(
+                            storage,
+                            timestamp,
+                            OutOfRange::Before(start, first),
+                        ));
+                    }
+                    (Err(e), _, _) => return Err(out_of_range(storage, timestamp, e)),
+                }
             }
         };
         Snapshot::load(storage, Some(version)).await
@@ -306,16 +321,19 @@ impl Snapshot {
         Snapshot::from_state(storage.clone(), state, timestamp_ms)
     }
 
-    /// The snapshot after this process committed `actions` as `version` on top of this one:
-    /// no I/O, because the committed actions are known.
+    /// The snapshot after `commits` (contiguous, starting right after this version) were
+    /// applied on top of this one: no I/O, because a committer knows the winners it read and
+    /// its own actions. `timestamp_ms` is the last commit's time.
     pub(crate) fn advance(
         &self,
-        version: i64,
-        actions: Vec<Action>,
+        commits: Vec<(i64, Vec<Action>)>,
         timestamp_ms: i64,
     ) -> Result<Snapshot> {
         let mut state = self.inner.state.clone();
-        state.apply(version, actions);
+        for (version, actions) in commits {
+            debug_assert_eq!(version, state.version + 1, "commits must be contiguous");
+            state.apply(version, actions);
+        }
         Snapshot::from_state(self.inner.storage.clone(), state, timestamp_ms)
     }
 }
@@ -436,8 +454,14 @@ async fn replay_commits(
     state: &mut TableState,
     commits: &[LogFile],
 ) -> Result<()> {
-    let mut parsed = futures::stream::iter(commits.iter().map(|f| read_commit(storage, f.version)))
-        .buffered(LOG_FETCH_CONCURRENCY);
+    // Each fetch owns a clone of the storage handle (an Arc), so the future is `Send +
+    // 'static` and the whole load can run inside `tokio::spawn`.
+    let versions: Vec<i64> = commits.iter().map(|f| f.version).collect();
+    let mut parsed = futures::stream::iter(versions.into_iter().map(|version| {
+        let storage = storage.clone();
+        async move { read_commit(&storage, version).await }
+    }))
+    .buffered(LOG_FETCH_CONCURRENCY);
     while let Some((version, actions)) = parsed.try_next().await? {
         state.apply(version, actions);
     }

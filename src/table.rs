@@ -379,3 +379,23 @@ impl CreateBuilder {
         Ok(table)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+
+    /// Writes, reads and creation must be spawnable on a multi-threaded runtime: a
+    /// non-`Send` or borrowing future here is an API bug, caught at compile time.
+    #[allow(dead_code)]
+    fn futures_are_send_and_static(table: Table, batch: RecordBatch, storage: Storage) {
+        let t = table.clone();
+        assert_spawnable(async move { t.append([batch]).await });
+        let t = table.clone();
+        assert_spawnable(async move { t.snapshot().await?.scan().collect().await });
+        assert_spawnable(async move { table.snapshot_at_timestamp(chrono::Utc::now()).await });
+        assert_spawnable(async move { Table::open_storage(storage).await });
+        assert_spawnable(async move { Table::create("x").execute().await });
+    }
+}

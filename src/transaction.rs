@@ -12,24 +12,29 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
 use crate::actions::{Action, CommitInfo, serialize_commit};
 use crate::conflict::{self, ReadSet};
 use crate::error::{ConflictReason, Error, Result};
+use crate::log::segment::LogFileKind;
 use crate::log::segment::commit_file_name;
-use crate::snapshot::{Snapshot, read_commit};
+use crate::snapshot::{Snapshot, list_log, read_commit};
 use crate::storage::PutOutcome;
 
 /// Engine identification written to `commitInfo.engineInfo`.
 pub const ENGINE_INFO: &str = concat!("strata/", env!("CARGO_PKG_VERSION"));
 
 /// Default bound on commit attempts after the first.
-pub const DEFAULT_MAX_RETRIES: u32 = 15;
+pub const DEFAULT_MAX_RETRIES: u32 = 100;
 
-/// The first backoff after a lost race; doubles per attempt up to [`MAX_BACKOFF`].
-const BASE_BACKOFF: Duration = Duration::from_millis(5);
-const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+/// The first backoff after a lost race; doubles per attempt up to [`MAX_BACKOFF`]. Small,
+/// because a loser has already caught up to the newest commit before it waits.
+const BASE_BACKOFF: Duration = Duration::from_millis(1);
+const MAX_BACKOFF: Duration = Duration::from_millis(200);
+/// Winning commits read at once while catching up.
+const CATCH_UP_CONCURRENCY: usize = 16;
 
 /// What a successful commit did.
 #[derive(Debug, Clone)]
@@ -38,8 +43,8 @@ pub struct CommitResult {
     pub version: i64,
     /// How many put attempts it took (1 when no other writer interfered).
     pub attempts: u32,
-    /// The table right after this commit, when this process can know it without I/O (no
-    /// winner was rebased over); `None` otherwise.
+    /// The table right after this commit (built from the read snapshot, the winners it was
+    /// rebased over and its own actions, without further I/O), when known.
     pub snapshot: Option<Snapshot>,
 }
 
@@ -138,6 +143,11 @@ impl Transaction {
 
     /// Commits the staged actions.
     ///
+    /// On losing the race for a version, the transaction catches up in one step: it reads the
+    /// winner and every commit after it, checks each for a conflict, and tries again right
+    /// after the newest. So a writer that fell many versions behind pays one listing, not one
+    /// attempt per version, and retries are only spent on genuine head-to-head races.
+    ///
     /// # Errors
     /// [`Error::Conflict`] when a winning commit conflicts (naming its version and why) or
     /// retries run out; [`Error::Storage`] when the store fails; [`Error::CorruptLog`] when a
@@ -148,57 +158,136 @@ impl Transaction {
         let ict_enabled = self.snapshot.in_commit_timestamps_enabled();
         let mut last_ict = self.snapshot.timestamp_ms();
         let mut version = self.snapshot.version() + 1;
+        let mut winners: Vec<(i64, Vec<Action>)> = Vec::new();
         let mut attempts = 0u32;
-        let mut rebased = false;
         loop {
             attempts += 1;
             let now_ms = chrono::Utc::now().timestamp_millis();
             let ict = ict_enabled.then(|| now_ms.max(last_ict + 1));
-            let mut all = Vec::with_capacity(self.actions.len() + 1);
-            all.push(Action::CommitInfo(self.commit_info(now_ms, ict)));
-            all.extend(self.actions.iter().cloned());
+            let mut ours = Vec::with_capacity(self.actions.len() + 1);
+            ours.push(Action::CommitInfo(self.commit_info(now_ms, ict)));
+            ours.extend(self.actions.iter().cloned());
             let path = storage.log_path(&commit_file_name(version));
-            match storage
-                .put_if_absent(&path, Bytes::from(serialize_commit(&all)))
-                .await?
-            {
-                PutOutcome::Created => {
-                    let snapshot = (!rebased)
-                        .then(|| self.snapshot.advance(version, all, ict.unwrap_or(now_ms)))
-                        .transpose()?;
+            let put = storage
+                .put_if_absent(&path, Bytes::from(serialize_commit(&ours)))
+                .await;
+            let taken = match resolve_put(&storage, version, put, &self.txn_id).await? {
+                Landed::Ours => {
+                    winners.push((version, ours));
+                    let snapshot = self.snapshot.advance(winners, ict.unwrap_or(now_ms))?;
+                    maybe_checkpoint(&snapshot).await;
                     return Ok(CommitResult {
                         version,
                         attempts,
-                        snapshot,
+                        snapshot: Some(snapshot),
                     });
                 }
-                PutOutcome::AlreadyExists => {
-                    let (_, winner) = read_commit(&storage, version).await?;
-                    if is_ours(&winner, &self.txn_id) {
-                        // Our put succeeded; its acknowledgement was lost and a retry saw it.
-                        return Ok(CommitResult {
-                            version,
-                            attempts,
-                            snapshot: None,
-                        });
-                    }
-                    let conflict = |reason| Error::Conflict {
-                        location: storage.location().to_string(),
-                        version,
-                        reason,
-                    };
-                    conflict::check(&self.read_set, &winner).map_err(conflict)?;
-                    if attempts > self.max_retries {
-                        return Err(conflict(ConflictReason::TooManyRetries { attempts }));
-                    }
-                    last_ict = winner_ict(&winner).unwrap_or(last_ict).max(last_ict);
-                    rebased = true;
-                    version += 1;
-                    tokio::time::sleep(backoff(attempts)).await;
-                }
+                Landed::Theirs(taken) => taken,
+            };
+            let mut newer = read_commits_after(&storage, version).await?;
+            newer.insert(0, (version, taken));
+            for (winner_version, actions) in newer {
+                conflict::check(&self.read_set, &actions).map_err(|reason| Error::Conflict {
+                    location: storage.location().to_string(),
+                    version: winner_version,
+                    reason,
+                })?;
+                last_ict = winner_ict(&actions).unwrap_or(last_ict).max(last_ict);
+                version = winner_version + 1;
+                winners.push((winner_version, actions));
             }
+            if attempts > self.max_retries {
+                return Err(Error::Conflict {
+                    location: storage.location().to_string(),
+                    version,
+                    reason: ConflictReason::TooManyRetries { attempts },
+                });
+            }
+            tokio::time::sleep(backoff(attempts)).await;
         }
     }
+}
+
+/// Default `delta.checkpointInterval`: a checkpoint every 100 commits, as delta-rs does
+/// (`protocol/PROTOCOL.md#checkpoints`).
+pub const DEFAULT_CHECKPOINT_INTERVAL: i64 = 100;
+
+/// Writes a checkpoint when `snapshot.version()` is a multiple of the table's checkpoint
+/// interval. Runs after the commit succeeded and never fails it: the checkpoint is derived
+/// data, and readers fall back to the commits (a failure is logged).
+async fn maybe_checkpoint(snapshot: &Snapshot) {
+    let interval = snapshot
+        .properties()
+        .get("delta.checkpointInterval")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL);
+    if snapshot.version() > 0
+        && snapshot.version() % interval == 0
+        && let Err(e) = crate::checkpoint::write_checkpoint(snapshot).await
+    {
+        tracing::warn!(version = snapshot.version(), error = %e, "checkpoint failed; the commit stands");
+    }
+}
+
+/// Who owns a version after a commit attempt.
+enum Landed {
+    /// This transaction's commit is at the version.
+    Ours,
+    /// Another writer's commit (its actions) is at the version.
+    Theirs(Vec<Action>),
+}
+
+/// Decides what a put-if-absent did, including the cases where its answer was lost: a put that
+/// reports `AlreadyExists` or fails outright may still have written our commit (the store
+/// applied it, then the response was lost and a retry saw our own object, or retries ran out).
+/// Reading the version back and comparing `commitInfo.txnId` tells the truth
+/// (`protocol/PROTOCOL.md#commit-protocol`, item 3). If the read-back finds nothing, the put
+/// did not land and its error is returned.
+async fn resolve_put(
+    storage: &crate::storage::Storage,
+    version: i64,
+    put: Result<PutOutcome>,
+    txn_id: &str,
+) -> Result<Landed> {
+    let put_error = match put {
+        Ok(PutOutcome::Created) => return Ok(Landed::Ours),
+        Ok(PutOutcome::AlreadyExists) => None,
+        Err(e) => Some(e),
+    };
+    match read_commit(storage, version).await {
+        Ok((_, actions)) if is_ours(&actions, txn_id) => Ok(Landed::Ours),
+        Ok((_, actions)) => Ok(Landed::Theirs(actions)),
+        Err(read_error) => Err(put_error.unwrap_or(read_error)),
+    }
+}
+
+/// Reads the contiguous commits after `version` that a listing shows (it may lag; a later
+/// put-if-absent still decides).
+async fn read_commits_after(
+    storage: &crate::storage::Storage,
+    version: i64,
+) -> Result<Vec<(i64, Vec<Action>)>> {
+    let listed = list_log(storage, Some(&format!("{version:020}"))).await?;
+    let mut versions: Vec<i64> = listed
+        .iter()
+        .filter(|f| f.kind == LogFileKind::Commit && f.version > version)
+        .map(|f| f.version)
+        .collect();
+    versions.sort_unstable();
+    let contiguous: Vec<i64> = versions
+        .into_iter()
+        .zip(version + 1..)
+        .take_while(|(v, want)| v == want)
+        .map(|(v, _)| v)
+        .collect();
+    futures::stream::iter(contiguous.into_iter().map(|v| {
+        let storage = storage.clone();
+        async move { read_commit(&storage, v).await }
+    }))
+    .buffered(CATCH_UP_CONCURRENCY)
+    .try_collect()
+    .await
 }
 
 fn is_remove(a: &Action) -> bool {

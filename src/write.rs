@@ -402,9 +402,9 @@ async fn write_data_files(
         .try_collect()
         .await?;
 
-    let storage = snapshot.storage().clone();
     let extension = options.extension();
-    let uploads = encoded.into_iter().flat_map(|(values, files)| {
+    let mut uploads = Vec::new();
+    for (values, files) in encoded {
         let dir = (!partition_columns.is_empty())
             .then(|| partition::partition_dir(&partition_columns, &values));
         let partition_values: HashMap<String, Option<String>> = partition_columns
@@ -412,7 +412,7 @@ async fn write_data_files(
             .cloned()
             .zip(values.iter().cloned())
             .collect();
-        files.into_iter().enumerate().map(move |(i, file)| {
+        for (i, file) in files.into_iter().enumerate() {
             let name = format!(
                 "part-{i:05}-{}-c000{extension}.parquet",
                 uuid::Uuid::new_v4()
@@ -421,12 +421,19 @@ async fn write_data_files(
                 Some(dir) => format!("{dir}/{name}"),
                 None => name,
             };
-            (relative, partition_values.clone(), file)
-        })
-    });
-    futures::stream::iter(uploads.map(|(relative, partition_values, file)| {
-        upload(&storage, relative, partition_values, file)
-    }))
+            uploads.push((relative, partition_values.clone(), file));
+        }
+    }
+    // Each upload owns a clone of the storage handle, so the write future is `Send + 'static`.
+    let storage = snapshot.storage().clone();
+    futures::stream::iter(
+        uploads
+            .into_iter()
+            .map(|(relative, partition_values, file)| {
+                let storage = storage.clone();
+                async move { upload(&storage, relative, partition_values, file).await }
+            }),
+    )
     .buffer_unordered(UPLOAD_CONCURRENCY)
     .try_collect()
     .await

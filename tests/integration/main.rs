@@ -3,6 +3,11 @@
 mod support;
 
 mod bad_input;
+mod checkpoints;
+mod conformance;
+mod faults;
 pub mod fixtures;
 mod interop;
+mod model;
 mod roundtrip;
+mod stress;

@@ -694,3 +694,106 @@ async fn memory_tables_reopen_within_the_process() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn in_commit_timestamps_are_written_monotonic_and_used_for_time_travel() {
+    let lake = TempLake::new();
+    let table = Table::create(lake.table("ict"))
+        .with_arrow_schema(&people_schema())
+        .unwrap()
+        .with_property("delta.enableInCommitTimestamps", "true")
+        .execute()
+        .await
+        .unwrap();
+    let protocol = table.snapshot().await.unwrap().protocol().clone();
+    assert_eq!(protocol.min_writer_version, 7);
+    assert!(
+        protocol
+            .writer_features
+            .unwrap()
+            .contains(&"inCommitTimestamp".to_string())
+    );
+    for k in 0..3 {
+        table.append([people(k..k + 1, None)]).await.unwrap();
+    }
+    let reopened = Table::open(lake.table("ict")).await.unwrap();
+    let mut icts = Vec::new();
+    for v in 0..=3 {
+        let s = reopened.snapshot_at_version(v).await.unwrap();
+        let ict = s
+            .commit_info()
+            .and_then(|c| c.in_commit_timestamp)
+            .expect("inCommitTimestamp");
+        assert_eq!(
+            s.timestamp_ms(),
+            ict,
+            "the snapshot timestamp is the in-commit timestamp"
+        );
+        icts.push(ict);
+    }
+    assert!(
+        icts.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing: {icts:?}"
+    );
+    // File modification times no longer matter: scramble them.
+    for v in 0..=3 {
+        set_mtime(
+            &commit_path(&lake.table_path("ict"), v),
+            1_000 + (3 - v as u64) * 1_000,
+        );
+    }
+    let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    for (v, ict) in icts.iter().enumerate() {
+        assert_eq!(
+            reopened
+                .snapshot_at_timestamp(at(*ict))
+                .await
+                .unwrap()
+                .version(),
+            v as i64
+        );
+    }
+    let err = reopened
+        .snapshot_at_timestamp(at(icts[3] + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TimestampOutOfRange { .. }), "{err}");
+    let err = reopened
+        .snapshot_at_timestamp(at(icts[0] - 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TimestampOutOfRange { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn checkpoints_are_written_every_checkpoint_interval_commits() {
+    let lake = TempLake::new();
+    let table = Table::create(lake.table("auto"))
+        .with_arrow_schema(&people_schema())
+        .unwrap()
+        .with_property("delta.checkpointInterval", "5")
+        .execute()
+        .await
+        .unwrap();
+    for k in 0..11 {
+        table.append([people(k..k + 1, None)]).await.unwrap();
+    }
+    let log = lake.table_path("auto").join("_delta_log");
+    for v in [5, 10] {
+        assert!(
+            log.join(format!("{v:020}.checkpoint.parquet")).exists(),
+            "checkpoint at {v}"
+        );
+    }
+    assert!(!log.join(format!("{:020}.checkpoint.parquet", 11)).exists());
+    let hint: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(hint["version"], 10);
+    // Reading through the checkpoint gives the same table.
+    for v in 0..=5 {
+        std::fs::remove_file(commit_path(&lake.table_path("auto"), v)).unwrap();
+    }
+    let reopened = Table::open(lake.table("auto")).await.unwrap();
+    assert_eq!(ids_at(&reopened, 11).await, (0..11).collect::<Vec<_>>());
+    assert_eq!(ids_at(&reopened, 7).await, (0..7).collect::<Vec<_>>());
+}

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod fault_store;
 pub mod python;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
