@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
 use strata::{Error, Storage, Table};
 
 use crate::support::*;
@@ -50,24 +50,6 @@ async fn create(storage: Storage, partitioned: bool) -> Table {
     builder.execute().await.unwrap()
 }
 
-async fn ids(table: &Table, version: i64) -> Vec<i64> {
-    let batches = table
-        .snapshot_at_version(version)
-        .await
-        .unwrap()
-        .scan()
-        .with_columns(["id"])
-        .collect()
-        .await
-        .unwrap();
-    let mut ids: Vec<i64> = batches
-        .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// Create, append, overwrite, time travel, reopen.
 async fn lifecycle(store: StoreFactory) {
     let storage = store("lifecycle");
@@ -80,9 +62,9 @@ async fn lifecycle(store: StoreFactory) {
     table.overwrite([people(10..12, Some("ES"))]).await.unwrap();
     let reopened = Table::open_storage(storage).await.unwrap();
     assert_eq!(reopened.version().await.unwrap(), 3);
-    assert_eq!(ids(&reopened, 1).await, vec![0, 1, 2]);
-    assert_eq!(ids(&reopened, 2).await, (0..6).collect::<Vec<_>>());
-    assert_eq!(ids(&reopened, 3).await, vec![10, 11]);
+    assert_eq!(ids_at(&reopened, 1).await, vec![0, 1, 2]);
+    assert_eq!(ids_at(&reopened, 2).await, (0..6).collect::<Vec<_>>());
+    assert_eq!(ids_at(&reopened, 3).await, vec![10, 11]);
     let err = reopened.snapshot_at_version(4).await.unwrap_err();
     assert!(
         matches!(err, Error::VersionNotFound { latest: 3, .. }),
@@ -151,7 +133,7 @@ async fn racing_writers(store: StoreFactory) {
     }
     let table = Table::open_storage(storage).await.unwrap();
     assert_eq!(table.version().await.unwrap(), 20);
-    let all = ids(&table, 20).await;
+    let all = ids_at(&table, 20).await;
     let want: Vec<i64> = {
         let mut w: Vec<i64> = (0..4)
             .flat_map(|w| (0..5).flat_map(move |k| [w * 1000 + k * 10, w * 1000 + k * 10 + 1]))
@@ -180,7 +162,7 @@ async fn idempotent_retries(store: StoreFactory) {
         .await
         .unwrap();
     assert!(!first.already_applied && second.already_applied);
-    assert_eq!(ids(&b, b.version().await.unwrap()).await, vec![0, 1, 2]);
+    assert_eq!(ids_at(&b, b.version().await.unwrap()).await, vec![0, 1, 2]);
 }
 
 /// A wider schema and a second table in the same store do not interfere.

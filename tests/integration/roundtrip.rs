@@ -12,22 +12,6 @@ use strata::{Error, Table, Transaction, WriteMode};
 
 use crate::support::*;
 
-async fn ids_at(table: &Table, version: i64) -> Vec<i64> {
-    let snapshot = table.snapshot_at_version(version).await.expect("snapshot");
-    let batches = snapshot
-        .scan()
-        .with_columns(["id"])
-        .collect()
-        .await
-        .expect("scan");
-    let mut ids: Vec<i64> = batches
-        .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[tokio::test]
 async fn appends_and_overwrite_read_back_at_every_version() {
     for partitioned in [false, true] {

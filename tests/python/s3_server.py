@@ -7,11 +7,18 @@ Serves moto's S3 on 127.0.0.1:N (N = 0 picks a free port), creates BUCKETs, prin
 (its parent pid changes) or --max-lifetime passes. Started by
 tests/integration/support/s3.rs; never by hand in CI.
 
-Requests are handled **one at a time** (werkzeug's single-threaded server, HTTP/1.0 so every
-connection closes after its response and no client can hog the loop). This matters: moto
-checks `If-None-Match: *` and then stores the object without a lock, so two concurrent
-conditional PUTs of the same key could both succeed on a threaded server, and the
-put-if-absent that every Delta commit relies on would silently be broken.
+Requests are handled **one at a time**: moto checks `If-None-Match: *` and then stores the
+object without a lock, so two concurrent conditional PUTs of the same key could both succeed,
+and the put-if-absent every Delta commit relies on would silently be broken. The
+serialisation is a global lock around the WSGI application (moto runs one request at a time,
+body read and response built inside the lock), not a single-threaded server: a
+single-threaded server blocks on a connection that was opened but carries no request yet, and
+HTTP clients do open such connections (reqwest/hyper, under cancellation, left one idle and
+stalled every other client for minutes before this design). Connections are accepted and
+parsed by one thread each; only the application is serialised.
+
+With STRATA_S3_SERVER_TRACE=<file>, every request is traced there: time since start, time
+waited for the lock, time in moto, request line.
 """
 
 import argparse
@@ -44,23 +51,46 @@ def main() -> None:
     )
     from moto.s3.models import s3_backends
 
+    trace_path = os.environ.get("STRATA_S3_SERVER_TRACE")
+    trace = open(trace_path, "a", buffering=1) if trace_path else None
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    one_at_a_time = threading.Lock()
+
+    def serialized(environ, start_response):
+        """Runs moto under the global lock, to completion: the request body is read and the
+        whole response body built before the lock is released."""
+        arrived = time.monotonic()
+        with one_at_a_time:
+            entered = time.monotonic()
+            result = moto_app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            if trace is not None:
+                now = time.monotonic()
+                trace.write(
+                    f"{now - started:10.3f} wait {entered - arrived:7.3f}s "
+                    f"moto {now - entered:7.3f}s {environ.get('REQUEST_METHOD')} "
+                    f"{environ.get('PATH_INFO')}?{environ.get('QUERY_STRING', '')}\n"
+                )
+        return [body]
+
     class QuietHandler(MotoRequestHandler):
         # One line per request would fill the stderr pipe for nothing; errors still go out.
         def log_request(self, code="-", size="-"):  # noqa: ARG002
             pass
 
-    app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
         "127.0.0.1",
         args.port,
-        app,
-        threaded=False,
-        processes=1,
+        serialized,
+        threaded=True,
         request_handler=QuietHandler,
     )
-    # Single-threaded werkzeug speaks HTTP/1.0 (no keep-alive); make sure of it, since a
-    # kept-alive connection would block every other client of a one-at-a-time server.
-    assert QuietHandler.protocol_version == "HTTP/1.0", QuietHandler.protocol_version
+    server.daemon_threads = True
     port = server.server_port
 
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]

@@ -262,6 +262,33 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
         .expect("batches")
 }
 
+/// The sorted `id` column of a snapshot (every test table has an Int64 `id`).
+pub async fn snapshot_ids(snapshot: &strata::Snapshot) -> Vec<i64> {
+    use arrow::array::AsArray;
+    let batches = snapshot
+        .scan()
+        .with_columns(["id"])
+        .collect()
+        .await
+        .expect("scan");
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The sorted `id` column of a table at `version`.
+pub async fn ids_at(table: &strata::Table, version: i64) -> Vec<i64> {
+    snapshot_ids(&table.snapshot_at_version(version).await.expect("snapshot")).await
+}
+
 /// Total rows in batches.
 pub fn num_rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
