@@ -187,11 +187,7 @@ async fn load_snapshot(location: &str, version: Option<i64>) -> BenchResult<Snap
 
 /// Lists the live files (paths), as the peer's `file_uris()` does.
 fn live_files(snapshot: &Snapshot) -> usize {
-    snapshot
-        .files()
-        .map(|a| a.path.as_str())
-        .collect::<Vec<_>>()
-        .len()
+    snapshot.files().map(|f| f.path()).collect::<Vec<_>>().len()
 }
 
 async fn bulk_append(a: &Args) -> BenchResult<Fields> {

@@ -85,10 +85,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let latest = table.snapshot().await?;
     println!(
-        "latest: version {} with {} files and {:?} rows",
+        "latest: version {} with {} files and {} rows",
         latest.version(),
         latest.num_files(),
-        latest.num_records()
+        latest
+            .num_records()
+            .await?
+            .map_or("unknown".to_string(), |n| n.to_string())
     );
     println!(
         "{}",

@@ -59,6 +59,7 @@ pub mod transaction;
 pub mod write;
 
 pub use error::{ConflictReason, Error, Result};
+pub use log::files::FileView;
 pub use scan::{RecordBatchStream, ScanBuilder};
 pub use schema::{DataType, PrimitiveType, StructField, StructType};
 pub use snapshot::Snapshot;

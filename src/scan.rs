@@ -113,7 +113,7 @@ impl ScanBuilder {
         let storage = self.snapshot.storage().clone();
         let partition_columns: Arc<[String]> = self.snapshot.partition_columns().into();
         let version = self.snapshot.version();
-        let files: Vec<Add> = self.snapshot.files().cloned().collect();
+        let files: Vec<Add> = self.snapshot.files().map(|f| f.to_add()).collect();
         let batch_rows = self.batch_rows;
         let stream = futures::stream::iter(files)
             .map(move |add| {

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::actions::{Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, parse_commit};
-use crate::checkpoint::{LastCheckpointHint, parse_checkpoint};
+use crate::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol, parse_commit};
+use crate::checkpoint::LastCheckpointHint;
 use crate::error::{Error, Result};
 use crate::features;
+use crate::log::files::Files;
 use crate::log::replay::TableState;
 use crate::log::segment::{
     LogFile, LogListing, SegmentError, commit_file_name, parse_log_file_name,
@@ -96,9 +97,28 @@ impl Snapshot {
         &self.metadata().configuration
     }
 
-    /// The live data files.
-    pub fn files(&self) -> impl ExactSizeIterator<Item = &Add> {
-        self.inner.state.files.values()
+    /// The live data files: those of the checkpoint the snapshot was read from (in checkpoint
+    /// order), then those added after it.
+    ///
+    /// Files from a checkpoint have no statistics ([`crate::FileView::stats`] is `None`) until
+    /// [`Snapshot::load_stats`] has run: opening a table does not decode them.
+    pub fn files(&self) -> Files<'_> {
+        self.inner.state.files.iter()
+    }
+
+    /// Reads the per-file statistics that opening the snapshot skipped (they are most of a
+    /// checkpoint's bytes), so that [`crate::FileView::stats`] returns them. Shared by every clone of
+    /// this snapshot and the snapshots derived from it; a no-op once done.
+    ///
+    /// # Errors
+    /// [`Error::CorruptCheckpoint`], [`Error::Storage`].
+    pub async fn load_stats(&self) -> Result<()> {
+        match self.inner.state.files.base() {
+            Some(base) => {
+                crate::checkpoint::load_stats(&self.inner.storage, base, self.version()).await
+            }
+            None => Ok(()),
+        }
     }
 
     /// Number of live data files.
@@ -142,10 +162,16 @@ impl Snapshot {
     }
 
     /// Total rows according to file statistics; `None` if any file lacks `numRecords`.
-    pub fn num_records(&self) -> Option<i64> {
-        self.files()
-            .map(|a| crate::actions::Stats::parse(a.stats.as_deref()).and_then(|s| s.num_records))
-            .sum()
+    /// Loads the statistics first ([`Snapshot::load_stats`]).
+    ///
+    /// # Errors
+    /// As [`Snapshot::load_stats`].
+    pub async fn num_records(&self) -> Result<Option<i64>> {
+        self.load_stats().await?;
+        Ok(self
+            .files()
+            .map(|f| crate::actions::Stats::parse(f.stats()).and_then(|s| s.num_records))
+            .sum())
     }
 
     pub(crate) fn storage(&self) -> &Storage {
@@ -223,11 +249,12 @@ impl Snapshot {
         let segment = listing
             .segment(version)
             .map_err(|e| segment_error(storage, e))?;
-        let mut state = TableState::new();
-        if let Some((cp_version, parts)) = &segment.checkpoint {
-            let actions = read_checkpoint(storage, *cp_version, parts).await?;
-            state.apply(*cp_version, actions);
-        }
+        let mut state = match &segment.checkpoint {
+            Some((cp_version, parts)) => {
+                crate::checkpoint::read_checkpoint(storage, *cp_version, parts).await?
+            }
+            None => TableState::new(),
+        };
         let timestamp_ms = listing
             .commits
             .get(&segment.version)
@@ -405,47 +432,50 @@ pub(crate) async fn list_log(storage: &Storage, offset: Option<&str>) -> Result<
         .collect())
 }
 
-/// Lists from the `_last_checkpoint` hint when loading the latest version, falling back to a
-/// full listing when the hint is missing, unreadable, or stale (its checkpoint is gone).
+/// How far back from a requested version the first listing for time travel looks for a
+/// checkpoint (Spark looks back in windows of 1,000 versions too).
+const TIME_TRAVEL_WINDOW: i64 = 1000;
+
+/// Lists the part of the log that loading needs, falling back to a full listing.
+///
+/// - Latest version: from the `_last_checkpoint` hint, when the hint is readable and its
+///   checkpoint is listed (a missing, unreadable or stale hint costs the full listing only).
+/// - A given version: from [`TIME_TRAVEL_WINDOW`] versions before it, when that window holds
+///   a checkpoint that reconstructs the version.
 async fn list_from_hint(storage: &Storage, version: Option<i64>) -> Result<LogListing> {
-    if version.is_none() {
-        let hint = match storage.get(&storage.log_path("_last_checkpoint")).await {
-            Ok(bytes) => LastCheckpointHint::parse(&bytes),
-            Err(_) => None,
-        };
-        if let Some(hint) = hint {
-            let listing = LogListing::from_files(
-                list_log(storage, Some(&format!("{:020}", hint.version - 1))).await?,
-            );
-            if listing.checkpoints.contains_key(&hint.version) {
+    match version {
+        None => {
+            let hint = match storage.get(&storage.log_path("_last_checkpoint")).await {
+                Ok(bytes) => LastCheckpointHint::parse(&bytes),
+                Err(_) => None,
+            };
+            if let Some(hint) = hint {
+                let listing = list_after(storage, hint.version - 1).await?;
+                if listing.checkpoints.contains_key(&hint.version) {
+                    return Ok(listing);
+                }
+            }
+        }
+        Some(v) if v > TIME_TRAVEL_WINDOW => {
+            let listing = list_after(storage, v - TIME_TRAVEL_WINDOW).await?;
+            if listing
+                .segment(Some(v))
+                .is_ok_and(|segment| segment.checkpoint.is_some())
+            {
                 return Ok(listing);
             }
         }
+        Some(_) => {}
     }
     Ok(LogListing::from_files(list_log(storage, None).await?))
 }
 
-async fn read_checkpoint(
-    storage: &Storage,
-    version: i64,
-    parts: &[LogFile],
-) -> Result<Vec<Action>> {
-    let mut actions = Vec::new();
-    for part in parts {
-        let path = storage.log_path(&part.name);
-        let bytes = storage.get(&path).await?;
-        let path_text = path.to_string();
-        let parsed =
-            tokio::task::spawn_blocking(move || parse_checkpoint(bytes, &path_text, version))
-                .await
-                .map_err(|e| Error::CorruptCheckpoint {
-                    path: path.to_string(),
-                    version,
-                    reason: e.to_string(),
-                })??;
-        actions.extend(parsed);
-    }
-    Ok(actions)
+/// Lists the log files of versions `>= version`.
+async fn list_after(storage: &Storage, version: i64) -> Result<LogListing> {
+    let offset = format!("{:020}", version.max(0));
+    Ok(LogListing::from_files(
+        list_log(storage, Some(&offset)).await?,
+    ))
 }
 
 /// Reads and parses commits (fetched concurrently, applied in order).

@@ -257,7 +257,7 @@ impl WriteBuilder {
             tx.read_whole_table();
             let removes: Vec<Action> = snapshot
                 .files()
-                .map(|a| Action::Remove(Remove::from_add(a, now, true)))
+                .map(|f| Action::Remove(Remove::from_add(&f.to_add(), now, true)))
                 .collect();
             num_removed_files = removes.len();
             tx.add_actions(removes);

@@ -3,6 +3,7 @@
 //! Nothing here does I/O or is async; [`crate::snapshot`] is the shell that lists and reads
 //! files and feeds them through these functions.
 
+pub mod files;
 pub mod replay;
 pub mod segment;
 pub mod timetravel;

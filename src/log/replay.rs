@@ -3,11 +3,13 @@
 //! Pure and deterministic. Applying a checkpoint's actions and then each later commit in
 //! order yields the state at the last version: the latest `protocol` and `metaData`, the live
 //! files (an `add` makes a file live, a `remove` tombstones it), the latest `txn` per appId and
-//! the live metadata domains.
+//! the live metadata domains. A checkpoint's files arrive column-wise as the base of the
+//! [`FileSet`] ([`TableState::from_checkpoint`]); its other actions are applied like a commit's.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::actions::{Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn};
+use super::files::{BaseFiles, FileSet};
+use crate::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol, Txn};
 use crate::storage::decode_path;
 
 /// The reconstructed state of a table at one version.
@@ -19,10 +21,8 @@ pub struct TableState {
     pub protocol: Option<Protocol>,
     /// Latest metadata.
     pub metadata: Option<Metadata>,
-    /// Live files keyed by [`file_key`].
-    pub files: BTreeMap<String, Add>,
-    /// Tombstones keyed by [`file_key`], for vacuum and conflict checks.
-    pub tombstones: BTreeMap<String, Remove>,
+    /// Live files and tombstones (reconciled by [`file_key`]).
+    pub files: FileSet,
     /// Latest transaction per application id.
     pub txns: HashMap<String, Txn>,
     /// Live (not removed) metadata domains.
@@ -55,6 +55,21 @@ impl TableState {
         }
     }
 
+    /// The state at checkpoint `version`: its files column-wise, then its other actions
+    /// (protocol, metadata, txns, domains; `add`/`remove` rows of a JSON checkpoint too).
+    pub fn from_checkpoint(
+        version: i64,
+        base: BaseFiles,
+        actions: impl IntoIterator<Item = Action>,
+    ) -> TableState {
+        let mut state = TableState {
+            files: FileSet::with_base(base),
+            ..TableState::new()
+        };
+        state.apply(version, actions);
+        state
+    }
+
     /// Applies the actions of one version (a commit, or a checkpoint taken at that version).
     pub fn apply(&mut self, version: i64, actions: impl IntoIterator<Item = Action>) {
         self.version = version;
@@ -68,16 +83,8 @@ impl TableState {
         match action {
             Action::Protocol(p) => self.protocol = Some(p),
             Action::Metadata(m) => self.metadata = Some(m),
-            Action::Add(add) => {
-                let key = file_key(&add.path, add.deletion_vector.as_ref());
-                self.tombstones.remove(&key);
-                self.files.insert(key, add);
-            }
-            Action::Remove(remove) => {
-                let key = file_key(&remove.path, remove.deletion_vector.as_ref());
-                self.files.remove(&key);
-                self.tombstones.insert(key, remove);
-            }
+            Action::Add(add) => self.files.add(add),
+            Action::Remove(remove) => self.files.remove(remove),
             Action::Txn(txn) => {
                 self.txns.insert(txn.app_id.clone(), txn);
             }
@@ -97,6 +104,7 @@ impl TableState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actions::{Add, Remove};
 
     fn add(path: &str) -> Action {
         Action::Add(Add {
@@ -130,10 +138,10 @@ mod tests {
             s.files.is_empty(),
             "remove matches an add whose path encodes the same file"
         );
-        assert_eq!(s.tombstones.len(), 2);
+        assert_eq!(s.files.tombstones().count(), 2);
         s.apply(2, [add("a")]);
         assert_eq!(s.files.len(), 1);
-        assert_eq!(s.tombstones.len(), 1);
+        assert_eq!(s.files.tombstones().count(), 1);
         assert_eq!(s.version, 2);
     }
 

@@ -58,7 +58,7 @@ async fn appends_and_overwrite_read_back_at_every_version() {
         let reopened = Table::open(lake.table("t")).await.unwrap();
         assert_eq!(reopened.version().await.unwrap(), 4);
         let latest = reopened.snapshot().await.unwrap();
-        assert_eq!(latest.num_records(), Some(3));
+        assert_eq!(latest.num_records().await.unwrap(), Some(3));
         let rows = latest.scan().collect().await.unwrap();
         let expected_rows = [people(100..102, Some("PT")), people(200..201, Some("ES"))];
         assert_same_rows(
@@ -147,9 +147,9 @@ async fn partition_values_with_special_characters_round_trip() {
     assert_eq!(snapshot.num_files(), n);
     for add in snapshot.files() {
         assert!(
-            !add.path.contains("..") && add.path.contains("part-"),
+            !add.path().contains("..") && add.path().contains("part-"),
             "{}",
-            add.path
+            add.path()
         );
     }
     let read = snapshot.scan().collect().await.unwrap();
@@ -264,7 +264,7 @@ async fn concurrent_blind_appends_both_land() {
     a.append([people(0..1, None)]).await.unwrap();
     // A transaction on the stale snapshot loses the race for version 1 and is rebased.
     let mut tx = Transaction::new(&stale, "WRITE");
-    let add = a.snapshot().await.unwrap().files().next().unwrap().clone();
+    let add = a.snapshot().await.unwrap().files().next().unwrap().to_add();
     tx.add_actions([Action::Add(Add {
         path: format!("copy-{}", add.path),
         ..add
@@ -289,7 +289,7 @@ async fn overwrite_on_a_stale_snapshot_conflicts_with_a_concurrent_append() {
     tx.read_whole_table();
     let removes: Vec<Action> = stale
         .files()
-        .map(|f| Action::Remove(strata::actions::Remove::from_add(f, 0, true)))
+        .map(|f| Action::Remove(strata::actions::Remove::from_add(&f.to_add(), 0, true)))
         .collect();
     tx.add_actions(removes);
     let err = tx.commit().await.unwrap_err();
@@ -346,7 +346,10 @@ async fn idempotent_writes_apply_once() {
         .await
         .unwrap();
     assert_eq!(
-        (reopened.txn_version("ingest"), reopened.num_records()),
+        (
+            reopened.txn_version("ingest"),
+            reopened.num_records().await.unwrap()
+        ),
         (Some(7), Some(3))
     );
 }
@@ -423,8 +426,7 @@ async fn statistics_cover_the_indexed_columns() {
         table.append([batch.clone()]).await.unwrap();
         let snapshot = table.snapshot().await.unwrap();
         let stats =
-            strata::actions::Stats::parse(snapshot.files().next().unwrap().stats.as_deref())
-                .unwrap();
+            strata::actions::Stats::parse(snapshot.files().next().unwrap().stats()).unwrap();
         assert_eq!(stats.num_records, Some(3));
         assert_eq!(stats.min_values.len(), want, "property {property:?}");
         assert_eq!(stats.min_values["c1"], serde_json::json!(1));

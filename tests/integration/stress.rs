@@ -582,7 +582,7 @@ fn stress(
                 .unwrap_or_else(|e| panic!("snapshot at v{v}: {e}"));
             assert_eq!(snapshot.version(), v);
             assert_eq!(
-                snapshot.num_records(),
+                snapshot.num_records().await.unwrap(),
                 Some(rows_so_far[v as usize]),
                 "rows at v{v}"
             );

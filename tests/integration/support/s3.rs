@@ -336,7 +336,10 @@ async fn s3_table_round_trips_every_version() {
             .collect();
         ids.sort();
         assert_eq!(&ids, want, "version {version}");
-        assert_eq!(snapshot.num_records(), Some(want.len() as i64));
+        assert_eq!(
+            snapshot.num_records().await.unwrap(),
+            Some(want.len() as i64)
+        );
     }
     let rows = reopened
         .snapshot()
