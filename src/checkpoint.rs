@@ -70,6 +70,9 @@ const READ_BATCH_ROWS: usize = 32 * 1024;
 /// How many checkpoint files (parts, sidecars) are decoded at once.
 const READ_CONCURRENCY: usize = 8;
 
+/// The table feature that allows V2 checkpoints.
+pub const V2_CHECKPOINT_FEATURE: &str = "v2Checkpoint";
+
 /// Directory of V2 checkpoint sidecars, inside `_delta_log/`.
 pub const SIDECAR_DIR: &str = "_sidecars";
 
@@ -606,6 +609,7 @@ struct EncodedCheckpoint {
 /// One row of a checkpoint, borrowed from the table state (a live file is materialized from
 /// its columns).
 enum Row<'a> {
+    CheckpointMetadata(i64),
     Protocol(&'a Protocol),
     Metadata(&'a Metadata),
     Txn(&'a Txn),
@@ -620,6 +624,12 @@ impl Row<'_> {
     /// checkpoint schema has no such columns for `remove`).
     fn json_line(&self) -> String {
         let action = match self {
+            Row::CheckpointMetadata(version) => {
+                Action::CheckpointMetadata(crate::actions::CheckpointMetadata {
+                    version: *version,
+                    tags: None,
+                })
+            }
             Row::Protocol(p) => Action::Protocol((*p).clone()),
             Row::Metadata(m) => Action::Metadata((*m).clone()),
             Row::Txn(t) => Action::Txn((*t).clone()),
@@ -655,16 +665,19 @@ fn encode_checkpoint(snapshot: &Snapshot, now_ms: i64, path: &str) -> Result<Enc
         .get(WRITE_STATS_AS_STRUCT_PROPERTY)
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         .then(|| parsed_columns(snapshot));
-    let base_schema = Arc::new(checkpoint_schema(None));
-    let schema = Arc::new(checkpoint_schema(parsed.as_ref()));
+    // `protocol/PROTOCOL.md#checkpoints`: on a table with the `v2Checkpoint` feature the
+    // (classic-named) checkpoint follows the V2 spec and carries a `checkpointMetadata` row.
+    let v2 = crate::features::reader_features(snapshot.protocol()).contains(V2_CHECKPOINT_FEATURE);
+    let base_schema = Arc::new(checkpoint_schema(None, v2));
+    let schema = Arc::new(checkpoint_schema(parsed.as_ref(), v2));
 
     let cutoff = tombstone_cutoff(props, now_ms);
     let mut txns: Vec<&Txn> = state.txns.values().collect();
     txns.sort_by(|a, b| a.app_id.cmp(&b.app_id));
-    let rows = state
-        .protocol
-        .iter()
-        .map(Row::Protocol)
+    let rows = v2
+        .then_some(Row::CheckpointMetadata(snapshot.version()))
+        .into_iter()
+        .chain(state.protocol.iter().map(Row::Protocol))
         .chain(state.metadata.iter().map(Row::Metadata))
         .chain(txns.into_iter().map(Row::Txn))
         .chain(state.files.iter().map(|f| Row::Add(Box::new(f.to_add()))))
@@ -798,7 +811,7 @@ fn deletion_vector() -> DataType {
 /// The checkpoint schema of the Delta spec ("Checkpoint Schema"), with Spark's nullability
 /// (primitive fields of an action are required within it; strings, maps, lists and optional
 /// fields are nullable) and `domainMetadata` appended. `parsed` adds the typed `add` columns.
-fn checkpoint_schema(parsed: Option<&ParsedColumns>) -> Schema {
+fn checkpoint_schema(parsed: Option<&ParsedColumns>, v2: bool) -> Schema {
     let mut add = vec![
         nullable("path", DataType::Utf8),
         nullable("partitionValues", string_map()),
@@ -821,7 +834,7 @@ fn checkpoint_schema(parsed: Option<&ParsedColumns>) -> Schema {
         }
         add.push(nullable("stats_parsed", parsed.stats.clone()));
     }
-    Schema::new(vec![
+    let mut fields = vec![
         nullable(
             "metaData",
             structure(vec![
@@ -881,7 +894,17 @@ fn checkpoint_schema(parsed: Option<&ParsedColumns>) -> Schema {
                 required("removed", DataType::Boolean),
             ]),
         ),
-    ])
+    ];
+    if v2 {
+        fields.push(nullable(
+            "checkpointMetadata",
+            structure(vec![
+                required("version", DataType::Int64),
+                nullable("tags", string_map()),
+            ]),
+        ));
+    }
+    Schema::new(fields)
 }
 
 // --- stats_parsed / partitionValues_parsed ----------------------------------------------------

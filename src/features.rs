@@ -17,6 +17,7 @@ use crate::schema::{DataType, StructType};
 /// Reader features strata implements when reading.
 pub const SUPPORTED_READER_FEATURES: &[&str] = &[
     "timestampNtz",
+    "v2Checkpoint",
     "vacuumProtocolCheck",
     "typeWidening",
     "typeWidening-preview",
@@ -37,6 +38,7 @@ pub const SUPPORTED_WRITER_FEATURES: &[&str] = &[
     "inCommitTimestamp",
     "typeWidening",
     "typeWidening-preview",
+    "v2Checkpoint",
 ];
 
 /// The highest legacy versions strata knows, and the explicit-feature versions.
@@ -236,7 +238,10 @@ pub fn protocol_for_new_table(
     let needs_ntz = schema.fields.iter().any(|f| schema_has_ntz(&f.data_type));
     let needs_ict = enabled("delta.enableInCommitTimestamps");
     let needs_cdf = enabled("delta.enableChangeDataFeed");
-    if !needs_ntz && !needs_ict {
+    let needs_v2_checkpoint = properties
+        .get("delta.checkpointPolicy")
+        .is_some_and(|v| v.eq_ignore_ascii_case("v2"));
+    if !needs_ntz && !needs_ict && !needs_v2_checkpoint {
         return Protocol {
             min_reader_version: 1,
             min_writer_version: if needs_cdf { 4 } else { 2 },
@@ -255,6 +260,10 @@ pub fn protocol_for_new_table(
     }
     if needs_ict {
         writer.push("inCommitTimestamp".into());
+    }
+    if needs_v2_checkpoint {
+        writer.push("v2Checkpoint".into());
+        reader.push("v2Checkpoint".to_string());
     }
     let reader_version = if reader.is_empty() { 1 } else { 3 };
     Protocol {

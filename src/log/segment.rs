@@ -21,7 +21,8 @@ pub enum LogFileKind {
         /// Number of parts.
         parts: u32,
     },
-    /// `N.checkpoint.UUID.(json|parquet)`: a V2 checkpoint (read by a later issue).
+    /// `N.checkpoint.UUID.(json|parquet)`: a UUID-named V2 checkpoint, whose files may sit in
+    /// sidecars under `_delta_log/_sidecars/` (never listed here: the listing does not descend).
     V2Checkpoint,
     /// `N.crc`, `N.M.compacted.json` and other files readers may ignore.
     Other,
@@ -125,11 +126,13 @@ pub struct LogListing {
 impl LogListing {
     /// Groups listed files. Multi-part checkpoints are kept only when every part of one
     /// `parts` count is present: an incomplete set (a writer died mid-checkpoint) is ignored.
-    /// V2 checkpoints are ignored until V2 reading lands (the protocol gate refuses tables
-    /// that require them).
+    /// Where one version has several complete checkpoints (classic, multi-part, UUID-named
+    /// V2), any one reconstructs it: a classic one is preferred, then a V2 one (the first by
+    /// name), then a multi-part set.
     pub fn from_files(files: impl IntoIterator<Item = LogFile>) -> LogListing {
         let mut listing = LogListing::default();
         let mut multi: BTreeMap<(i64, u32), BTreeMap<u32, LogFile>> = BTreeMap::new();
+        let mut v2: BTreeMap<i64, LogFile> = BTreeMap::new();
         for f in files {
             match f.kind {
                 LogFileKind::Commit => {
@@ -138,11 +141,20 @@ impl LogListing {
                 LogFileKind::Checkpoint => {
                     listing.checkpoints.insert(f.version, vec![f]);
                 }
+                LogFileKind::V2Checkpoint => {
+                    v2.entry(f.version).or_insert(f);
+                }
                 LogFileKind::MultiPartCheckpoint { part, parts } => {
                     multi.entry((f.version, parts)).or_default().insert(part, f);
                 }
-                LogFileKind::V2Checkpoint | LogFileKind::Other => {}
+                LogFileKind::Other => {}
             }
+        }
+        for (version, f) in v2 {
+            listing
+                .checkpoints
+                .entry(version)
+                .or_insert_with(|| vec![f]);
         }
         for ((version, parts), found) in multi {
             if found.len() as u32 == parts && !listing.checkpoints.contains_key(&version) {
@@ -313,5 +325,20 @@ mod tests {
             l.segment(Some(4)),
             Err(SegmentError::VersionNotFound { earliest: 5, .. })
         ));
+    }
+
+    #[test]
+    fn v2_checkpoints_are_used_and_classic_preferred() {
+        let v2 = "00000000000000000003.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.json";
+        let l = listing(&["00000000000000000003.json", v2, "00000000000000000004.json"]);
+        let segment = l.segment(None).unwrap();
+        let (version, files) = segment.checkpoint.unwrap();
+        assert_eq!((version, files[0].name.as_str()), (3, v2));
+        assert_eq!(segment.commits.len(), 1);
+        let both = listing(&[v2, "00000000000000000003.checkpoint.parquet"]);
+        assert_eq!(
+            both.checkpoints[&3][0].name,
+            "00000000000000000003.checkpoint.parquet"
+        );
     }
 }

@@ -539,3 +539,400 @@ async fn expired_tombstones_are_left_out() {
         );
     }
 }
+
+// --- Checkpoint kinds other writers produce, built here from a strata checkpoint ---------------
+
+/// The batches of the classic checkpoint of `version`, read through the table's storage.
+async fn classic_batches(storage: &Storage, version: i64) -> Vec<RecordBatch> {
+    let name = format!("{version:020}.checkpoint.parquet");
+    let bytes = storage.get(&storage.log_file(&name)).await.unwrap();
+    storage.delete(&storage.log_file(&name)).await.unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn parquet_bytes(batches: &[RecordBatch]) -> bytes::Bytes {
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(Vec::new(), batches[0].schema(), None).unwrap();
+    for b in batches {
+        writer.write(b).unwrap();
+    }
+    writer.into_inner().unwrap().into()
+}
+
+async fn put(storage: &Storage, name: &str, bytes: bytes::Bytes) -> u64 {
+    let len = bytes.len() as u64;
+    storage.put(&storage.log_file(name), bytes).await.unwrap();
+    len
+}
+
+/// Rows `range` of the concatenated checkpoint, all columns.
+fn rows(all: &RecordBatch, range: std::ops::Range<usize>) -> RecordBatch {
+    all.slice(range.start, range.len())
+}
+
+/// A version's files and state from a fresh load, statistics included.
+async fn fingerprint_at(location: &str, version: i64) -> Fingerprint {
+    fingerprint(&load(location, version).await.unwrap()).await
+}
+
+/// A partitioned people table with a checkpoint at 6 and 12 commits, and the fingerprint of
+/// every version read from its commits before the checkpoint at 6 is rewritten.
+async fn table_with_checkpoint(location: &str, props: &[(&str, &str)]) -> Vec<Fingerprint> {
+    let (table, _) = people_table(location, true, props, 12).await;
+    let mut before = Vec::new();
+    for v in 0..=12 {
+        before.push(fingerprint_at(location, v).await);
+    }
+    checkpoint_at(&table, 6).await;
+    // The checkpoint stands alone: readers cannot fall back to the commits.
+    let storage = Storage::open(location, &Default::default()).unwrap();
+    for v in 0..6 {
+        let name = format!("{v:020}.json");
+        storage.delete(&storage.log_file(&name)).await.unwrap();
+    }
+    before
+}
+
+async fn assert_reads_as_before(location: &str, before: &[Fingerprint]) {
+    for v in 6..=12 {
+        assert_eq!(
+            fingerprint_at(location, v).await,
+            before[v as usize],
+            "version {v}"
+        );
+    }
+    let latest = Table::open(location)
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    assert_eq!(latest.version(), 12);
+    assert_eq!(
+        latest.num_records().await.unwrap(),
+        Some(before[12].ids.len() as i64)
+    );
+}
+
+async fn multi_part_checkpoints_are_read_when_complete(location: &str) {
+    let before = table_with_checkpoint(location, &[]).await;
+    let storage = Storage::open(location, &Default::default()).unwrap();
+    let batches = classic_batches(&storage, 6).await;
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let n = all.num_rows();
+    let cuts = [0, 2, n / 2, n];
+    for part in 1..=3usize {
+        let name = format!("{:020}.checkpoint.{part:010}.{:010}.parquet", 6, 3);
+        put(
+            &storage,
+            &name,
+            parquet_bytes(&[rows(&all, cuts[part - 1]..cuts[part])]),
+        )
+        .await;
+    }
+    assert_reads_as_before(location, &before).await;
+
+    // An incomplete set at a later version is ignored: that version reads from the complete
+    // checkpoint and the commits after it.
+    let table = Table::open(location).await.unwrap();
+    checkpoint_at(&table, 9).await;
+    let nine = classic_batches(&storage, 9).await;
+    let all = arrow::compute::concat_batches(&nine[0].schema(), &nine).unwrap();
+    let name = format!("{:020}.checkpoint.{:010}.{:010}.parquet", 9, 1, 2);
+    put(&storage, &name, parquet_bytes(&[rows(&all, 0..2)])).await;
+    assert_reads_as_before(location, &before).await;
+}
+
+#[tokio::test]
+async fn multi_part_checkpoints_are_read_when_complete_on_local_disk() {
+    let lake = TempLake::new();
+    multi_part_checkpoints_are_read_when_complete(&lake.table("t")).await;
+}
+
+#[tokio::test]
+async fn multi_part_checkpoints_are_read_when_complete_in_memory() {
+    let name = format!("memory://multipart-{}/t", uuid::Uuid::new_v4());
+    multi_part_checkpoints_are_read_when_complete(&name).await;
+}
+
+/// The non-file actions of a checkpoint as JSON lines, plus `extra` lines.
+fn state_lines(all: &RecordBatch, extra: &[String]) -> Vec<String> {
+    let bytes = parquet_bytes(&[all.clone()]);
+    let actions = strata::checkpoint::parse_checkpoint(bytes, "cp", 6).unwrap();
+    actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Add(_) | Action::Remove(_)))
+        .map(Action::to_json_line)
+        .chain(extra.iter().cloned())
+        .collect()
+}
+
+/// Rewrites the checkpoint at 6 as a V2 checkpoint (`top` = "json" or "parquet") whose files
+/// sit in two sidecars. One sidecar is given a name that looks like a multi-part part: it
+/// lives under `_sidecars/`, so it must never be taken for one.
+async fn v2_checkpoints_with_sidecars(location: &str, top: &str) {
+    let before = table_with_checkpoint(location, &[]).await;
+    let storage = Storage::open(location, &Default::default()).unwrap();
+    let batches = classic_batches(&storage, 6).await;
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let schema = all.schema();
+    let files_only = all
+        .project(&[
+            schema.index_of("add").unwrap(),
+            schema.index_of("remove").unwrap(),
+        ])
+        .unwrap();
+    let is_file = arrow::compute::or(
+        &arrow::compute::is_not_null(files_only.column(0)).unwrap(),
+        &arrow::compute::is_not_null(files_only.column(1)).unwrap(),
+    )
+    .unwrap();
+    let files = arrow::compute::filter_record_batch(&files_only, &is_file).unwrap();
+    let half = files.num_rows() / 2;
+    let names = [
+        format!("{}.parquet", uuid::Uuid::new_v4()),
+        format!("{:020}.checkpoint.{:010}.{:010}.parquet", 6, 1, 1),
+    ];
+    let mut extra = vec![r#"{"checkpointMetadata":{"version":6}}"#.to_string()];
+    for (name, range) in names.iter().zip([0..half, half..files.num_rows()]) {
+        let size = put(
+            &storage,
+            &format!("_sidecars/{name}"),
+            parquet_bytes(&[rows(&files, range)]),
+        )
+        .await;
+        extra.push(format!(
+            r#"{{"sidecar":{{"path":"{name}","sizeInBytes":{size},"modificationTime":0}}}}"#
+        ));
+    }
+    let lines = state_lines(&all, &extra);
+    let top_name = format!("{:020}.checkpoint.{}.{top}", 6, uuid::Uuid::new_v4());
+    let bytes = match top {
+        "json" => bytes::Bytes::from(lines.join("\n") + "\n"),
+        _ => {
+            // The classic schema without the file columns, plus the V2 actions.
+            let mut fields: Vec<arrow::datatypes::FieldRef> = schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "add" && f.name() != "remove")
+                .cloned()
+                .collect();
+            let map = schema
+                .field_with_name("metaData")
+                .ok()
+                .and_then(|m| match m.data_type() {
+                    DataType::Struct(f) => f.find("configuration").map(|(_, f)| f.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            let string_map = map.data_type().clone();
+            use arrow::datatypes::Field;
+            fields.push(std::sync::Arc::new(Field::new(
+                "checkpointMetadata",
+                DataType::Struct(
+                    vec![
+                        Field::new("version", DataType::Int64, false),
+                        Field::new("tags", string_map.clone(), true),
+                    ]
+                    .into(),
+                ),
+                true,
+            )));
+            fields.push(std::sync::Arc::new(Field::new(
+                "sidecar",
+                DataType::Struct(
+                    vec![
+                        Field::new("path", DataType::Utf8, false),
+                        Field::new("sizeInBytes", DataType::Int64, false),
+                        Field::new("modificationTime", DataType::Int64, false),
+                        Field::new("tags", string_map, true),
+                    ]
+                    .into(),
+                ),
+                true,
+            )));
+            let top_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+            let mut decoder = arrow::json::ReaderBuilder::new(top_schema)
+                .build_decoder()
+                .unwrap();
+            decoder
+                .decode((lines.join("\n") + "\n").as_bytes())
+                .unwrap();
+            parquet_bytes(&[decoder.flush().unwrap().unwrap()])
+        }
+    };
+    put(&storage, &top_name, bytes).await;
+    assert_reads_as_before(location, &before).await;
+}
+
+#[tokio::test]
+async fn v2_parquet_checkpoint_with_sidecars() {
+    let lake = TempLake::new();
+    v2_checkpoints_with_sidecars(&lake.table("t"), "parquet").await;
+}
+
+#[tokio::test]
+async fn v2_json_checkpoint_with_sidecars() {
+    let lake = TempLake::new();
+    v2_checkpoints_with_sidecars(&lake.table("t"), "json").await;
+}
+
+#[tokio::test]
+async fn v2_checkpoint_with_sidecars_in_memory() {
+    let name = format!("memory://v2-{}/t", uuid::Uuid::new_v4());
+    v2_checkpoints_with_sidecars(&name, "parquet").await;
+}
+
+/// A checkpoint whose files carry only `stats_parsed` (the JSON `stats` column dropped, as a
+/// writer with `delta.checkpoint.writeStatsAsJson=false` leaves it): statistics are rendered
+/// from the typed columns.
+#[tokio::test]
+async fn checkpoint_with_only_stats_parsed() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    let before = table_with_checkpoint(
+        &location,
+        &[("delta.checkpoint.writeStatsAsStruct", "true")],
+    )
+    .await;
+    let storage = Storage::open(&location, &Default::default()).unwrap();
+    let batches = classic_batches(&storage, 6).await;
+    let stripped: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let schema = b.schema();
+            let i = schema.index_of("add").unwrap();
+            let (fields, arrays, nulls) = b.column(i).as_struct().clone().into_parts();
+            let keep: Vec<usize> = (0..fields.len())
+                .filter(|&k| fields[k].name() != "stats")
+                .collect();
+            let add = arrow::array::StructArray::new(
+                keep.iter().map(|&k| fields[k].clone()).collect(),
+                keep.iter().map(|&k| arrays[k].clone()).collect(),
+                nulls,
+            );
+            let mut columns = b.columns().to_vec();
+            columns[i] = std::sync::Arc::new(add);
+            let mut schema_fields: Vec<_> = schema.fields().iter().cloned().collect();
+            schema_fields[i] = std::sync::Arc::new(arrow::datatypes::Field::new(
+                "add",
+                columns[i].data_type().clone(),
+                true,
+            ));
+            RecordBatch::try_new(
+                std::sync::Arc::new(arrow::datatypes::Schema::new(schema_fields)),
+                columns,
+            )
+            .unwrap()
+        })
+        .collect();
+    put(
+        &storage,
+        &format!("{:020}.checkpoint.parquet", 6),
+        parquet_bytes(&stripped),
+    )
+    .await;
+    let snapshot = load(&location, 6).await.unwrap();
+    snapshot.load_stats().await.unwrap();
+    let want: BTreeMap<String, (Option<i64>, serde_json::Value, serde_json::Value)> = before[6]
+        .files
+        .iter()
+        .map(|(path, add)| {
+            let stats: serde_json::Value =
+                serde_json::from_str(add.stats.as_deref().unwrap()).unwrap();
+            let num = stats["numRecords"].as_i64();
+            (
+                path.clone(),
+                (
+                    num,
+                    stats["minValues"]["id"].clone(),
+                    stats["maxValues"]["id"].clone(),
+                ),
+            )
+        })
+        .collect();
+    let got: BTreeMap<String, (Option<i64>, serde_json::Value, serde_json::Value)> = snapshot
+        .files()
+        .map(|f| {
+            let stats: serde_json::Value = serde_json::from_str(f.stats().expect("stats")).unwrap();
+            let num = stats["numRecords"].as_i64();
+            (
+                f.path().to_string(),
+                (
+                    num,
+                    stats["minValues"]["id"].clone(),
+                    stats["maxValues"]["id"].clone(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        snapshot.num_records().await.unwrap(),
+        Some(before[6].ids.len() as i64)
+    );
+}
+
+/// On a table with the `v2Checkpoint` feature (`delta.checkpointPolicy=v2`) strata writes
+/// classic-named V2 checkpoints (a `checkpointMetadata` row) and reads the table from them.
+/// (deltalake 1.6.6 refuses the `v2Checkpoint` reader feature, so this is strata-only.)
+#[tokio::test]
+async fn v2_checkpoint_tables_are_written_and_read_by_both() {
+    let lake = TempLake::new();
+    let props = [("delta.checkpointPolicy", "v2")];
+    let (table, model) = people_table(&lake.table("v2"), true, &props, 9).await;
+    let protocol = table.snapshot().await.unwrap().protocol().clone();
+    assert_eq!(
+        (protocol.min_reader_version, protocol.min_writer_version),
+        (3, 7)
+    );
+    assert!(
+        protocol
+            .reader_features
+            .unwrap()
+            .contains(&"v2Checkpoint".to_string())
+    );
+    let mut before = Vec::new();
+    for v in 0..=9 {
+        before.push(fingerprint_at(&lake.table("v2"), v).await);
+    }
+    checkpoint_at(&table, 6).await;
+    let path = lake.table_path("v2");
+    delete_commits(&path, 0..=5);
+    for v in 6..=9 {
+        assert_eq!(
+            fingerprint_at(&lake.table("v2"), v).await,
+            before[v as usize],
+            "version {v}"
+        );
+    }
+    let batches = read_parquet(&checkpoint_path(&path, 6));
+    let versions: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            let cm = b
+                .column_by_name("checkpointMetadata")
+                .expect("column")
+                .as_struct();
+            let v = cm
+                .column_by_name("version")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            (0..b.num_rows())
+                .filter(|&i| cm.is_valid(i))
+                .map(|i| v.value(i))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(versions, [6]);
+    let reopened = Table::open(&lake.table("v2")).await.unwrap();
+    assert_eq!(
+        ids_at(&reopened, 9).await,
+        model[9].iter().copied().collect::<Vec<_>>()
+    );
+}
