@@ -36,13 +36,15 @@
 //!
 //! Layout: [`actions`], [`schema`], [`features`] and [`log`] are the pure protocol core (no
 //! I/O); [`storage`] is the one boundary to object storage; [`snapshot`], [`transaction`],
-//! [`write`] and [`scan`] are the shell built on them; [`Table`] is the entry point.
+//! [`write`], [`scan`] and [`cleanup`] are the shell built on them; [`Table`] is the entry
+//! point.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod actions;
 pub mod checkpoint;
+pub mod cleanup;
 pub mod conflict;
 pub mod conform;
 pub mod error;
@@ -58,6 +60,7 @@ pub mod table;
 pub mod transaction;
 pub mod write;
 
+pub use cleanup::{CleanupReport, CleanupSkipped};
 pub use error::{ConflictReason, Error, Result};
 pub use log::files::FileView;
 pub use scan::{RecordBatchStream, ScanBuilder};

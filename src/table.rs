@@ -14,6 +14,7 @@ use arrow::datatypes::Schema;
 use serde_json::Value;
 
 use crate::actions::{Action, Format, Metadata};
+use crate::cleanup::{CleanupReport, cleanup_expired_logs};
 use crate::error::{Error, Result};
 use crate::features;
 use crate::schema::{DataType, StructType};
@@ -159,6 +160,20 @@ impl Table {
             .with_mode(WriteMode::Overwrite)
             .execute()
             .await
+    }
+
+    /// Deletes commit and checkpoint files older than the table's log retention
+    /// (`delta.logRetentionDuration`, default `interval 30 days`) once a newer checkpoint covers
+    /// them (`protocol/PROTOCOL.md#log-cleanup`). Versions inside the retention window stay
+    /// readable by version and by timestamp; older ones then give [`Error::VersionNotFound`].
+    /// Runs whatever `delta.enableExpiredLogCleanup` says (that property only turns off the
+    /// automatic cleanup after a checkpoint).
+    ///
+    /// # Errors
+    /// As [`crate::cleanup::cleanup_expired_logs`], and [`Table::snapshot`].
+    pub async fn cleanup_log(&self) -> Result<CleanupReport> {
+        let snapshot = self.snapshot().await?;
+        cleanup_expired_logs(&snapshot, chrono::Utc::now().timestamp_millis()).await
     }
 
     fn cached(&self) -> Option<Snapshot> {

@@ -213,8 +213,9 @@ impl Transaction {
 pub const DEFAULT_CHECKPOINT_INTERVAL: i64 = 100;
 
 /// Writes a checkpoint when `snapshot.version()` is a multiple of the table's checkpoint
-/// interval. Runs after the commit succeeded and never fails it: the checkpoint is derived
-/// data, and readers fall back to the commits (a failure is logged).
+/// interval, then cleans up the log files it made expendable
+/// (`protocol/PROTOCOL.md#log-cleanup`). Runs after the commit succeeded and never fails it:
+/// the checkpoint is derived data, and readers fall back to the commits (a failure is logged).
 async fn maybe_checkpoint(snapshot: &Snapshot) {
     let interval = snapshot
         .properties()
@@ -222,11 +223,14 @@ async fn maybe_checkpoint(snapshot: &Snapshot) {
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|v| *v > 0)
         .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL);
-    if snapshot.version() > 0
-        && snapshot.version() % interval == 0
-        && let Err(e) = crate::checkpoint::write_checkpoint(snapshot).await
-    {
-        tracing::warn!(version = snapshot.version(), error = %e, "checkpoint failed; the commit stands");
+    if snapshot.version() <= 0 || snapshot.version() % interval != 0 {
+        return;
+    }
+    match crate::checkpoint::write_checkpoint(snapshot).await {
+        Ok(_) => crate::cleanup::cleanup_after_checkpoint(snapshot).await,
+        Err(e) => {
+            tracing::warn!(version = snapshot.version(), error = %e, "checkpoint failed; the commit stands");
+        }
     }
 }
 

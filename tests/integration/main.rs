@@ -4,6 +4,7 @@ mod support;
 
 mod bad_input;
 mod checkpoints;
+mod cleanup;
 mod conformance;
 mod faults;
 pub mod fixtures;
