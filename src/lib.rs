@@ -36,7 +36,7 @@
 //!
 //! Layout: [`actions`], [`schema`], [`features`] and [`log`] are the pure protocol core (no
 //! I/O); [`storage`] is the one boundary to object storage; [`snapshot`], [`transaction`],
-//! [`write`], [`scan`] and [`cleanup`] are the shell built on them; [`Table`] is the entry
+//! [`write`](mod@write), [`scan`] and [`cleanup`] are the shell built on them; [`Table`] is the entry
 //! point.
 
 #![forbid(unsafe_code)]

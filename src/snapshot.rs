@@ -279,7 +279,10 @@ impl Snapshot {
         let target_ms = timestamp.timestamp_millis();
         let latest = Snapshot::load(storage, None).await?;
         let listing = LogListing::from_files(list_log(storage, None).await?);
-        let ict_start = ict_enablement_version(&latest);
+        // After log cleanup (by strata or another client) the enablement commit may be gone:
+        // the search then starts at the earliest commit still listed.
+        let earliest_commit = listing.commits.keys().next().copied().unwrap_or(0);
+        let ict_start = ict_enablement_version(&latest).map(|s| s.max(earliest_commit));
         let first_ict = match ict_start {
             Some(start) => ict_of(storage, start).await?,
             None => None,

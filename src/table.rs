@@ -176,6 +176,17 @@ impl Table {
         cleanup_expired_logs(&snapshot, chrono::Utc::now().timestamp_millis()).await
     }
 
+    /// Writes a checkpoint of the latest version now, then `_last_checkpoint`
+    /// (`protocol/PROTOCOL.md#checkpoints`), as the automatic checkpoint every
+    /// `delta.checkpointInterval` commits does.
+    ///
+    /// # Errors
+    /// As [`crate::checkpoint::write_checkpoint`], and [`Table::snapshot`].
+    pub async fn checkpoint(&self) -> Result<crate::checkpoint::CheckpointInfo> {
+        let snapshot = self.snapshot().await?;
+        crate::checkpoint::write_checkpoint(&snapshot).await
+    }
+
     fn cached(&self) -> Option<Snapshot> {
         self.inner
             .latest

@@ -26,9 +26,10 @@
 //! 3. **Deletions**: every versioned file whose version is below `C` **and** whose own
 //!    modification time is before the cutoff: commits, checkpoints and the parts of multi-part
 //!    (also incomplete) checkpoints, `N.crc`, `N.M.compacted.json` and any other `N.*` file. A
-//!    file newer than the cutoff (clock skew, a checkpoint being written now) is kept. V2
-//!    checkpoints (`N.checkpoint.UUID.*`) are neither used as `C` nor deleted: their sidecars
-//!    are not in this listing, and strata refuses tables that use them. `_last_checkpoint` and
+//!    file newer than the cutoff (clock skew, a checkpoint being written now) is kept. A V2
+//!    checkpoint (`N.checkpoint.UUID.*`) may be `C` (strata reads them) but is never deleted:
+//!    its sidecars are not in this listing, and deleting the top-level file alone would orphan
+//!    them (the cost of keeping it is only space). `_last_checkpoint` and
 //!    unversioned files are never in the listing and never deleted.
 //!
 //! Why versions from `C` on read exactly as before: loading `v ≥ C` selects the latest
@@ -447,14 +448,18 @@ mod tests {
     }
 
     #[test]
-    fn v2_checkpoints_are_neither_used_nor_deleted() {
+    fn v2_checkpoints_may_be_used_but_are_never_deleted() {
         let mut files = log(12, &[5]);
         let v2 = "00000000000000000003.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.json";
         let v2_late = "00000000000000000010.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a12.json";
         files.push(file(v2, 3 * HOUR_MS));
         files.push(file(v2_late, 10 * HOUR_MS));
         let plan = plan_cleanup(&files, 11 * HOUR_MS);
-        assert_eq!(plan.checkpoint, Some(5));
+        assert_eq!(
+            plan.checkpoint,
+            Some(10),
+            "the V2 checkpoint reconstructs version 10"
+        );
         assert!(!plan.delete.iter().any(|n| n == v2 || n == v2_late));
         assert_safe(&files, 11 * HOUR_MS, &plan);
     }

@@ -662,7 +662,7 @@ async fn multi_part_checkpoints_are_read_when_complete_in_memory() {
 
 /// The non-file actions of a checkpoint as JSON lines, plus `extra` lines.
 fn state_lines(all: &RecordBatch, extra: &[String]) -> Vec<String> {
-    let bytes = parquet_bytes(&[all.clone()]);
+    let bytes = parquet_bytes(std::slice::from_ref(all));
     let actions = strata::checkpoint::parse_checkpoint(bytes, "cp", 6).unwrap();
     actions
         .iter()
@@ -935,4 +935,9 @@ async fn v2_checkpoint_tables_are_written_and_read_by_both() {
         ids_at(&reopened, 9).await,
         model[9].iter().copied().collect::<Vec<_>>()
     );
+    // "Checkpoint now" on the latest version.
+    let info = reopened.checkpoint().await.unwrap();
+    let files = reopened.snapshot().await.unwrap().num_files() as i64;
+    assert_eq!((info.version, info.num_add_files), (9, files));
+    assert!(checkpoint_path(&path, 9).exists());
 }

@@ -239,7 +239,14 @@ async fn deltalake_reads_the_table_after_cleanup() {
     let location = lake.table("t");
     let path = lake.table_path("t");
     let (table, _) = aged_table(&location).await;
-    let rows = table.snapshot().await.unwrap().num_records().unwrap();
+    let rows = table
+        .snapshot()
+        .await
+        .unwrap()
+        .num_records()
+        .await
+        .unwrap()
+        .unwrap();
     let report = table.cleanup_log().await.unwrap();
     assert_eq!(report.earliest_version, 5);
     assert!(!commit_path(&path, 4).exists());
