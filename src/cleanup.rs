@@ -57,8 +57,8 @@ pub enum CleanupSkipped {
         /// The property's value.
         value: String,
     },
-    /// The table uses in-commit timestamps, whose time travel needs the commits from the
-    /// enablement version on; cleanup of such tables is not implemented yet.
+    /// The table uses in-commit timestamps; the planner decides the retention window by file
+    /// modification times, so cleanup of such tables is not implemented yet.
     InCommitTimestamps,
 }
 

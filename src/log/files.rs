@@ -15,6 +15,7 @@
 //!
 //! Pure: no I/O. The checkpoint shell builds [`FileChunk`]s from decoded batches.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::iter::Peekable;
@@ -397,10 +398,11 @@ impl KeyIndex {
         for (c, chunk) in base.chunks.iter().enumerate() {
             for row in 0..chunk.len() {
                 let hash = FixedHasher::default().hash_one(base.view(c, row).key());
-                if let Some(_existing) = index.first.get(&hash) {
-                    index.more.entry(hash).or_default().push(global);
-                } else {
-                    index.first.insert(hash, global);
+                match index.first.entry(hash) {
+                    Entry::Occupied(_) => index.more.entry(hash).or_default().push(global),
+                    Entry::Vacant(slot) => {
+                        slot.insert(global);
+                    }
                 }
                 global += 1;
             }

@@ -11,6 +11,31 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// deltalake reads `table` at its latest version (`latest`, with `rows` rows), and every
+/// version in `versions` exactly as strata does (dumped to `dump`).
+pub async fn assert_deltalake_reads(
+    table: &Path,
+    dump: &Path,
+    latest: i64,
+    rows: i64,
+    versions: std::ops::RangeInclusive<i64>,
+) {
+    let out = crate::support::python::interop(&["check-read", table.to_str().unwrap()]);
+    let read: serde_json::Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("check-read printed {out:?}: {e}"));
+    assert_eq!(read["version"].as_i64(), Some(latest));
+    assert_eq!(read["rows"].as_i64(), Some(rows));
+    let versions: Vec<String> = versions.map(|v| v.to_string()).collect();
+    crate::support::python::interop(&[
+        "dump",
+        table.to_str().unwrap(),
+        dump.to_str().unwrap(),
+        "--versions",
+        &versions.join(","),
+    ]);
+    assert_matches_dump(table, dump).await;
+}
+
 /// Compares strata's read of every version of `table` with a `interop.py dump` of it.
 pub async fn assert_matches_dump(table: &Path, dump: &Path) {
     let info: serde_json::Value =
