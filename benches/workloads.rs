@@ -13,15 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringBuilder,
-    TimestampMicrosecondArray,
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringBuilder, TimestampMicrosecondArray,
 };
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde_json::{Value, json};
-use strata::{Snapshot, Storage, Table, WriterOptions};
+use strata::{Snapshot, Storage, Table, WriterOptions, col, lit};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -278,24 +276,23 @@ async fn selective_scan(a: &Args) -> BenchResult<Fields> {
     let (lo, hi) = (a.lo, a.lo + 999);
     let t = Instant::now();
     let snapshot = load_snapshot(location, None).await?;
-    let batches = snapshot.scan().collect().await?;
-    let mut rows = 0;
-    for batch in &batches {
-        let ids = batch
-            .column_by_name("id")
-            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-            .ok_or("the scan has no Int64 `id` column")?;
-        let keep: BooleanArray = ids
-            .iter()
-            .map(|v| Some(v.is_some_and(|v| v >= lo && v <= hi)))
-            .collect();
-        rows += filter_record_batch(batch, &keep)?.num_rows();
-    }
+    let plan = snapshot
+        .scan()
+        .with_filter(col("id").between(lit(lo), lit(hi)))
+        .plan()
+        .await?;
+    let batches = plan.collect().await?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let s = t.elapsed().as_secs_f64();
+    let m = plan.metrics();
+    eprintln!("selective_scan: {m:?}");
     Ok(vec![
         ("workload", json!("selective_scan")),
         ("seconds", json!(s)),
         ("rows", json!(rows)),
+        ("files_considered", json!(m.files_considered)),
+        ("files_read", json!(m.files_to_read)),
+        ("row_groups_pruned", json!(m.row_groups_pruned)),
     ])
 }
 

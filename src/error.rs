@@ -227,6 +227,9 @@ pub enum Error {
     /// Statistics configuration was invalid.
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// A predicate that does not parse or does not fit the table's schema.
+    #[error(transparent)]
+    Predicate(#[from] crate::expr::ExprError),
     /// The commit lost to a concurrent writer.
     #[error(
         "commit to {location} at version {version} conflicted with the winning commit: {reason}; reload the table and retry"

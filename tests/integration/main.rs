@@ -10,5 +10,6 @@ mod faults;
 pub mod fixtures;
 mod interop;
 mod model;
+mod predicates;
 mod roundtrip;
 mod stress;
