@@ -162,6 +162,14 @@ impl Table {
             .await
     }
 
+    /// The table's commits, newest first, at most `limit` (see [`Snapshot::history`]).
+    ///
+    /// # Errors
+    /// As [`Snapshot::history`].
+    pub async fn history(&self, limit: Option<usize>) -> Result<Vec<crate::HistoryEntry>> {
+        self.snapshot().await?.history(limit).await
+    }
+
     /// Deletes commit and checkpoint files older than the table's log retention
     /// (`delta.logRetentionDuration`, default `interval 30 days`) once a newer checkpoint covers
     /// them (`protocol/PROTOCOL.md#log-cleanup`). Versions inside the retention window stay

@@ -8,6 +8,7 @@ mod cleanup;
 mod conformance;
 mod faults;
 pub mod fixtures;
+mod history;
 mod interop;
 mod model;
 mod predicates;
