@@ -79,6 +79,23 @@ fn legacy_writer_features(version: i32) -> &'static [&'static str] {
     }
 }
 
+/// The protocol with writer feature `feature` added, or `None` when the protocol already has
+/// it. A legacy writer version becomes 7 with its implied features listed explicitly; the
+/// reader version is unchanged, so readers are unaffected by a writer-only feature.
+pub fn with_writer_feature(protocol: &Protocol, feature: &str) -> Option<Protocol> {
+    let mut writer = writer_features(protocol);
+    if writer.contains(feature) {
+        return None;
+    }
+    writer.insert(feature.to_string());
+    Some(Protocol {
+        min_reader_version: protocol.min_reader_version,
+        min_writer_version: 7,
+        reader_features: protocol.reader_features.clone(),
+        writer_features: Some(writer.into_iter().collect()),
+    })
+}
+
 /// The reader features a protocol requires, legacy versions expressed as feature names.
 pub fn reader_features(protocol: &Protocol) -> BTreeSet<String> {
     match protocol.min_reader_version {

@@ -61,6 +61,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod storage;
 pub mod table;
+pub mod tags;
 pub mod transaction;
 pub mod write;
 
@@ -75,5 +76,6 @@ pub use schema::{DataType, PrimitiveType, StructField, StructType};
 pub use snapshot::Snapshot;
 pub use storage::Storage;
 pub use table::{CreateBuilder, Table};
+pub use tags::Tag;
 pub use transaction::{CommitResult, Transaction};
 pub use write::{WriteBuilder, WriteMode, WriteResult, WriterOptions};

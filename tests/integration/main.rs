@@ -14,3 +14,4 @@ mod model;
 mod predicates;
 mod roundtrip;
 mod stress;
+mod tags;
