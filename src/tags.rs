@@ -6,7 +6,7 @@
 //! `{"tags": {"<name>": {"version": 41, "createdAt": <ms>}}}`. Writing a domain requires the
 //! `domainMetadata` writer feature; the first tag of a table without it upgrades the writer
 //! protocol to 7 in the same commit (readers are unaffected: the reader version is unchanged).
-//! Vacuum keeps every file a tagged version reads.
+//! Vacuum (issue #6, not yet implemented) must keep every file a tagged version reads.
 
 use std::collections::BTreeMap;
 
@@ -113,7 +113,7 @@ impl Table {
         .await
     }
 
-    /// Deletes a tag. Vacuum may then delete files only that version read.
+    /// Deletes a tag.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when there is no such tag; as [`Table::tag`] otherwise.
