@@ -15,3 +15,4 @@ mod predicates;
 mod roundtrip;
 mod stress;
 mod tags;
+mod undo;
