@@ -64,6 +64,7 @@ pub mod storage;
 pub mod table;
 pub mod tags;
 pub mod transaction;
+pub mod vacuum;
 pub mod write;
 
 pub use cleanup::{CleanupReport, CleanupSkipped};
@@ -80,4 +81,5 @@ pub use storage::Storage;
 pub use table::{CreateBuilder, Table};
 pub use tags::Tag;
 pub use transaction::{CommitResult, Transaction};
+pub use vacuum::{VacuumBuilder, VacuumProgress, VacuumReport};
 pub use write::{WriteBuilder, WriteMode, WriteResult, WriterOptions};

@@ -67,6 +67,19 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// One object found by [`Storage::list_table`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Path relative to the table root, as stored (percent-encoded where the store encodes).
+    pub relative: String,
+    /// The object's path in the store.
+    pub location: Path,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, milliseconds since the epoch.
+    pub modified_ms: i64,
+}
+
 /// A table root on an object store.
 #[derive(Clone)]
 pub struct Storage {
@@ -309,6 +322,34 @@ impl Storage {
             .collect();
         files.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(files)
+    }
+
+    /// Lists every object under the table root (log included): its path relative to the root,
+    /// its object path, size and modification time. For vacuum.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when listing fails.
+    pub async fn list_table(&self) -> Result<Vec<ListedObject>> {
+        let prefix_len = self.root.as_ref().len() + usize::from(!self.root.as_ref().is_empty());
+        self.store
+            .list(Some(&self.root))
+            .map_ok(|m| ListedObject {
+                relative: m
+                    .location
+                    .as_ref()
+                    .get(prefix_len..)
+                    .unwrap_or_default()
+                    .to_string(),
+                size: m.size,
+                modified_ms: m.last_modified.timestamp_millis(),
+                location: m.location,
+            })
+            .try_collect()
+            .await
+            .map_err(|source| Error::Storage {
+                path: self.root.to_string(),
+                source,
+            })
     }
 
     /// Reads a whole object.

@@ -16,3 +16,4 @@ mod roundtrip;
 mod stress;
 mod tags;
 mod undo;
+mod vacuum;

@@ -1,0 +1,308 @@
+//! Vacuum: delete data files no retained version reads (`protocol/PROTOCOL.md#vacuum`).
+//!
+//! A file is kept when any of these reads it: the current version; any version inside the
+//! retention period (`delta.deletedFileRetentionDuration`, default 7 days), which is exactly
+//! the files whose `remove` is newer than the cutoff; any tagged version. Files no commit ever
+//! added (left by failed or in-flight writes) are deleted only once older than the retention,
+//! so a write that has uploaded but not yet committed is never broken. Hidden paths (`_…` or
+//! `.…` names other than `col=value` partition directories, including `_delta_log/`) are never
+//! touched. The decision is a pure function ([`plan_vacuum`]); the shell lists, commits
+//! `VACUUM START`, deletes and commits `VACUUM END` as Delta does, so the log records it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::checkpoint::{
+    DEFAULT_DELETED_FILE_RETENTION_MS, DELETED_FILE_RETENTION_PROPERTY, parse_interval_ms,
+};
+use crate::error::{Error, Result};
+use crate::snapshot::Snapshot;
+use crate::storage::ListedObject;
+use crate::table::Table;
+use crate::transaction::Transaction;
+
+/// Deletes run at once.
+const DELETE_CONCURRENCY: usize = 16;
+/// Progress is reported every this many deletions.
+const PROGRESS_EVERY: u64 = 1000;
+
+/// Where a vacuum is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VacuumProgress {
+    /// Objects listed under the table root.
+    pub listed: u64,
+    /// Files chosen for deletion.
+    pub to_delete: u64,
+    /// Files deleted so far.
+    pub deleted: u64,
+}
+
+/// What a vacuum deleted (or, in a dry run, would delete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VacuumReport {
+    /// True for a dry run: nothing was deleted or committed.
+    pub dry_run: bool,
+    /// The retention used, in milliseconds.
+    pub retention_ms: i64,
+    /// Paths (relative to the table root) deleted or to delete, sorted.
+    pub files: Vec<String>,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// The `VACUUM END` commit, when not a dry run.
+    pub version: Option<i64>,
+}
+
+/// A vacuum request, built by [`Table::vacuum`].
+#[must_use = "a vacuum does nothing until `.execute().await`"]
+pub struct VacuumBuilder {
+    table: Table,
+    retention_ms: Option<i64>,
+    dry_run: bool,
+    force: bool,
+    progress: Option<Arc<dyn Fn(VacuumProgress) + Send + Sync>>,
+}
+
+impl Table {
+    /// Starts a vacuum (see the module docs for what is kept).
+    pub fn vacuum(&self) -> VacuumBuilder {
+        VacuumBuilder {
+            table: self.clone(),
+            retention_ms: None,
+            dry_run: false,
+            force: false,
+            progress: None,
+        }
+    }
+}
+
+/// Whether a listed path is hidden from vacuum: any segment starting with `.`, or with `_`
+/// unless it is a `col=value` partition directory.
+fn is_hidden(relative: &str) -> bool {
+    relative
+        .split('/')
+        .any(|s| s.starts_with('.') || (s.starts_with('_') && !s.contains('=')))
+}
+
+/// The listed objects vacuum deletes: not hidden, not referenced, and modified before
+/// `cutoff_ms`.
+pub fn plan_vacuum<'a>(
+    listed: &'a [ListedObject],
+    referenced: &HashSet<String>,
+    cutoff_ms: i64,
+) -> Vec<&'a ListedObject> {
+    listed
+        .iter()
+        .filter(|o| !is_hidden(&o.relative))
+        .filter(|o| !referenced.contains(o.location.as_ref()))
+        .filter(|o| o.modified_ms < cutoff_ms)
+        .collect()
+}
+
+impl VacuumBuilder {
+    /// Keep files needed by versions of the last `retention_ms` (default: the table's
+    /// `delta.deletedFileRetentionDuration`, 7 days when unset). Shorter than that needs
+    /// [`VacuumBuilder::with_force`].
+    pub fn with_retention_ms(mut self, retention_ms: i64) -> Self {
+        self.retention_ms = Some(retention_ms);
+        self
+    }
+
+    /// List what would be deleted without deleting or committing anything.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Allow a retention shorter than the table's: versions older than it become unreadable
+    /// and a concurrent writer's uncommitted files may be deleted.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Called as the vacuum lists and deletes.
+    pub fn with_progress(
+        mut self,
+        progress: impl Fn(VacuumProgress) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Runs the vacuum.
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`] for a retention below the table's without force, or when a tagged
+    /// version cannot be read (its files could not be protected);
+    /// [`Error::UnsupportedWriterFeatures`] for tables strata cannot write (the protocol's
+    /// `vacuumProtocolCheck`); [`Error::Storage`].
+    pub async fn execute(self) -> Result<VacuumReport> {
+        let snapshot = self.table.snapshot().await?;
+        crate::write::check_writable(&snapshot)?;
+        let location = snapshot.storage().location().to_string();
+        let table_retention = table_retention_ms(&snapshot)?;
+        let retention_ms = self.retention_ms.unwrap_or(table_retention);
+        if retention_ms < table_retention && !self.force {
+            return Err(Error::NotAllowed {
+                location,
+                operation: "vacuum".into(),
+                reason: format!(
+                    "a retention of {retention_ms} ms is shorter than the table's {table_retention} ms ({DELETED_FILE_RETENTION_PROPERTY}); versions older than it would become unreadable. Pass force to do it anyway"
+                ),
+            });
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let cutoff_ms = now_ms.saturating_sub(retention_ms);
+        let referenced = self.referenced(&snapshot, cutoff_ms).await?;
+        let listed = snapshot.storage().list_table().await?;
+        let chosen = plan_vacuum(&listed, &referenced, cutoff_ms);
+        let mut progress = VacuumProgress {
+            listed: listed.len() as u64,
+            to_delete: chosen.len() as u64,
+            deleted: 0,
+        };
+        self.report(progress);
+        let mut files: Vec<String> = chosen.iter().map(|o| o.relative.clone()).collect();
+        files.sort();
+        let bytes: u64 = chosen.iter().map(|o| o.size).sum();
+        if self.dry_run {
+            return Ok(VacuumReport {
+                dry_run: true,
+                retention_ms,
+                files,
+                bytes,
+                version: None,
+            });
+        }
+        let mut start = Transaction::new(&snapshot, "VACUUM START")
+            .with_parameter("retentionCheckEnabled", !self.force)
+            .with_parameter("specifiedRetentionMillis", retention_ms)
+            .with_parameter("defaultRetentionMillis", table_retention);
+        start.set_metric("numFilesToDelete", chosen.len());
+        start.set_metric("sizeOfDataToDelete", bytes);
+        let started = start.commit().await?;
+        self.table.observe_commit(&started);
+        let storage = snapshot.storage().clone();
+        let mut deletes = futures::stream::iter(chosen.iter().map(|o| {
+            let (storage, path) = (storage.clone(), o.location.clone());
+            async move { storage.delete(&path).await }
+        }))
+        .buffer_unordered(DELETE_CONCURRENCY);
+        while deletes.try_next().await?.is_some() {
+            progress.deleted += 1;
+            if progress.deleted % PROGRESS_EVERY == 0 {
+                self.report(progress);
+            }
+        }
+        self.report(progress);
+        let after = self.table.snapshot().await?;
+        let mut end = Transaction::new(&after, "VACUUM END").with_parameter("status", "COMPLETED");
+        end.set_metric("numDeletedFiles", chosen.len());
+        end.set_metric("sizeOfDeletedData", bytes);
+        let ended = end.commit().await?;
+        self.table.observe_commit(&ended);
+        Ok(VacuumReport {
+            dry_run: false,
+            retention_ms,
+            files,
+            bytes,
+            version: Some(ended.version),
+        })
+    }
+
+    fn report(&self, progress: VacuumProgress) {
+        if let Some(f) = &self.progress {
+            f(progress);
+        }
+    }
+
+    /// Object paths of every file a retained version reads.
+    async fn referenced(&self, snapshot: &Snapshot, cutoff_ms: i64) -> Result<HashSet<String>> {
+        let storage = snapshot.storage();
+        let version = snapshot.version();
+        let mut referenced = HashSet::new();
+        let mut keep = |path: &str| -> Result<()> {
+            referenced.insert(storage.data_path(path, version)?.to_string());
+            Ok(())
+        };
+        for file in snapshot.files() {
+            keep(file.path())?;
+        }
+        for remove in snapshot.state().files.tombstones() {
+            if remove.deletion_timestamp.unwrap_or(0) > cutoff_ms {
+                keep(&remove.path)?;
+            }
+        }
+        for (name, tag) in snapshot.tags()? {
+            let tagged = self.table.snapshot_at_version(tag.version).await.map_err(|e| {
+                Error::NotAllowed {
+                    location: storage.location().to_string(),
+                    operation: "vacuum".into(),
+                    reason: format!(
+                        "tag {name:?} names version {} which cannot be read ({e}); its files cannot be protected, so nothing was deleted",
+                        tag.version
+                    ),
+                }
+            })?;
+            for file in tagged.files() {
+                keep(file.path())?;
+            }
+        }
+        Ok(referenced)
+    }
+}
+
+/// The table's `delta.deletedFileRetentionDuration` in milliseconds (7 days when unset).
+fn table_retention_ms(snapshot: &Snapshot) -> Result<i64> {
+    match snapshot.properties().get(DELETED_FILE_RETENTION_PROPERTY) {
+        None => Ok(DEFAULT_DELETED_FILE_RETENTION_MS),
+        Some(raw) => parse_interval_ms(raw).ok_or_else(|| Error::NotAllowed {
+            location: snapshot.storage().location().to_string(),
+            operation: "vacuum".into(),
+            reason: format!(
+                "{DELETED_FILE_RETENTION_PROPERTY}={raw:?} is not an interval strata can read (e.g. `interval 7 days`); fix the property"
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::path::Path;
+
+    fn obj(relative: &str, modified_ms: i64) -> ListedObject {
+        ListedObject {
+            relative: relative.into(),
+            location: Path::from(format!("t/{relative}")),
+            size: 1,
+            modified_ms,
+        }
+    }
+
+    #[test]
+    fn deletes_only_old_unreferenced_visible_files() {
+        let listed = vec![
+            obj("a.parquet", 0),
+            obj("kept.parquet", 0),
+            obj("new.parquet", 100),
+            obj("_delta_log/00000000000000000000.json", 0),
+            obj("_delta_log/_sidecars/x.parquet", 0),
+            obj(".hidden/x.parquet", 0),
+            obj("_tmp/x.parquet", 0),
+            obj("_p=1/old.parquet", 0),
+            obj("p=1/old.parquet", 0),
+        ];
+        let referenced: HashSet<String> = ["t/kept.parquet".to_string()].into();
+        let chosen: Vec<&str> = plan_vacuum(&listed, &referenced, 50)
+            .iter()
+            .map(|o| o.relative.as_str())
+            .collect();
+        assert_eq!(
+            chosen,
+            vec!["a.parquet", "_p=1/old.parquet", "p=1/old.parquet"]
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! Vacuum: deletes only what no retained or tagged version reads.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{AsArray, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use strata::{Error, Table};
+
+fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(ids))]).unwrap()
+}
+
+async fn ids(snapshot: &strata::Snapshot) -> BTreeSet<i64> {
+    let batches = snapshot.scan().collect().await.unwrap();
+    batches
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect()
+}
+
+fn data_files(dir: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect()
+}
+
+#[tokio::test]
+async fn vacuum_keeps_current_retained_and_tagged_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("t");
+    let location = root.to_str().unwrap().to_string();
+    let table = Table::create(location.as_str())
+        .with_arrow_schema(&batch(0..1).schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    table.append([batch(0..10)]).await.unwrap(); // v1: file A
+    table.append([batch(10..20)]).await.unwrap(); // v2: file B
+    table.overwrite([batch(100..103)]).await.unwrap(); // v3: C, removes A and B
+    // A failed write's leftover, never committed.
+    std::fs::write(root.join("part-orphan.parquet"), b"not committed").unwrap();
+    let a = table
+        .snapshot_at_version(1)
+        .await
+        .unwrap()
+        .files()
+        .next()
+        .unwrap()
+        .path()
+        .to_string();
+    assert_eq!(data_files(&root).len(), 4);
+
+    // Default retention (7 days): everything is recent, nothing goes.
+    let report = table.vacuum().execute().await.unwrap();
+    assert!(report.files.is_empty(), "{report:?}");
+    // A shorter retention needs force; a forced dry run lists but deletes nothing.
+    let err = table
+        .vacuum()
+        .with_retention_ms(0)
+        .execute()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotAllowed { .. }), "{err:?}");
+    let version_before = table.version().await.unwrap();
+    let dry = table
+        .vacuum()
+        .with_retention_ms(0)
+        .with_force(true)
+        .with_dry_run(true)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(dry.files.len(), 3, "{dry:?}");
+    assert!(dry.files.contains(&"part-orphan.parquet".to_string()));
+    assert_eq!(data_files(&root).len(), 4, "a dry run deletes nothing");
+    assert_eq!(
+        table.version().await.unwrap(),
+        version_before,
+        "and commits nothing"
+    );
+
+    // A tag protects version 1 (file A) even with a zero retention.
+    table.tag("train", 1).await.unwrap();
+    let progress = Arc::new(AtomicU64::new(0));
+    let seen = progress.clone();
+    let report = table
+        .vacuum()
+        .with_retention_ms(0)
+        .with_force(true)
+        .with_progress(move |p| seen.store(p.deleted, Ordering::SeqCst))
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(report.files.len(), 2, "{report:?}");
+    assert!(!report.files.contains(&a));
+    assert_eq!(progress.load(Ordering::SeqCst), 2);
+    assert!(data_files(&root).contains(&a));
+    assert_eq!(
+        ids(&table.snapshot_at_tag("train").await.unwrap()).await,
+        (0..10).collect()
+    );
+    assert_eq!(
+        ids(&table.snapshot().await.unwrap()).await,
+        (100..103).collect()
+    );
+    let ops: Vec<String> = table
+        .history(Some(2))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|h| h.operation)
+        .collect();
+    assert_eq!(ops, vec!["VACUUM END", "VACUUM START"]);
+    let out = crate::support::python::interop(&["check-read", &location]);
+    let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(read["rows"].as_i64(), Some(3), "{out}");
+}
+
+#[tokio::test]
+async fn versions_inside_the_retention_read_identically_after_vacuum() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("t");
+    let location = root.to_str().unwrap().to_string();
+    let table = Table::create(location.as_str())
+        .with_arrow_schema(&batch(0..1).schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    table.append([batch(0..5)]).await.unwrap(); // v1
+    table.overwrite([batch(5..10)]).await.unwrap(); // v2
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let boundary = table.version().await.unwrap();
+    table.overwrite([batch(10..15)]).await.unwrap(); // v3
+    table.append([batch(15..20)]).await.unwrap(); // v4
+    table.overwrite([batch(20..25)]).await.unwrap(); // v5
+    let mut before = Vec::new();
+    for v in boundary..=5 {
+        before.push(ids(&table.snapshot_at_version(v).await.unwrap()).await);
+    }
+    let report = table
+        .vacuum()
+        .with_retention_ms(1000)
+        .with_force(true)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(
+        report.files.len(),
+        1,
+        "only v1's file is outside the retention: {report:?}"
+    );
+    for (i, v) in (boundary..=5).enumerate() {
+        assert_eq!(
+            ids(&table.snapshot_at_version(v).await.unwrap()).await,
+            before[i],
+            "v{v}"
+        );
+    }
+}
