@@ -192,7 +192,7 @@ impl VacuumBuilder {
         .buffer_unordered(DELETE_CONCURRENCY);
         while deletes.try_next().await?.is_some() {
             progress.deleted += 1;
-            if progress.deleted % PROGRESS_EVERY == 0 {
+            if progress.deleted.is_multiple_of(PROGRESS_EVERY) {
                 self.report(progress);
             }
         }
