@@ -315,7 +315,7 @@ fn prune_files(
 
 /// A partition value as exact bounds; a value that does not parse as the column's type is
 /// unknown (the read reports it).
-fn partition_bounds(value: Option<&str>, data_type: &DataType) -> ColumnBounds {
+pub(crate) fn partition_bounds(value: Option<&str>, data_type: &DataType) -> ColumnBounds {
     match partition::parse_value(value, data_type, 1) {
         Ok(array) if array.is_null(0) => ColumnBounds::constant(None),
         Ok(array) => match scalar_at(array.as_ref(), 0) {
@@ -323,6 +323,30 @@ fn partition_bounds(value: Option<&str>, data_type: &DataType) -> ColumnBounds {
             None => ColumnBounds::unknown(),
         },
         Err(_) => ColumnBounds::unknown(),
+    }
+}
+
+/// A plan reading exactly `files` of `snapshot`, all columns, no filter (compaction reads
+/// the files it rewrites this way).
+pub(crate) fn scan_files(snapshot: &Snapshot, files: Vec<Add>) -> ScanPlan {
+    let planned = ScanMetrics {
+        files_considered: files.len() as u64,
+        files_to_read: files.len() as u64,
+        ..ScanMetrics::default()
+    };
+    ScanPlan {
+        storage: snapshot.storage().clone(),
+        version: snapshot.version(),
+        table_schema: snapshot.arrow_schema(),
+        output: snapshot.arrow_schema(),
+        predicate: None,
+        partition_columns: snapshot.partition_columns().into(),
+        files,
+        limit: None,
+        batch_rows: DEFAULT_BATCH_ROWS,
+        file_concurrency: DEFAULT_FILE_CONCURRENCY,
+        planned,
+        counters: Arc::new(Counters::default()),
     }
 }
 

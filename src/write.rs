@@ -357,6 +357,17 @@ fn prepare_batches(snapshot: &Snapshot, batches: &[RecordBatch]) -> Result<Vec<R
     Ok(out)
 }
 
+/// Writes a stream of table-schema batches as data files (not committed); for operations
+/// that rewrite data (optimize).
+pub(crate) async fn write_stream_files(
+    snapshot: &Snapshot,
+    stream: crate::scan::RecordBatchStream,
+    options: &WriterOptions,
+) -> Result<Vec<(Add, u64)>> {
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    write_data_files(snapshot, batches, options).await
+}
+
 /// One encoded data file, ready to upload.
 struct EncodedFile {
     bytes: Bytes,

@@ -11,6 +11,7 @@ pub mod fixtures;
 mod history;
 mod interop;
 mod model;
+mod optimize;
 mod predicates;
 mod roundtrip;
 mod stress;

@@ -1,0 +1,282 @@
+//! Optimize: compact small files into files near a target size, per partition
+//! (`protocol/PROTOCOL.md#optimize`).
+//!
+//! Planning is pure ([`plan_optimize`]): in each partition, files smaller than the target are
+//! packed greedily, in log order, into bins of about the target size; a bin of one file is left
+//! alone. Each bin is read through the scan (conformed to the table schema) and streamed into
+//! the writer, so memory stays bounded. One commit removes the compacted files and adds the new
+//! ones, all with `dataChange = false`: readers of changes see no new data, and the commit
+//! conflicts only with a concurrent commit that removed one of the compacted files (a
+//! concurrent append does not).
+
+use std::collections::BTreeMap;
+
+use crate::actions::{Action, Add, Remove};
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::predicate::Predicate;
+use crate::scan::IntoFilter;
+use crate::skipping::ColumnBounds;
+use crate::snapshot::Snapshot;
+use crate::table::Table;
+use crate::transaction::Transaction;
+use crate::write::{DEFAULT_TARGET_FILE_SIZE, WriterOptions};
+
+/// What an optimize did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptimizeResult {
+    /// The version committed, or the current version when there was nothing to compact.
+    pub version: i64,
+    /// Files removed (compacted).
+    pub num_files_removed: usize,
+    /// Files added.
+    pub num_files_added: usize,
+    /// Bytes of the removed files.
+    pub bytes_removed: i64,
+    /// Bytes of the added files.
+    pub bytes_added: i64,
+    /// Partitions that had files compacted.
+    pub partitions_optimized: usize,
+}
+
+/// An optimize request, built by [`Table::optimize`].
+#[must_use = "optimize does nothing until `.execute().await`"]
+pub struct OptimizeBuilder {
+    table: Table,
+    target_size: u64,
+    filter: Option<std::result::Result<Expr, crate::expr::ExprError>>,
+    snapshot: Option<Snapshot>,
+}
+
+impl Table {
+    /// Starts a compaction of small files.
+    pub fn optimize(&self) -> OptimizeBuilder {
+        OptimizeBuilder {
+            table: self.clone(),
+            target_size: DEFAULT_TARGET_FILE_SIZE,
+            filter: None,
+            snapshot: None,
+        }
+    }
+}
+
+/// Files of one partition, keyed by their serialized partition values.
+type PartitionFiles = BTreeMap<Vec<Option<String>>, Vec<Add>>;
+
+/// Bins of files to rewrite together: per partition, files below `target_size` packed in order
+/// until a bin reaches the target; bins of a single file are dropped.
+pub fn plan_optimize(partitions: &PartitionFiles, target_size: u64) -> Vec<Vec<Add>> {
+    let target = i64::try_from(target_size).unwrap_or(i64::MAX);
+    let mut bins = Vec::new();
+    for files in partitions.values() {
+        let mut bin: Vec<Add> = Vec::new();
+        let mut size = 0i64;
+        for file in files.iter().filter(|f| f.size < target) {
+            if !bin.is_empty() && size + file.size > target {
+                bins.push(std::mem::take(&mut bin));
+                size = 0;
+            }
+            size += file.size;
+            bin.push(file.clone());
+        }
+        bins.push(bin);
+    }
+    bins.retain(|b| b.len() > 1);
+    bins
+}
+
+impl OptimizeBuilder {
+    /// Aim for files of about this many bytes (default 128 MiB).
+    pub fn with_target_size(mut self, bytes: u64) -> Self {
+        self.target_size = bytes.max(1);
+        self
+    }
+
+    /// Only compact partitions matching this predicate over partition columns.
+    pub fn with_filter(mut self, filter: impl IntoFilter) -> Self {
+        self.filter = Some(filter.into_filter());
+        self
+    }
+
+    /// Compacts the files of this snapshot (default: the latest version). Commits that landed
+    /// since are checked for conflicts as with any transaction.
+    pub fn with_snapshot(mut self, snapshot: Snapshot) -> Self {
+        self.snapshot = Some(snapshot);
+        self
+    }
+
+    /// Compacts and commits.
+    ///
+    /// # Errors
+    /// [`Error::Predicate`] for a bad filter, [`Error::InvalidArgument`] for a filter on
+    /// non-partition columns, [`Error::Conflict`] when a concurrent commit removed a file being
+    /// compacted, and storage or Parquet errors (nothing is committed then).
+    pub async fn execute(self) -> Result<OptimizeResult> {
+        let snapshot = match &self.snapshot {
+            Some(s) => s.clone(),
+            None => self.table.snapshot().await?,
+        };
+        crate::write::check_writable(&snapshot)?;
+        let predicate = self.partition_predicate(&snapshot)?;
+        let partitions = partition_files(&snapshot, predicate.as_ref());
+        let bins = plan_optimize(&partitions, self.target_size);
+        if bins.is_empty() {
+            return Ok(OptimizeResult {
+                version: snapshot.version(),
+                num_files_removed: 0,
+                num_files_added: 0,
+                bytes_removed: 0,
+                bytes_added: 0,
+                partitions_optimized: 0,
+            });
+        }
+        let options = WriterOptions {
+            target_file_size: self.target_size,
+            ..WriterOptions::default()
+        };
+        let mut added: Vec<Add> = Vec::new();
+        for bin in &bins {
+            let stream = crate::scan::scan_files(&snapshot, bin.clone()).execute()?;
+            let written = crate::write::write_stream_files(&snapshot, stream, &options).await?;
+            added.extend(written.into_iter().map(|(mut add, _)| {
+                add.data_change = false;
+                add
+            }));
+        }
+        let removed: Vec<&Add> = bins.iter().flatten().collect();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut tx = Transaction::new(&snapshot, "OPTIMIZE")
+            .with_parameter("targetSize", self.target_size)
+            .with_parameter(
+                "predicate",
+                predicate
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            );
+        tx.add_actions(
+            removed
+                .iter()
+                .map(|a| Action::Remove(Remove::from_add(a, now_ms, false))),
+        );
+        tx.add_actions(added.iter().cloned().map(Action::Add));
+        let bytes_removed: i64 = removed.iter().map(|a| a.size).sum();
+        let bytes_added: i64 = added.iter().map(|a| a.size).sum();
+        let partitions_optimized = {
+            let mut keys: Vec<_> = bins.iter().map(|b| &b[0].partition_values).collect();
+            keys.dedup();
+            keys.len()
+        };
+        tx.set_metric("numFilesRemoved", removed.len());
+        tx.set_metric("numFilesAdded", added.len());
+        tx.set_metric("numBytesRemoved", bytes_removed);
+        tx.set_metric("numBytesAdded", bytes_added);
+        tx.set_metric("partitionsOptimized", partitions_optimized);
+        let result = tx.commit().await?;
+        self.table.observe_commit(&result);
+        Ok(OptimizeResult {
+            version: result.version,
+            num_files_removed: removed.len(),
+            num_files_added: added.len(),
+            bytes_removed,
+            bytes_added,
+            partitions_optimized,
+        })
+    }
+
+    fn partition_predicate(&self, snapshot: &Snapshot) -> Result<Option<Predicate>> {
+        let Some(filter) = &self.filter else {
+            return Ok(None);
+        };
+        let predicate = Predicate::bind(&filter.clone()?, &snapshot.arrow_schema())?;
+        let partition_columns = snapshot.partition_columns();
+        if let Some(c) = predicate
+            .columns()
+            .iter()
+            .find(|c| c.path.len() != 1 || !partition_columns.contains(&c.path[0]))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "optimize filters whole partitions; `{}` is not a partition column (partition columns: [{}])",
+                c.name(),
+                partition_columns.join(", ")
+            )));
+        }
+        Ok(Some(predicate))
+    }
+}
+
+/// Live files by partition, only partitions the predicate matches.
+fn partition_files(snapshot: &Snapshot, predicate: Option<&Predicate>) -> PartitionFiles {
+    let columns = snapshot.partition_columns();
+    let mut out = PartitionFiles::new();
+    for file in snapshot.files() {
+        if let Some(p) = predicate {
+            let bounds: Vec<ColumnBounds> = p
+                .columns()
+                .iter()
+                .map(|c| {
+                    crate::scan::partition_bounds(file.partition_value(&c.path[0]), &c.data_type)
+                })
+                .collect();
+            if !p.may_match(&bounds) {
+                continue;
+            }
+        }
+        let key = columns
+            .iter()
+            .map(|c| file.partition_value(c).map(str::to_string))
+            .collect();
+        out.entry(key).or_default().push(file.to_add());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(path: &str, size: i64) -> Add {
+        Add {
+            path: path.into(),
+            partition_values: Default::default(),
+            size,
+            modification_time: 0,
+            data_change: true,
+            stats: None,
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        }
+    }
+
+    #[test]
+    fn packs_small_files_per_partition() {
+        let mut parts = PartitionFiles::new();
+        parts.insert(
+            vec![Some("a".into())],
+            vec![
+                add("1", 40),
+                add("2", 40),
+                add("big", 500),
+                add("3", 40),
+                add("4", 90),
+            ],
+        );
+        parts.insert(vec![Some("b".into())], vec![add("lonely", 10)]);
+        let bins: Vec<Vec<&str>> = plan_optimize(&parts, 100)
+            .iter()
+            .map(|b| b.iter().map(|a| a.path.as_str()).collect())
+            .collect();
+        // 1+2 = 80, +3 would be 120 > 100: new bin [3], then 4 would be 130: [3] alone, [4] alone.
+        assert_eq!(bins, vec![vec!["1", "2"]]);
+        let bins = plan_optimize(&parts, 250);
+        assert_eq!(bins.len(), 1);
+        assert_eq!(
+            bins[0].len(),
+            4,
+            "all small files of partition a; b's single file stays"
+        );
+    }
+}
