@@ -265,9 +265,9 @@ mod tests {
             ],
         );
         parts.insert(vec![Some("b".into())], vec![add("lonely", 10)]);
-        let bins: Vec<Vec<&str>> = plan_optimize(&parts, 100)
+        let bins: Vec<Vec<String>> = plan_optimize(&parts, 100)
             .iter()
-            .map(|b| b.iter().map(|a| a.path.as_str()).collect())
+            .map(|b| b.iter().map(|a| a.path.clone()).collect())
             .collect();
         // 1+2 = 80, +3 would be 120 > 100: new bin [3], then 4 would be 130: [3] alone, [4] alone.
         assert_eq!(bins, vec![vec!["1", "2"]]);
