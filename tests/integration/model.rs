@@ -1,6 +1,10 @@
 //! Model-based property tests: random operation sequences against a trivial model.
 //!
-//! The model is the set of row ids at every version plus the latest txn version per appId.
+//! The model is the set of row ids at every version plus the latest txn version per appId, the
+//! tags, and which versions a vacuum may have made unreadable. Operations include restore,
+//! revert (a refusal is allowed; a success must undo exactly that commit's rows), tag, optimize
+//! (rows unchanged) and a zero-retention vacuum (after which the current and every tagged
+//! version must still read identically).
 //! After every step, every version of the table must read exactly as the model says, through a
 //! handle that may be stale (another handle committed) or freshly reopened. Cases default to
 //! 256; `STRATA_PROPTEST_CASES=N` raises them. A failure prints the minimal operation sequence,
@@ -38,6 +42,18 @@ enum Op {
     Reopen,
     /// Read a version chosen by `pick` (modulo the number of versions).
     TimeTravel { pick: usize },
+    /// Restore the version chosen by `pick`.
+    Restore { pick: usize },
+    /// Revert the commit `back` versions before the latest (refusals are allowed; a success
+    /// must undo exactly its rows). Recent commits are the ones that can usually be reverted.
+    Revert { back: usize },
+    /// Tag the version chosen by `pick` with one of a few names.
+    Tag { pick: usize, name: usize },
+    /// Compact small files (the rows stay the same).
+    Optimize,
+    /// Vacuum with a zero retention (forced): only the current and tagged versions stay
+    /// readable.
+    Vacuum,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -49,6 +65,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1usize..4).prop_map(|rows| Op::AppendFromSecondHandle { rows }),
         1 => Just(Op::Reopen),
         1 => any::<usize>().prop_map(|pick| Op::TimeTravel { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Restore { pick }),
+        2 => (0usize..3).prop_map(|back| Op::Revert { back }),
+        1 => (any::<usize>(), 0usize..3).prop_map(|(pick, name)| Op::Tag { pick, name }),
+        1 => Just(Op::Optimize),
+        1 => Just(Op::Vacuum),
     ]
 }
 
@@ -58,6 +79,10 @@ struct Model {
     versions: Vec<BTreeSet<i64>>,
     txns: BTreeMap<String, i64>,
     next_id: i64,
+    /// Tag name → version.
+    tags: BTreeMap<String, usize>,
+    /// Versions whose files a vacuum may have deleted (all but the then-current and tagged).
+    vacuumed: BTreeSet<usize>,
 }
 
 impl Model {
@@ -73,6 +98,10 @@ impl Model {
 
     fn commit(&mut self, rows: BTreeSet<i64>) {
         self.versions.push(rows);
+    }
+
+    fn readable(&self, v: usize) -> bool {
+        !self.vacuumed.contains(&v)
     }
 }
 
@@ -105,6 +134,9 @@ async fn check_all_versions(table: &Table, model: &Model, step: usize) {
         "after step {step}: latest version"
     );
     for (v, want) in model.versions.iter().enumerate() {
+        if !model.readable(v) {
+            continue;
+        }
         assert_eq!(
             &read_ids(table, v as i64).await,
             want,
@@ -193,8 +225,93 @@ async fn run(ops: Vec<Op>, partitioned: bool, case: u64) {
                 a = Table::open(&location).await.unwrap();
                 b = Table::open(&location).await.unwrap();
             }
+            Op::Restore { pick } => {
+                let v = pick % model.versions.len();
+                match a.restore_to_version(v as i64).await {
+                    Ok(r) => {
+                        // A vacuumed version restores when its files all survived (they were
+                        // also the current or a tagged version's); the check reads it back.
+                        model.commit(model.versions[v].clone());
+                        assert_eq!(r.version, model.versions.len() as i64 - 1, "step {step}");
+                    }
+                    Err(strata::Error::NotAllowed { .. }) if !model.readable(v) => {}
+                    Err(e) => panic!("step {step}: restore v{v}: {e}"),
+                }
+            }
+            Op::Revert { back } => {
+                let v = (model.versions.len() - 1).saturating_sub(back);
+                match a.revert(v as i64).await {
+                    Ok(r) => {
+                        let (prev, this) = (&model.versions[v - 1], &model.versions[v]);
+                        let added: BTreeSet<i64> = this.difference(prev).copied().collect();
+                        let removed: BTreeSet<i64> = prev.difference(this).copied().collect();
+                        let mut next: BTreeSet<i64> =
+                            model.latest().difference(&added).copied().collect();
+                        next.extend(removed);
+                        model.commit(next);
+                        assert_eq!(r.version, model.versions.len() as i64 - 1, "step {step}");
+                    }
+                    Err(strata::Error::NotAllowed { .. }) => {}
+                    Err(e) => panic!("step {step}: revert v{v}: {e}"),
+                }
+            }
+            Op::Tag { pick, name } => {
+                let v = pick % model.versions.len();
+                let name = format!("tag-{name}");
+                let result = a.tag(&name, v as i64).await;
+                match model.tags.get(&name) {
+                    _ if !model.readable(v) => {
+                        // The log still has the version, so tagging works even if its data
+                        // files are gone; the model only records it.
+                        if result.is_ok() && !model.tags.contains_key(&name) {
+                            model.tags.insert(name, v);
+                            model.commit(model.latest());
+                        }
+                    }
+                    Some(&tagged) if tagged == v => {
+                        assert_eq!(result.unwrap(), model.versions.len() as i64 - 1);
+                    }
+                    Some(_) => assert!(
+                        matches!(result, Err(strata::Error::NotAllowed { .. })),
+                        "step {step}: {result:?}"
+                    ),
+                    None => {
+                        result.unwrap();
+                        model.tags.insert(name, v);
+                        model.commit(model.latest());
+                    }
+                }
+            }
+            Op::Optimize => {
+                let r = a.optimize().execute().await.unwrap();
+                if r.num_files_removed > 0 {
+                    model.commit(model.latest());
+                }
+                assert_eq!(r.version, model.versions.len() as i64 - 1, "step {step}");
+            }
+            Op::Vacuum => {
+                let current = model.versions.len() - 1;
+                a.vacuum()
+                    .with_retention_ms(0)
+                    .with_force(true)
+                    .execute()
+                    .await
+                    .unwrap_or_else(|e| panic!("step {step}: vacuum: {e}"));
+                let tagged: BTreeSet<usize> = model.tags.values().copied().collect();
+                for v in 0..current {
+                    if !tagged.contains(&v) {
+                        model.vacuumed.insert(v);
+                    }
+                }
+                // VACUUM START and VACUUM END.
+                model.commit(model.latest());
+                model.commit(model.latest());
+            }
             Op::TimeTravel { pick } => {
                 let v = pick % model.versions.len();
+                if !model.readable(v) {
+                    continue;
+                }
                 assert_eq!(
                     read_ids(&b, v as i64).await,
                     model.versions[v],
