@@ -12,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::log::cleanup::plan_cleanup;
-use crate::log::segment::{LogFile, LogListing};
+use crate::log::segment::{LogFile, LogFileKind, LogListing};
 use crate::snapshot::{Snapshot, list_log};
 use crate::storage::Storage;
 
@@ -120,7 +120,7 @@ pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<Cl
             return skipped(storage, files, CleanupSkipped::InvalidRetention { value });
         }
     };
-    let cutoff_ms = now_ms.saturating_sub(retention_ms);
+    let cutoff_ms = protect_tagged(snapshot, &files, now_ms.saturating_sub(retention_ms))?;
     let plan = plan_cleanup(&files, cutoff_ms);
     delete_in_order(storage, &plan.delete).await?;
     Ok(CleanupReport {
@@ -129,6 +129,22 @@ pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<Cl
         checkpoint_version: plan.checkpoint,
         cutoff_ms: Some(cutoff_ms),
         skipped: None,
+    })
+}
+
+/// Moves the cutoff back to the oldest tagged version's commit time, so that version stays
+/// readable (`protocol/PROTOCOL.md#tags`): the planner then keeps the version current at that
+/// time and everything after it.
+fn protect_tagged(snapshot: &Snapshot, files: &[LogFile], cutoff_ms: i64) -> Result<i64> {
+    let Some(oldest) = snapshot.tags()?.values().map(|t| t.version).min() else {
+        return Ok(cutoff_ms);
+    };
+    let tagged_commit = files
+        .iter()
+        .find(|f| f.kind == LogFileKind::Commit && f.version == oldest);
+    Ok(match tagged_commit {
+        Some(f) => cutoff_ms.min(f.last_modified_ms),
+        None => cutoff_ms,
     })
 }
 

@@ -408,3 +408,22 @@ async fn automatic_cleanup_follows_an_automatic_checkpoint() {
         }
     }
 }
+
+#[tokio::test]
+async fn cleanup_keeps_the_oldest_tagged_version_readable() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    let path = lake.table_path("t");
+    let (table, _) = aged_table(&location).await;
+    let rows_v2 = rows_at(&location, 2).await.unwrap();
+    table.tag("train", 2).await.unwrap();
+    let report = table.cleanup_log().await.unwrap();
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert_eq!(rows_at(&location, 2).await.unwrap(), rows_v2);
+    assert!(commit_path(&path, 2).exists());
+    // Without the tag the usual window applies again.
+    table.delete_tag("train").await.unwrap();
+    let report = table.cleanup_log().await.unwrap();
+    assert!(!report.deleted.is_empty(), "{report:?}");
+    assert!(!commit_path(&path, 2).exists());
+}
