@@ -254,6 +254,26 @@ impl Remove {
     }
 }
 
+#[cfg(test)]
+impl Add {
+    /// A minimal `add` for unit tests: unpartitioned, no stats.
+    pub(crate) fn for_test(path: &str, size: i64) -> Add {
+        Add {
+            path: path.into(),
+            partition_values: Default::default(),
+            size,
+            modification_time: 0,
+            data_change: true,
+            stats: None,
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        }
+    }
+}
+
 /// `txn`: the latest version an application has committed, for idempotent writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

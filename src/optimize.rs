@@ -236,19 +236,7 @@ mod tests {
     use super::*;
 
     fn add(path: &str, size: i64) -> Add {
-        Add {
-            path: path.into(),
-            partition_values: Default::default(),
-            size,
-            modification_time: 0,
-            data_change: true,
-            stats: None,
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        }
+        Add::for_test(path, size)
     }
 
     #[test]

@@ -391,19 +391,7 @@ mod tests {
     use super::*;
 
     fn add(path: &str) -> Add {
-        Add {
-            path: path.into(),
-            partition_values: Default::default(),
-            size: 10,
-            modification_time: 0,
-            data_change: true,
-            stats: None,
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        }
+        Add::for_test(path, 10)
     }
 
     fn files(paths: &[&str]) -> BTreeMap<String, Add> {

@@ -1,28 +1,15 @@
 //! Table history: newest first, with operation, parameters, metrics and writer metadata, on
 //! tables written by strata and by deltalake.
 
-use std::sync::Arc;
-
-use arrow::array::{Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
 use serde_json::json;
 use strata::Table;
 
-fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(ids))]).unwrap()
-}
+use crate::support::{id_batch as batch, id_table};
 
 #[tokio::test]
 async fn history_lists_commits_newest_first_with_their_metadata() {
     let dir = tempfile::tempdir().unwrap();
-    let location = dir.path().join("t").to_str().unwrap().to_string();
-    let table = Table::create(location.as_str())
-        .with_arrow_schema(&batch(0..1).schema())
-        .unwrap()
-        .execute()
-        .await
-        .unwrap();
+    let (table, _) = id_table(dir.path()).await;
     table.append([batch(0..3)]).await.unwrap();
     table
         .write([batch(3..5)])

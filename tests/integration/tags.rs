@@ -1,15 +1,9 @@
 //! Tags: named versions stored in the `strata.tags` domain of the log.
 
-use std::sync::Arc;
-
-use arrow::array::{Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::RecordBatch;
 use strata::{Error, Table};
 
-fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(ids))]).unwrap()
-}
+use crate::support::{assert_deltalake_row_count, id_batch as batch, id_table};
 
 async fn rows(snapshot: &strata::Snapshot) -> usize {
     let batches = snapshot.scan().collect().await.unwrap();
@@ -17,14 +11,7 @@ async fn rows(snapshot: &strata::Snapshot) -> usize {
 }
 
 async fn new_table(dir: &tempfile::TempDir) -> (Table, String) {
-    let location = dir.path().join("t").to_str().unwrap().to_string();
-    let table = Table::create(location.as_str())
-        .with_arrow_schema(&batch(0..1).schema())
-        .unwrap()
-        .execute()
-        .await
-        .unwrap();
-    (table, location)
+    id_table(dir.path()).await
 }
 
 #[tokio::test]
@@ -113,8 +100,5 @@ async fn deltalake_reads_a_tagged_table() {
     let (table, location) = new_table(&dir).await;
     table.append([batch(0..10)]).await.unwrap();
     table.tag("release", 1).await.unwrap();
-    let out = crate::support::python::interop(&["check-read", &location]);
-    let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(read["version"].as_i64(), Some(2), "{out}");
-    assert_eq!(read["rows"].as_i64(), Some(10), "{out}");
+    assert_deltalake_row_count(&location, 10);
 }

@@ -1,34 +1,13 @@
 //! Restore and revert: undo bad writes as new, auditable commits.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use arrow::array::{AsArray, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use strata::{Error, Table};
 
-fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(ids))]).unwrap()
-}
-
-async fn ids(snapshot: &strata::Snapshot) -> BTreeSet<i64> {
-    let batches = snapshot.scan().collect().await.unwrap();
-    batches
-        .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect()
-}
+use crate::support::{assert_deltalake_row_count, id_batch as batch, id_set as ids, id_table};
 
 async fn table_with(dir: &tempfile::TempDir) -> (Table, String) {
-    let location = dir.path().join("t").to_str().unwrap().to_string();
-    let table = Table::create(location.as_str())
-        .with_arrow_schema(&batch(0..1).schema())
-        .unwrap()
-        .execute()
-        .await
-        .unwrap();
-    (table, location)
+    id_table(dir.path()).await
 }
 
 fn range(r: std::ops::Range<i64>) -> BTreeSet<i64> {
@@ -68,9 +47,7 @@ async fn restore_brings_back_a_version_as_a_new_commit() {
     table.restore_to_timestamp(v1_time).await.unwrap();
     assert_eq!(ids(&table.snapshot().await.unwrap()).await, range(0..10));
     // deltalake reads the restored table.
-    let out = crate::support::python::interop(&["check-read", &location]);
-    let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(read["rows"].as_i64(), Some(10), "{out}");
+    assert_deltalake_row_count(&location, 10);
 }
 
 #[tokio::test]
@@ -119,9 +96,7 @@ async fn revert_undoes_one_commit_and_keeps_the_later_ones() {
         s.insert(60);
         s
     });
-    let out = crate::support::python::interop(&["check-read", &location]);
-    let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(read["rows"].as_i64(), Some(21), "{out}");
+    assert_deltalake_row_count(&location, 21);
 }
 
 #[tokio::test]

@@ -4,22 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::{AsArray, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema};
-use strata::{Error, Table};
+use strata::Error;
 
-fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(ids))]).unwrap()
-}
-
-async fn ids(snapshot: &strata::Snapshot) -> BTreeSet<i64> {
-    let batches = snapshot.scan().collect().await.unwrap();
-    batches
-        .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect()
-}
+use crate::support::{assert_deltalake_row_count, id_batch as batch, id_set as ids, id_table};
 
 fn data_files(dir: &std::path::Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
@@ -34,13 +21,7 @@ fn data_files(dir: &std::path::Path) -> BTreeSet<String> {
 async fn vacuum_keeps_current_retained_and_tagged_versions() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("t");
-    let location = root.to_str().unwrap().to_string();
-    let table = Table::create(location.as_str())
-        .with_arrow_schema(&batch(0..1).schema())
-        .unwrap()
-        .execute()
-        .await
-        .unwrap();
+    let (table, location) = id_table(dir.path()).await;
     table.append([batch(0..10)]).await.unwrap(); // v1: file A
     table.append([batch(10..20)]).await.unwrap(); // v2: file B
     table.overwrite([batch(100..103)]).await.unwrap(); // v3: C, removes A and B
@@ -118,22 +99,13 @@ async fn vacuum_keeps_current_retained_and_tagged_versions() {
         .filter_map(|h| h.operation)
         .collect();
     assert_eq!(ops, vec!["VACUUM END", "VACUUM START"]);
-    let out = crate::support::python::interop(&["check-read", &location]);
-    let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(read["rows"].as_i64(), Some(3), "{out}");
+    assert_deltalake_row_count(&location, 3);
 }
 
 #[tokio::test]
 async fn versions_inside_the_retention_read_identically_after_vacuum() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    let location = root.to_str().unwrap().to_string();
-    let table = Table::create(location.as_str())
-        .with_arrow_schema(&batch(0..1).schema())
-        .unwrap()
-        .execute()
-        .await
-        .unwrap();
+    let (table, _) = id_table(dir.path()).await;
     table.append([batch(0..5)]).await.unwrap(); // v1
     table.overwrite([batch(5..10)]).await.unwrap(); // v2
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;

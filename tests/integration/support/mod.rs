@@ -298,3 +298,36 @@ pub fn num_rows(batches: &[RecordBatch]) -> usize {
 pub fn commit_path(table: &Path, version: i64) -> PathBuf {
     table.join("_delta_log").join(format!("{version:020}.json"))
 }
+
+/// Rows `ids` of a one-column table (`id long not null`).
+pub fn id_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(ids))])
+        .expect("id batch")
+}
+
+/// A new, empty `id long` table in `dir`: the handle and its location.
+pub async fn id_table(dir: &Path) -> (strata::Table, String) {
+    let location = dir.join("t").to_str().expect("utf-8 path").to_string();
+    let table = strata::Table::create(location.as_str())
+        .with_arrow_schema(&id_batch(0..1).schema())
+        .expect("schema")
+        .execute()
+        .await
+        .expect("create");
+    (table, location)
+}
+
+/// The `id`s of a snapshot as a set.
+pub async fn id_set(snapshot: &strata::Snapshot) -> std::collections::BTreeSet<i64> {
+    snapshot_ids(snapshot).await.into_iter().collect()
+}
+
+/// Asserts that the Python `deltalake` package reads `location` with `rows` rows.
+#[track_caller]
+pub fn assert_deltalake_row_count(location: &str, rows: i64) {
+    let out = python::interop(&["check-read", location]);
+    let read: serde_json::Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("check-read printed {out:?}: {e}"));
+    assert_eq!(read["rows"].as_i64(), Some(rows), "{out}");
+}
