@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::support::rendered;
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use strata::{Error, Table};
 
 fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
@@ -24,28 +24,6 @@ fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
         ],
     )
     .unwrap()
-}
-
-fn rendered(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for b in batches {
-        let f: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for i in 0..b.num_rows() {
-            rows.push(
-                f.iter()
-                    .map(|c| c.value(i).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    rows.sort();
-    rows
 }
 
 async fn small_file_table(dir: &tempfile::TempDir) -> (Table, String) {

@@ -12,6 +12,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use crate::support::rendered;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -20,7 +21,6 @@ use arrow::datatypes::{
     DataType, Decimal128Type, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef,
     TimeUnit, TimestampMicrosecondType,
 };
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use proptest::prelude::*;
 use strata::{Error, Expr, ExprError, Predicate, Scalar, Table, col, lit};
 
@@ -479,25 +479,6 @@ proptest! {
 
 fn fixture(name: &str) -> String {
     format!("{}/fixtures/tables/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every row rendered as text, sorted: comparable across scans whatever the file order.
-fn rendered(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for b in batches {
-        let formatters: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for i in 0..b.num_rows() {
-            let cells: Vec<String> = formatters.iter().map(|f| f.value(i).to_string()).collect();
-            rows.push(cells.join("|"));
-        }
-    }
-    rows.sort();
-    rows
 }
 
 /// Scans `location` with `filter` and checks the rows equal filtering the full scan.

@@ -331,3 +331,23 @@ pub fn assert_deltalake_row_count(location: &str, rows: i64) {
         .unwrap_or_else(|e| panic!("check-read printed {out:?}: {e}"));
     assert_eq!(read["rows"].as_i64(), Some(rows), "{out}");
 }
+
+/// Every row as `|`-joined display text, sorted: comparable across scans whatever the file
+/// order (no conforming; see [`canonical_rows`] for reads by different clients).
+pub fn rendered(batches: &[RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for b in batches {
+        let formatters: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
+            .collect();
+        for i in 0..b.num_rows() {
+            let cells: Vec<String> = formatters.iter().map(|f| f.value(i).to_string()).collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows.sort();
+    rows
+}
