@@ -12,3 +12,4 @@ mod interop;
 mod model;
 mod roundtrip;
 mod stress;
+mod write_path;
