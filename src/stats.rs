@@ -373,6 +373,22 @@ impl StatsCollector {
         Ok(())
     }
 
+    /// Splits the collector into one part per indexed top-level column, so that a writer can
+    /// fold each column on the thread that encodes it. Feeding every part the same batches and
+    /// calling [`add_num_records`](Self::add_num_records) once per batch gives exactly the
+    /// statistics [`update`](Self::update) would.
+    pub(crate) fn column_parts(&mut self) -> Vec<ColumnStats<'_>> {
+        self.nodes
+            .iter_mut()
+            .map(|node| ColumnStats { node })
+            .collect()
+    }
+
+    /// Counts rows folded in through [`column_parts`](Self::column_parts).
+    pub(crate) fn add_num_records(&mut self, rows: u64) {
+        self.num_records += rows;
+    }
+
     /// Number of rows seen so far.
     pub fn num_records(&self) -> u64 {
         self.num_records
@@ -399,6 +415,33 @@ impl StatsCollector {
         }
         out.push('}');
         out
+    }
+}
+
+/// The statistics of one top-level column of a [`StatsCollector`]; see
+/// [`StatsCollector::column_parts`].
+#[derive(Debug)]
+pub(crate) struct ColumnStats<'a> {
+    node: &'a mut Node,
+}
+
+impl ColumnStats<'_> {
+    /// Position of the column in the file schema.
+    pub(crate) fn column(&self) -> usize {
+        match &*self.node {
+            Node::Struct { index, .. } | Node::Leaf { index, .. } => *index,
+        }
+    }
+
+    /// Folds this column of `batch` into the statistics (as [`StatsCollector::update`] does
+    /// for every column).
+    pub(crate) fn update(&mut self, batch: &RecordBatch) -> Result<(), StatsError> {
+        update_node(
+            self.node,
+            batch.schema_ref().fields(),
+            batch.columns(),
+            None,
+        )
     }
 }
 

@@ -384,9 +384,9 @@ impl Storage {
     ///
     /// # Errors
     /// [`Error::Storage`].
-    pub async fn put(&self, path: &Path, bytes: Bytes) -> Result<()> {
+    pub async fn put(&self, path: &Path, bytes: impl Into<PutPayload>) -> Result<()> {
         self.store
-            .put(path, PutPayload::from(bytes))
+            .put(path, bytes.into())
             .await
             .map(|_| ())
             .map_err(|source| self.storage_error(path, source))

@@ -137,6 +137,24 @@ impl Table {
         WriteBuilder::new(self.clone(), batches.into_iter().collect())
     }
 
+    /// Starts a write of a stream of batches (append by default; see [`WriteBuilder`]), for
+    /// input larger than memory: batches are checked, encoded and uploaded as they arrive, and
+    /// everything is committed in one commit once the stream ends. An `Err` from the stream
+    /// stops the write before the commit and is returned by `execute`.
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table, batches: Vec<arrow::array::RecordBatch>) -> strata::Result<()> {
+    /// let stream = futures::stream::iter(batches.into_iter().map(Ok));
+    /// let written = table.write_stream(stream).execute().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn write_stream<S>(&self, batches: S) -> WriteBuilder
+    where
+        S: futures::Stream<Item = Result<RecordBatch>> + Send + 'static,
+    {
+        WriteBuilder::from_stream(self.clone(), batches)
+    }
+
     /// Appends `batches` in one commit.
     ///
     /// # Errors

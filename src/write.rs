@@ -1,41 +1,78 @@
 //! Writing data: append and overwrite (`protocol/PROTOCOL.md#writing-data`).
 //!
-//! A write conforms the input to the table schema (refusing mismatches before any byte is
-//! written), splits it by partition, encodes Parquet files on blocking threads in parallel,
-//! uploads them under unique names, and commits one `add` per file (plus `remove`s for an
-//! overwrite and a `txn` for an idempotent write) through a [`Transaction`]. Data files that
-//! are uploaded but never committed are invisible to readers and are vacuum's to delete.
+//! A write conforms the input to the table schema (batches in memory are all checked before any
+//! byte is written; a stream batch by batch), splits it by partition, encodes Parquet files
+//! with each file's columns on several threads (`src/write/encode.rs`), uploads each file
+//! under a unique name as soon as it is finished while later input is encoded, and commits one
+//! `add` per file (plus `remove`s for an overwrite and a `txn` for an idempotent write) through
+//! a [`Transaction`]. Data files that are uploaded but never committed are invisible to
+//! readers and are vacuum's to delete.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{Schema, SchemaRef};
-use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
-use parquet::arrow::ArrowWriter;
+use futures::stream::BoxStream;
+use futures::{FutureExt, Stream, StreamExt};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value};
+use tokio::task::JoinSet;
 
 use crate::actions::{Action, Add, Remove, Txn};
 use crate::conform::{conform_batch, nulls};
 use crate::error::{Error, Result};
 use crate::features;
 use crate::partition;
+use crate::schema::StructType;
 use crate::snapshot::Snapshot;
-use crate::stats::{IndexedColumns, StatsCollector};
+use crate::stats::IndexedColumns;
 use crate::storage::{Storage, encode_path};
 use crate::transaction::Transaction;
 
-/// Default target size of a data file: 128 MiB, the size at which Parquet readers stop gaining
-/// from larger files on object storage.
+mod encode;
+
+use encode::{EncodedFile, Encoder, EncoderOptions};
+
+/// Default target size of a data file: 128 MiB. Parquet readers on object storage gain little
+/// from larger files (one range request fetches a column chunk either way), while smaller ones
+/// multiply the files a snapshot lists and the requests a scan makes; Spark and delta-rs aim
+/// for the same order of size. A file is finished once its encoded size reaches the target;
+/// the writer sizes its steps from the file's encoded bytes per row so that it ends close to
+/// the target.
 pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 * 1024 * 1024;
-/// Default rows per row group: large enough for good compression, small enough for row-group
-/// pruning.
+/// Default rows per row group: 1 Mi rows. Enough rows per column chunk for dictionary and
+/// run-length encoding and compression to pay off and for reads to be few large requests,
+/// while row-group statistics still let a reader skip parts of a 128 MiB file. It is also the
+/// unit in which the writer closes column chunks and adds them to a file.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// Default bound on the bytes the files being written hold in memory, all partitions together:
+/// 1 GiB (8 files of the default target size). A file's bytes stay in memory until it is
+/// finished and uploaded, so a write into many partitions at once finishes its largest open
+/// files early, below the target size, rather than exceed this. Uploads in flight are bounded
+/// by the same number of bytes.
+pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = 1024 * 1024 * 1024;
 /// How many data files are uploaded at once.
 const UPLOAD_CONCURRENCY: usize = 8;
+/// Most rows of input handed to the encoder at once: batches already waiting are grouped up to
+/// this (or [`GROUP_BYTES`]), so that many small batches cost one hand-off to a blocking
+/// thread, and larger batches are sliced to it, so that files are uploaded while the rest of a
+/// batch is encoded.
+const GROUP_ROWS: usize = 256 * 1024;
+/// Most Arrow memory of waiting batches grouped together (see [`GROUP_ROWS`]).
+const GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+/// Input batches of [`crate::Table::write_stream`].
+type BatchStream = BoxStream<'static, Result<RecordBatch>>;
+
+/// Where a write's rows come from.
+enum Input {
+    /// In memory: all checked before anything is written.
+    Batches(Vec<RecordBatch>),
+    /// Streamed: checked and encoded as they arrive.
+    Stream(BatchStream),
+}
 
 /// How a write treats the existing data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,10 +98,15 @@ impl WriteMode {
 pub struct WriterOptions {
     /// Column compression (default Snappy, as Spark and delta-rs write).
     pub compression: Compression,
-    /// Roll to a new file once a file reaches about this many bytes.
+    /// Roll to a new file once a file reaches about this many bytes
+    /// (default [`DEFAULT_TARGET_FILE_SIZE`], 128 MiB).
     pub target_file_size: u64,
-    /// Maximum rows per row group.
+    /// Maximum rows per row group (default [`DEFAULT_ROW_GROUP_ROWS`], 1 Mi rows).
     pub row_group_rows: usize,
+    /// Bound on the bytes all open files hold in memory together (default
+    /// [`DEFAULT_MAX_BUFFERED_BYTES`], 1 GiB); the largest open files finish early, below the
+    /// target size, rather than exceed it.
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for WriterOptions {
@@ -73,6 +115,7 @@ impl Default for WriterOptions {
             compression: Compression::SNAPPY,
             target_file_size: DEFAULT_TARGET_FILE_SIZE,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
         }
     }
 }
@@ -137,11 +180,21 @@ pub struct WriteResult {
     pub num_removed_files: usize,
 }
 
-/// A write request, built by [`crate::Table::write`].
+/// A write request, built by [`crate::Table::write`] (batches in memory) or
+/// [`crate::Table::write_stream`] (a stream of batches).
+///
+/// Rows are split by partition and encoded as they come, each partition into one open Parquet
+/// file whose columns are encoded on several threads; a file is uploaded as soon as it reaches
+/// the target size ([`DEFAULT_TARGET_FILE_SIZE`], 128 MiB; row groups of
+/// [`DEFAULT_ROW_GROUP_ROWS`], 1 Mi rows), while later input is encoded. Memory is bounded
+/// whatever the size of the input: the open files together hold at most
+/// [`with_max_buffered_bytes`](Self::with_max_buffered_bytes) (1 GiB by default; past it the
+/// largest finish early), uploads in flight as much again, plus the input being encoded.
+/// Everything is committed at the end, in one commit.
 #[must_use = "a write does nothing until `.execute().await`"]
 pub struct WriteBuilder {
     table: crate::Table,
-    batches: Vec<RecordBatch>,
+    input: Input,
     mode: WriteMode,
     txn: Option<(String, i64)>,
     commit_metadata: Map<String, Value>,
@@ -151,9 +204,20 @@ pub struct WriteBuilder {
 
 impl WriteBuilder {
     pub(crate) fn new(table: crate::Table, batches: Vec<RecordBatch>) -> WriteBuilder {
+        WriteBuilder::with_input(table, Input::Batches(batches))
+    }
+
+    pub(crate) fn from_stream<S>(table: crate::Table, batches: S) -> WriteBuilder
+    where
+        S: Stream<Item = Result<RecordBatch>> + Send + 'static,
+    {
+        WriteBuilder::with_input(table, Input::Stream(batches.boxed()))
+    }
+
+    fn with_input(table: crate::Table, input: Input) -> WriteBuilder {
         WriteBuilder {
             table,
-            batches,
+            input,
             mode: WriteMode::Append,
             txn: None,
             commit_metadata: Map::new(),
@@ -200,6 +264,15 @@ impl WriteBuilder {
         self
     }
 
+    /// Bound on the bytes the files being written hold in memory, all partitions together
+    /// (default [`DEFAULT_MAX_BUFFERED_BYTES`], 1 GiB): when many partitions are open at once,
+    /// the largest open files are finished early (smaller than the target size) rather than
+    /// exceed it.
+    pub fn with_max_buffered_bytes(mut self, bytes: u64) -> Self {
+        self.options.max_buffered_bytes = bytes.max(1);
+        self
+    }
+
     /// Bounds commit retries after lost races.
     pub fn with_max_retries(mut self, retries: u32) -> Self {
         self.max_retries = Some(retries);
@@ -208,10 +281,16 @@ impl WriteBuilder {
 
     /// Writes the data and commits.
     ///
+    /// For batches in memory, every batch is checked against the table schema before anything
+    /// is written. A stream is checked batch by batch as it arrives; if a batch does not fit,
+    /// or the stream yields an error, the write stops and returns that error without
+    /// committing (files it already uploaded stay invisible and are vacuum's to delete).
+    ///
     /// # Errors
-    /// [`Error::SchemaMismatch`] (nothing written), [`Error::UnsupportedWriterFeatures`],
-    /// [`Error::NotAllowed`] (overwrite of an append-only table), [`Error::Conflict`],
-    /// [`Error::Storage`], [`Error::Parquet`].
+    /// [`Error::SchemaMismatch`] (nothing committed; for batches in memory nothing written),
+    /// [`Error::UnsupportedWriterFeatures`], [`Error::NotAllowed`] (overwrite of an
+    /// append-only table), [`Error::Conflict`], [`Error::Storage`], [`Error::Parquet`], and
+    /// any error the input stream yields.
     pub async fn execute(self) -> Result<WriteResult> {
         let snapshot = self.table.snapshot().await?;
         check_writable(&snapshot)?;
@@ -235,8 +314,8 @@ impl WriteBuilder {
                 reason: "the table property delta.appendOnly is true".into(),
             });
         }
-        let batches = prepare_batches(&snapshot, &self.batches)?;
-        let adds = write_data_files(&snapshot, batches, &self.options).await?;
+        let (input, conformer) = prepare_input(self.input, Conformer::new(&snapshot))?;
+        let adds = write_data_files(&snapshot, input, conformer, &self.options).await?;
         let num_rows: u64 = adds.iter().map(|a| a.1).sum();
         let adds: Vec<Add> = adds.into_iter().map(|a| a.0).collect();
         let num_bytes: u64 = adds.iter().map(|a| a.size as u64).sum();
@@ -311,29 +390,41 @@ fn is_append_only(snapshot: &Snapshot) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// Checks every batch against the table schema and conforms it to the table's Arrow schema.
-/// All problems are reported together, before anything is written.
-fn prepare_batches(snapshot: &Snapshot, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-    let location = snapshot.storage().location().to_string();
-    let table_schema = snapshot.arrow_schema();
-    let mut out = Vec::with_capacity(batches.len());
-    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-        snapshot
-            .schema()
+/// Checks batches against the table schema and conforms them to the table's Arrow schema.
+#[derive(Debug)]
+struct Conformer {
+    location: String,
+    schema: StructType,
+    arrow_schema: SchemaRef,
+}
+
+impl Conformer {
+    fn new(snapshot: &Snapshot) -> Conformer {
+        Conformer {
+            location: snapshot.storage().location().to_string(),
+            schema: snapshot.schema().clone(),
+            arrow_schema: snapshot.arrow_schema(),
+        }
+    }
+
+    /// Conforms one batch; all of its problems are reported together.
+    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        self.schema
             .check_write_compatible(&batch.schema())
             .map_err(|e| match e {
                 crate::schema::SchemaError::Mismatch { problems } => Error::SchemaMismatch {
-                    location: location.clone(),
+                    location: self.location.clone(),
                     problems,
                 },
                 other => Error::Schema(other),
             })?;
         let conformed =
-            conform_batch(batch, &table_schema, nulls).map_err(|e| Error::SchemaMismatch {
-                location: location.clone(),
+            conform_batch(batch, &self.arrow_schema, nulls).map_err(|e| Error::SchemaMismatch {
+                location: self.location.clone(),
                 problems: vec![e.to_string()],
             })?;
-        let null_problems: Vec<String> = table_schema
+        let null_problems: Vec<String> = self
+            .arrow_schema
             .fields()
             .iter()
             .zip(conformed.columns())
@@ -348,40 +439,59 @@ fn prepare_batches(snapshot: &Snapshot, batches: &[RecordBatch]) -> Result<Vec<R
             .collect();
         if !null_problems.is_empty() {
             return Err(Error::SchemaMismatch {
-                location,
+                location: self.location.clone(),
                 problems: null_problems,
             });
         }
-        out.push(conformed);
+        Ok(conformed)
     }
-    Ok(out)
 }
 
-/// Writes a stream of table-schema batches as data files (not committed); for operations
-/// that rewrite data (optimize).
+/// Writes a stream of table-schema batches as data files (not committed), streaming with
+/// bounded memory; for operations that rewrite data (optimize).
 pub(crate) async fn write_stream_files(
     snapshot: &Snapshot,
     stream: crate::scan::RecordBatchStream,
     options: &WriterOptions,
 ) -> Result<Vec<(Add, u64)>> {
-    let batches: Vec<RecordBatch> = stream.try_collect().await?;
-    write_data_files(snapshot, batches, options).await
+    write_data_files(snapshot, stream, None, options).await
 }
 
-/// One encoded data file, ready to upload.
-struct EncodedFile {
-    bytes: Bytes,
-    stats: String,
-    rows: u64,
+/// Batches in memory are all checked before anything is written; a stream is checked batch by
+/// batch as it arrives.
+fn prepare_input(input: Input, conformer: Conformer) -> Result<(BatchStream, Option<Conformer>)> {
+    Ok(match input {
+        Input::Batches(batches) => {
+            let conformed = batches
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| conformer.conform(b))
+                .collect::<Result<Vec<_>>>()?;
+            (
+                futures::stream::iter(conformed.into_iter().map(Ok)).boxed(),
+                None,
+            )
+        }
+        Input::Stream(stream) => (stream, Some(conformer)),
+    })
 }
 
-/// Encodes and uploads the data files; returns each file's `add` and row count.
+/// Encodes the input as it arrives and uploads each data file as soon as it is finished, while
+/// later input is encoded; returns each file's `add` and row count once all are uploaded.
+///
+/// Memory stays bounded whatever the input size: the input group being encoded and the next
+/// one (each at most [`GROUP_ROWS`] rows), the open files (at most `max_buffered_bytes`
+/// together) and the uploads in flight (at most [`UPLOAD_CONCURRENCY`] files and
+/// `max_buffered_bytes` bytes). On any error nothing more is
+/// uploaded, uploads in flight are abandoned, and the error is returned; files already
+/// uploaded stay uncommitted (invisible, vacuum's to delete).
 async fn write_data_files(
     snapshot: &Snapshot,
-    batches: Vec<RecordBatch>,
+    input: BatchStream,
+    conformer: Option<Conformer>,
     options: &WriterOptions,
 ) -> Result<Vec<(Add, u64)>> {
-    let partition_columns = snapshot.partition_columns().to_vec();
+    let partition_columns: Arc<[String]> = snapshot.partition_columns().into();
     let file_schema = Arc::new(Schema::new(
         snapshot
             .arrow_schema()
@@ -391,63 +501,203 @@ async fn write_data_files(
             .cloned()
             .collect::<Vec<_>>(),
     ));
-    let indexed = IndexedColumns::from_properties(snapshot.properties())?;
-    let groups = group_by_partition(batches, &partition_columns)?;
-    let parallelism = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
-    let encoded: Vec<(partition::PartitionValues, Vec<EncodedFile>)> =
-        futures::stream::iter(groups.into_iter().map(|(values, batches)| {
-            let (schema, indexed, options) =
-                (file_schema.clone(), indexed.clone(), options.clone());
-            async move {
-                let files = tokio::task::spawn_blocking(move || {
-                    encode_files(batches, schema, &options, &indexed)
-                })
-                .await
-                .map_err(|e| Error::InvalidArgument(format!("encoding task failed: {e}")))??;
-                Ok::<_, Error>((values, files))
-            }
-        }))
-        .buffered(parallelism)
-        .try_collect()
-        .await?;
-
-    let extension = options.extension();
-    let mut uploads = Vec::new();
-    for (values, files) in encoded {
-        let dir = (!partition_columns.is_empty())
-            .then(|| partition::partition_dir(&partition_columns, &values));
-        let partition_values: HashMap<String, Option<String>> = partition_columns
-            .iter()
-            .cloned()
-            .zip(values.iter().cloned())
-            .collect();
-        for (i, file) in files.into_iter().enumerate() {
-            let name = format!(
-                "part-{i:05}-{}-c000{extension}.parquet",
-                uuid::Uuid::new_v4()
+    let mut encoder = Encoder::new(EncoderOptions {
+        schema: file_schema,
+        properties: options.properties(),
+        indexed: IndexedColumns::from_properties(snapshot.properties())?,
+        row_group_rows: options.row_group_rows,
+        target_file_size: options.target_file_size,
+        max_buffered_bytes: options.max_buffered_bytes,
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    });
+    let conformer = conformer.map(Arc::new);
+    let mut uploads = Uploads {
+        storage: snapshot.storage().clone(),
+        partition_columns: partition_columns.clone(),
+        extension: options.extension(),
+        max_bytes: options.max_buffered_bytes,
+        bytes: 0,
+        tasks: JoinSet::new(),
+        done: Vec::new(),
+    };
+    let mut input = Groups { input, carry: None };
+    let mut spent = JoinSet::new();
+    let mut group = input.next().await?;
+    while !group.is_empty() {
+        let (conformer, partition_columns) = (conformer.clone(), partition_columns.clone());
+        let encode = tokio::task::spawn_blocking(move || {
+            let files = encode_group(
+                &mut encoder,
+                &group,
+                conformer.as_deref(),
+                &partition_columns,
             );
-            let relative = match &dir {
-                Some(dir) => format!("{dir}/{name}"),
-                None => name,
+            (encoder, files, group)
+        });
+        // The next input is read while this one is encoded.
+        let (encoded, next) = tokio::join!(encode, input.next());
+        let (returned, files, used) = encoded.map_err(task_failed)?;
+        encoder = returned;
+        // Dropping the input may free large buffers (the last slice of a batch holds them):
+        // that happens beside the encoding rather than in its way.
+        spent.spawn_blocking(move || drop(used));
+        uploads.start(files?).await?;
+        group = next?;
+    }
+    let files = tokio::task::spawn_blocking(move || encoder.finish())
+        .await
+        .map_err(task_failed)??;
+    uploads.start(files).await?;
+    let adds = uploads.finish().await?;
+    while spent.join_next().await.is_some() {}
+    Ok(adds)
+}
+
+/// The input in groups of at most [`GROUP_ROWS`] rows: the next batch, waited for, and then
+/// those already ready, so that many small batches cost one hand-off to a blocking thread and
+/// a large batch is encoded a slice at a time (files it fills are uploaded while the rest of
+/// it is encoded).
+struct Groups {
+    input: BatchStream,
+    /// The rest of a batch larger than a group.
+    carry: Option<RecordBatch>,
+}
+
+impl Groups {
+    /// The next group; empty at the end of the input.
+    async fn next(&mut self) -> Result<Vec<RecordBatch>> {
+        let mut group = Vec::new();
+        let (mut rows, mut bytes) = (0, 0);
+        while rows < GROUP_ROWS && bytes < GROUP_BYTES {
+            let batch = match self.carry.take() {
+                Some(batch) => batch,
+                None if group.is_empty() => match self.input.next().await {
+                    Some(batch) => batch?,
+                    None => break,
+                },
+                None => match self.input.next().now_or_never() {
+                    Some(Some(batch)) => batch?,
+                    _ => break,
+                },
             };
-            uploads.push((relative, partition_values.clone(), file));
+            let take = batch.num_rows().min(GROUP_ROWS - rows);
+            if take < batch.num_rows() {
+                self.carry = Some(batch.slice(take, batch.num_rows() - take));
+            }
+            rows += take;
+            bytes += batch.get_array_memory_size();
+            group.push(batch.slice(0, take));
+        }
+        Ok(group)
+    }
+}
+
+/// Conforms (stream input), splits by partition and encodes one group of input.
+fn encode_group(
+    encoder: &mut Encoder,
+    group: &[RecordBatch],
+    conformer: Option<&Conformer>,
+    partition_columns: &[String],
+) -> Result<Vec<EncodedFile>> {
+    let mut files = Vec::new();
+    for batch in group.iter().filter(|b| b.num_rows() > 0) {
+        let conformed;
+        let batch = match conformer {
+            Some(conformer) => {
+                conformed = conformer.conform(batch)?;
+                &conformed
+            }
+            None => batch,
+        };
+        let parts = if partition_columns.is_empty() {
+            vec![(Vec::new(), batch.clone())]
+        } else {
+            partition::split_by_partition(batch, partition_columns)?
+        };
+        files.extend(encoder.write(parts)?);
+    }
+    Ok(files)
+}
+
+fn task_failed(e: tokio::task::JoinError) -> Error {
+    Error::InvalidArgument(format!("encoding task failed: {e}"))
+}
+
+/// Data file uploads in flight: at most [`UPLOAD_CONCURRENCY`] files and `max_bytes` bytes
+/// (but always at least one file). Dropping this abandons them.
+struct Uploads {
+    storage: Storage,
+    partition_columns: Arc<[String]>,
+    extension: &'static str,
+    max_bytes: u64,
+    bytes: u64,
+    tasks: JoinSet<Result<(Add, u64)>>,
+    done: Vec<(Add, u64)>,
+}
+
+impl Uploads {
+    /// Starts uploading `files`, waiting for earlier uploads whenever the limit is reached.
+    async fn start(&mut self, files: Vec<EncodedFile>) -> Result<()> {
+        for file in files {
+            while let Some(joined) = self.tasks.try_join_next() {
+                self.joined(joined)?;
+            }
+            let size = file.payload.content_length() as u64;
+            while !self.tasks.is_empty()
+                && (self.tasks.len() >= UPLOAD_CONCURRENCY || self.bytes + size > self.max_bytes)
+            {
+                self.join_one().await?;
+            }
+            self.bytes += size;
+            let name = format!(
+                "part-{:05}-{}-c000{}.parquet",
+                file.sequence,
+                uuid::Uuid::new_v4(),
+                self.extension
+            );
+            let relative = if self.partition_columns.is_empty() {
+                name
+            } else {
+                let dir = partition::partition_dir(&self.partition_columns, &file.partition);
+                format!("{dir}/{name}")
+            };
+            let partition_values: HashMap<String, Option<String>> = self
+                .partition_columns
+                .iter()
+                .cloned()
+                .zip(file.partition.iter().cloned())
+                .collect();
+            let storage = self.storage.clone();
+            self.tasks
+                .spawn(async move { upload(&storage, relative, partition_values, file).await });
+        }
+        Ok(())
+    }
+
+    async fn join_one(&mut self) -> Result<()> {
+        match self.tasks.join_next().await {
+            Some(joined) => self.joined(joined),
+            None => Ok(()),
         }
     }
-    // Each upload owns a clone of the storage handle, so the write future is `Send + 'static`.
-    let storage = snapshot.storage().clone();
-    futures::stream::iter(
-        uploads
-            .into_iter()
-            .map(|(relative, partition_values, file)| {
-                let storage = storage.clone();
-                async move { upload(&storage, relative, partition_values, file).await }
-            }),
-    )
-    .buffer_unordered(UPLOAD_CONCURRENCY)
-    .try_collect()
-    .await
+
+    fn joined(
+        &mut self,
+        joined: std::result::Result<Result<(Add, u64)>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let (add, rows) = joined.map_err(task_failed)??;
+        self.bytes = self.bytes.saturating_sub(add.size.unsigned_abs());
+        self.done.push((add, rows));
+        Ok(())
+    }
+
+    /// Waits for every upload; returns each file's `add` and row count.
+    async fn finish(mut self) -> Result<Vec<(Add, u64)>> {
+        while !self.tasks.is_empty() {
+            self.join_one().await?;
+        }
+        Ok(self.done)
+    }
 }
 
 async fn upload(
@@ -457,8 +707,8 @@ async fn upload(
     file: EncodedFile,
 ) -> Result<(Add, u64)> {
     let path = storage.relative_path(&relative)?;
-    let size = file.bytes.len() as i64;
-    storage.put(&path, file.bytes).await?;
+    let size = i64::try_from(file.payload.content_length()).unwrap_or(i64::MAX);
+    storage.put(&path, file.payload).await?;
     let add = Add {
         path: encode_path(&relative),
         partition_values,
@@ -473,90 +723,4 @@ async fn upload(
         clustering_provider: None,
     };
     Ok((add, file.rows))
-}
-
-/// A partition's serialized values and its rows.
-type PartitionGroup = (partition::PartitionValues, Vec<RecordBatch>);
-
-/// Groups rows by partition values, in order of first appearance; batches lose their
-/// partition columns (their values live in the log, not the files).
-fn group_by_partition(
-    batches: Vec<RecordBatch>,
-    partition_columns: &[String],
-) -> Result<Vec<PartitionGroup>> {
-    if partition_columns.is_empty() {
-        return Ok(if batches.is_empty() {
-            vec![]
-        } else {
-            vec![(vec![], batches)]
-        });
-    }
-    let mut groups: Vec<PartitionGroup> = Vec::new();
-    let mut index: HashMap<Vec<Option<String>>, usize> = HashMap::new();
-    for batch in &batches {
-        for (values, part) in partition::split_by_partition(batch, partition_columns)? {
-            let slot = *index.entry(values.clone()).or_insert_with(|| {
-                groups.push((values, Vec::new()));
-                groups.len() - 1
-            });
-            groups[slot].1.push(part);
-        }
-    }
-    Ok(groups)
-}
-
-/// Encodes batches into one or more Parquet files, rolling at the target size.
-fn encode_files(
-    batches: Vec<RecordBatch>,
-    schema: SchemaRef,
-    options: &WriterOptions,
-    indexed: &IndexedColumns,
-) -> Result<Vec<EncodedFile>> {
-    let mut files = Vec::new();
-    let mut current: Option<(ArrowWriter<Vec<u8>>, StatsCollector)> = None;
-    for batch in batches {
-        let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;
-        let (writer, stats) = match &mut current {
-            Some(c) => c,
-            None => current.insert(new_writer(&schema, options, indexed)?),
-        };
-        writer.write(&batch).map_err(parquet_error)?;
-        stats.update(&batch)?;
-        if writer.bytes_written() as u64 + writer.in_progress_size() as u64
-            >= options.target_file_size
-            && let Some((writer, stats)) = current.take()
-        {
-            files.push(finish_file(writer, stats)?);
-        }
-    }
-    if let Some((writer, stats)) = current.take() {
-        files.push(finish_file(writer, stats)?);
-    }
-    Ok(files)
-}
-
-fn new_writer(
-    schema: &SchemaRef,
-    options: &WriterOptions,
-    indexed: &IndexedColumns,
-) -> Result<(ArrowWriter<Vec<u8>>, StatsCollector)> {
-    let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(options.properties()))
-        .map_err(parquet_error)?;
-    Ok((writer, StatsCollector::new(schema, indexed)))
-}
-
-fn finish_file(writer: ArrowWriter<Vec<u8>>, stats: StatsCollector) -> Result<EncodedFile> {
-    let bytes = writer.into_inner().map_err(parquet_error)?;
-    Ok(EncodedFile {
-        bytes: Bytes::from(bytes),
-        stats: stats.finish(),
-        rows: stats.num_records(),
-    })
-}
-
-fn parquet_error(source: parquet::errors::ParquetError) -> Error {
-    Error::Parquet {
-        path: "<new data file>".into(),
-        source,
-    }
 }

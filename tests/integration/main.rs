@@ -18,3 +18,4 @@ mod stress;
 mod tags;
 mod undo;
 mod vacuum;
+mod write_path;
