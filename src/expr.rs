@@ -103,7 +103,9 @@ impl fmt::Display for Scalar {
             // have no SQL literal and are written as strings, which float columns accept.
             Scalar::Float(v) if v.is_finite() => write!(f, "{v:e}"),
             Scalar::Float(v) => write!(f, "'{v}'"),
-            Scalar::Decimal { unscaled, scale } => f.write_str(&decimal_text(*unscaled, *scale)),
+            Scalar::Decimal { unscaled, scale } => {
+                f.write_str(&crate::partition::format_decimal(*unscaled, *scale))
+            }
             Scalar::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Scalar::Binary(b) => {
                 f.write_str("X'")?;
@@ -137,21 +139,6 @@ impl fmt::Display for Scalar {
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
 pub(crate) const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
-/// Exact decimal text of `unscaled × 10^-scale`.
-pub(crate) fn decimal_text(unscaled: i128, scale: i8) -> String {
-    let digits = unscaled.unsigned_abs().to_string();
-    let sign = if unscaled < 0 { "-" } else { "" };
-    match usize::try_from(scale) {
-        Ok(0) => format!("{sign}{digits}"),
-        Ok(s) if digits.len() > s => {
-            let (int, frac) = digits.split_at(digits.len() - s);
-            format!("{sign}{int}.{frac}")
-        }
-        Ok(s) => format!("{sign}0.{}{digits}", "0".repeat(s - digits.len())),
-        Err(_) => format!("{sign}{digits}{}", "0".repeat(scale.unsigned_abs().into())),
-    }
-}
-
 macro_rules! scalar_from {
     ($($t:ty => $v:ident as $as:ty),* $(,)?) => {$(
         impl From<$t> for Scalar {
@@ -170,7 +157,7 @@ scalar_from!(
 
 impl From<chrono::NaiveDate> for Scalar {
     fn from(d: chrono::NaiveDate) -> Scalar {
-        Scalar::Date(d.num_days_from_ce_checked() - EPOCH_DAYS_FROM_CE)
+        Scalar::Date(chrono::Datelike::num_days_from_ce(&d) - EPOCH_DAYS_FROM_CE)
     }
 }
 
@@ -189,16 +176,6 @@ impl From<chrono::NaiveDateTime> for Scalar {
 impl<T: Into<Scalar>> From<Option<T>> for Scalar {
     fn from(v: Option<T>) -> Scalar {
         v.map_or(Scalar::Null, Into::into)
-    }
-}
-
-/// `num_days_from_ce` without the `Datelike` import at every call site.
-trait DaysFromCe {
-    fn num_days_from_ce_checked(&self) -> i32;
-}
-impl DaysFromCe for chrono::NaiveDate {
-    fn num_days_from_ce_checked(&self) -> i32 {
-        chrono::Datelike::num_days_from_ce(self)
     }
 }
 

@@ -301,7 +301,7 @@ fn format_timestamp(v: i64, unit: TimeUnit) -> Option<String> {
 }
 
 /// Exact decimal text of `unscaled * 10^-scale`, e.g. `(150, 2)` -> `1.50`.
-fn format_decimal(unscaled: i128, scale: i8) -> String {
+pub(crate) fn format_decimal(unscaled: i128, scale: i8) -> String {
     let digits = unscaled.unsigned_abs().to_string();
     let sign = if unscaled < 0 { "-" } else { "" };
     match usize::try_from(scale) {

@@ -537,7 +537,7 @@ fn coerce(value: &Scalar, data_type: &DataType) -> Result<Coerced, String> {
             Scalar::Float(f) => exact(Scalar::Float(*f)),
             Scalar::Int(v) => exact(Scalar::Float(*v as f64)),
             Scalar::Decimal { unscaled, scale } => exact(Scalar::Float(
-                crate::expr::decimal_text(*unscaled, *scale)
+                crate::partition::format_decimal(*unscaled, *scale)
                     .parse()
                     .map_err(|_| mismatch())?,
             )),

@@ -178,14 +178,7 @@ async fn check_files_exist(snapshot: &Snapshot, files: &[Add], operation: &str) 
         let path = add.path.clone();
         async move {
             let object = storage.data_path(&path, version)?;
-            match storage.head(&object).await {
-                Ok(_) => Ok(None),
-                Err(Error::Storage {
-                    source: object_store::Error::NotFound { .. },
-                    ..
-                }) => Ok(Some(path)),
-                Err(e) => Err(e),
-            }
+            Ok::<_, Error>((!storage.exists(&object).await?).then_some(path))
         }
     }))
     .buffer_unordered(HEAD_CONCURRENCY)

@@ -628,29 +628,7 @@ enum ColumnStats {
     /// The same in every row group (partition columns, missing columns).
     Constant(ColumnBounds),
     /// Per row group, from the footer.
-    RowGroups(Box<OwnedRowGroupStats>),
-}
-
-/// Footer statistics of one column, cast to the table type.
-struct OwnedRowGroupStats {
-    mins: ArrayRef,
-    maxes: ArrayRef,
-    max_exact: Option<arrow::array::BooleanArray>,
-    null_counts: Option<arrow::array::UInt64Array>,
-    row_counts: Option<arrow::array::UInt64Array>,
-}
-
-impl OwnedRowGroupStats {
-    fn bounds(&self, rg: usize, float: bool) -> ColumnBounds {
-        RowGroupStats {
-            mins: &self.mins,
-            maxes: &self.maxes,
-            max_exact: self.max_exact.as_ref(),
-            null_counts: self.null_counts.as_ref(),
-            row_counts: self.row_counts.as_ref(),
-        }
-        .bounds(rg, float)
-    }
+    RowGroups(Box<RowGroupStats>),
 }
 
 /// One column's row-group statistics from the footer, or `None` when they cannot be read
@@ -661,7 +639,7 @@ fn row_group_stats(
     file_schema: &Schema,
     parquet_schema: &parquet::schema::types::SchemaDescriptor,
     row_groups: &[parquet::file::metadata::RowGroupMetaData],
-) -> Option<OwnedRowGroupStats> {
+) -> Option<RowGroupStats> {
     let converter = StatisticsConverter::try_new(column, file_schema, parquet_schema)
         .ok()?
         .with_missing_null_counts_as_zero(false);
@@ -672,7 +650,7 @@ fn row_group_stats(
             arrow::compute::cast(&a, table_type).ok()
         }
     };
-    Some(OwnedRowGroupStats {
+    Some(RowGroupStats {
         mins: cast(converter.row_group_mins(row_groups).ok()?)?,
         maxes: cast(converter.row_group_maxes(row_groups).ok()?)?,
         max_exact: converter.row_group_is_max_value_exact(row_groups).ok(),

@@ -338,30 +338,31 @@ pub fn scalar_at(array: &dyn Array, row: usize) -> Option<Scalar> {
 
 /// Bounds of one column per row group from a Parquet footer's statistics, already cast to the
 /// table's type: `mins`, `maxes`, whether each is exact, null counts and row counts.
-pub struct RowGroupStats<'a> {
+pub struct RowGroupStats {
     /// Per row group minimum (null where unknown).
-    pub mins: &'a ArrayRef,
+    pub mins: ArrayRef,
     /// Per row group maximum (null where unknown).
-    pub maxes: &'a ArrayRef,
+    pub maxes: ArrayRef,
     /// Whether each max is the exact maximum (false for truncated byte-array statistics).
-    pub max_exact: Option<&'a arrow::array::BooleanArray>,
+    pub max_exact: Option<arrow::array::BooleanArray>,
     /// Per row group null counts (null where unknown).
-    pub null_counts: Option<&'a arrow::array::UInt64Array>,
+    pub null_counts: Option<arrow::array::UInt64Array>,
     /// Rows per row group.
-    pub row_counts: Option<&'a arrow::array::UInt64Array>,
+    pub row_counts: Option<arrow::array::UInt64Array>,
 }
 
-impl RowGroupStats<'_> {
+impl RowGroupStats {
     /// The bounds of row group `i`.
     pub fn bounds(&self, i: usize, float: bool) -> ColumnBounds {
         let count = |a: Option<&arrow::array::UInt64Array>| {
             a.filter(|a| i < a.len() && a.is_valid(i))
                 .map(|a| a.value(i))
         };
-        let null_count = count(self.null_counts);
-        let rows = count(self.row_counts);
+        let null_count = count(self.null_counts.as_ref());
+        let rows = count(self.row_counts.as_ref());
         let max_exact = self
             .max_exact
+            .as_ref()
             .is_none_or(|e| i < e.len() && e.is_valid(i) && e.value(i));
         let max = scalar_at(self.maxes.as_ref(), i).and_then(|m| match m {
             _ if max_exact => Some(m),

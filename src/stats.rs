@@ -748,7 +748,10 @@ fn write_bound(out: &mut String, leaf: &Leaf, is_max: bool) {
             }
         }
         (Bounds::Decimal(lo, hi), Kind::Decimal { scale }) => {
-            out.push_str(&format_decimal(pick(is_max, lo, hi), scale));
+            out.push_str(&crate::partition::format_decimal(
+                pick(is_max, lo, hi),
+                scale,
+            ));
         }
         (Bounds::Date(lo, hi), _) => {
             if let Some(date) = i64::from(pick(is_max, lo, hi))
@@ -812,22 +815,6 @@ fn truncate_max(s: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// Exact decimal text of `unscaled * 10^-scale`, e.g. `(1230, 2)` -> `12.30`.
-fn format_decimal(unscaled: i128, scale: i8) -> String {
-    let digits = unscaled.unsigned_abs().to_string();
-    let sign = if unscaled < 0 { "-" } else { "" };
-    match usize::try_from(scale) {
-        Ok(0) => format!("{sign}{digits}"),
-        Ok(scale) if digits.len() > scale => {
-            let (int, frac) = digits.split_at(digits.len() - scale);
-            format!("{sign}{int}.{frac}")
-        }
-        Ok(scale) => format!("{sign}0.{}{digits}", "0".repeat(scale - digits.len())),
-        Err(_) if unscaled == 0 => "0".to_string(),
-        Err(_) => format!("{sign}{digits}{}", "0".repeat(scale.unsigned_abs().into())),
-    }
 }
 
 fn write_json_string(out: &mut String, s: &str) {
@@ -1313,9 +1300,9 @@ mod tests {
                 r#""nullCount":{"d38":1,"d":1,"d0":2}}"#
             )
         );
-        assert_eq!(format_decimal(5, 3), "0.005");
-        assert_eq!(format_decimal(-123, -2), "-12300");
-        assert_eq!(format_decimal(0, 2), "0.00");
+        assert_eq!(crate::partition::format_decimal(5, 3), "0.005");
+        assert_eq!(crate::partition::format_decimal(-123, -2), "-12300");
+        assert_eq!(crate::partition::format_decimal(0, 2), "0.00");
     }
 
     #[test]

@@ -413,6 +413,18 @@ impl Storage {
         }
     }
 
+    /// Whether an object exists.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for failures other than "not found".
+    pub async fn exists(&self, path: &Path) -> Result<bool> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(self.storage_error(path, source)),
+        }
+    }
+
     /// Deletes an object; a missing object is not an error.
     ///
     /// # Errors

@@ -107,19 +107,7 @@ mod tests {
     use crate::actions::{Add, Remove};
 
     fn add(path: &str) -> Action {
-        Action::Add(Add {
-            path: path.into(),
-            partition_values: Default::default(),
-            size: 1,
-            modification_time: 0,
-            data_change: true,
-            stats: None,
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        })
+        Action::Add(Add::for_test(path, 1))
     }
 
     fn remove(path: &str) -> Action {
