@@ -39,6 +39,20 @@ pub struct OptimizeResult {
     pub partitions_optimized: usize,
 }
 
+/// Where an optimize is, for a progress display: reported once the plan is made and after
+/// each bin of files is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptimizeProgress {
+    /// Bins (groups of small files, each rewritten together) done.
+    pub bins_done: u64,
+    /// Bins planned.
+    pub bins_total: u64,
+    /// Bytes of input files rewritten so far.
+    pub bytes_done: u64,
+    /// Bytes of all input files planned.
+    pub bytes_total: u64,
+}
+
 /// An optimize request, built by [`Table::optimize`].
 #[must_use = "optimize does nothing until `.execute().await`"]
 pub struct OptimizeBuilder {
@@ -46,6 +60,7 @@ pub struct OptimizeBuilder {
     target_size: u64,
     filter: Option<std::result::Result<Expr, crate::expr::ExprError>>,
     snapshot: Option<Snapshot>,
+    progress: Option<Box<dyn Fn(OptimizeProgress) + Send + Sync>>,
 }
 
 impl Table {
@@ -56,6 +71,7 @@ impl Table {
             target_size: DEFAULT_TARGET_FILE_SIZE,
             filter: None,
             snapshot: None,
+            progress: None,
         }
     }
 }
@@ -105,6 +121,15 @@ impl OptimizeBuilder {
         self
     }
 
+    /// Called once the plan is made and after each bin is rewritten.
+    pub fn with_progress(
+        mut self,
+        progress: impl Fn(OptimizeProgress) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(Box::new(progress));
+        self
+    }
+
     /// Compacts and commits.
     ///
     /// # Errors
@@ -135,6 +160,14 @@ impl OptimizeBuilder {
             ..WriterOptions::default()
         };
         let mut added: Vec<Add> = Vec::new();
+        let bin_bytes = |bin: &[Add]| bin.iter().map(|a| a.size.max(0) as u64).sum::<u64>();
+        let mut progress = OptimizeProgress {
+            bins_done: 0,
+            bins_total: bins.len() as u64,
+            bytes_done: 0,
+            bytes_total: bins.iter().map(|b| bin_bytes(b)).sum(),
+        };
+        self.report(progress);
         for bin in &bins {
             let stream = crate::scan::scan_files(&snapshot, bin.clone()).execute()?;
             let written = crate::write::write_stream_files(&snapshot, stream, &options).await?;
@@ -142,6 +175,9 @@ impl OptimizeBuilder {
                 add.data_change = false;
                 add
             }));
+            progress.bins_done += 1;
+            progress.bytes_done += bin_bytes(bin);
+            self.report(progress);
         }
         let removed: Vec<&Add> = bins.iter().flatten().collect();
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -182,6 +218,12 @@ impl OptimizeBuilder {
             bytes_added,
             partitions_optimized,
         })
+    }
+
+    fn report(&self, progress: OptimizeProgress) {
+        if let Some(report) = &self.progress {
+            report(progress);
+        }
     }
 
     fn partition_predicate(&self, snapshot: &Snapshot) -> Result<Option<Predicate>> {

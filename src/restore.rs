@@ -165,7 +165,8 @@ fn later_conflicts(
     conflicts
 }
 
-fn live_files(snapshot: &Snapshot) -> BTreeMap<String, Add> {
+/// The live files of a snapshot keyed by file identity (path plus deletion vector).
+pub(crate) fn live_files(snapshot: &Snapshot) -> BTreeMap<String, Add> {
     snapshot.files().map(|f| (f.key(), f.to_add())).collect()
 }
 

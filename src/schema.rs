@@ -30,6 +30,8 @@ const MAX_DECIMAL_PRECISION: u8 = 38;
 /// Arrow reserves metadata keys with this prefix (extension types and the like);
 /// they describe the in-memory representation, not the table, so they never reach
 /// a Delta schema.
+mod ddl;
+
 const ARROW_METADATA_PREFIX: &str = "ARROW:";
 
 /// Errors from parsing, converting or comparing schemas.
@@ -92,6 +94,17 @@ pub enum SchemaError {
         field: String,
         /// The Arrow type, as Arrow displays it.
         arrow_type: String,
+    },
+
+    /// A schema written as text (`name type, ...`) does not parse.
+    #[error(
+        "the schema does not parse at position {position}: {message}; write it as `name type [NOT NULL], ...`, e.g. `id long not null, name string`"
+    )]
+    InvalidDdl {
+        /// 1-based character position of the problem.
+        position: usize,
+        /// What was expected there.
+        message: String,
     },
 
     /// Two columns of the same struct share a name.

@@ -211,7 +211,9 @@ impl WriteBuilder {
     where
         S: Stream<Item = Result<RecordBatch>> + Send + 'static,
     {
-        WriteBuilder::with_input(table, Input::Stream(batches.boxed()))
+        // Fused: the writer may ask for the next batch again after the end, which a plain
+        // stream (e.g. `futures::stream::unfold`) is allowed to answer with a panic.
+        WriteBuilder::with_input(table, Input::Stream(batches.fuse().boxed()))
     }
 
     fn with_input(table: crate::Table, input: Input) -> WriteBuilder {

@@ -5,6 +5,7 @@ mod support;
 mod bad_input;
 mod checkpoints;
 mod cleanup;
+mod cli;
 mod conformance;
 mod faults;
 pub mod fixtures;

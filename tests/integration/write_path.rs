@@ -497,3 +497,18 @@ async fn deltalake_reads_tables_written_by_the_parallel_path() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_stream_that_must_not_be_polled_after_its_end_is_written() {
+    // `unfold` panics when polled again after returning `None`; the writer must not do that
+    // (the CLI's append feeds it such a stream).
+    let dir = tempfile::tempdir().unwrap();
+    let (table, _) = id_table(dir.path()).await;
+    let stream = futures::stream::unfold(0i64, |k| async move {
+        (k < 5).then(|| (Ok(id_batch(k * 10..k * 10 + 10)), k + 1))
+    });
+    let written = table.write_stream(stream).execute().await.unwrap();
+    assert_eq!(written.num_rows, 50);
+    let ids = id_set(&table.snapshot().await.unwrap()).await;
+    assert_eq!(ids, (0..50).collect());
+}

@@ -1,0 +1,492 @@
+//! The command line: subcommands, their options and the parsers for values (sizes,
+//! durations, timestamps) so that a malformed value is a usage error (exit 2) naming the flag.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ACID tables on a data lake, compatible with the Delta Lake protocol.
+///
+/// TABLE is a local path or a URL (`file://`, `memory://`; `s3://`, `gs://`, `az://` in builds
+/// with the cloud features, configured by `--option` and the usual `AWS_*`, `GOOGLE_*`,
+/// `AZURE_*` environment variables).
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "Examples:\n  strata info ./lake/events\n  strata history ./lake/events --limit 5\n  strata scan ./lake/events --version 3 --filter \"country = 'PT'\" --limit 10\n  strata append ./lake/events new.parquet\n  strata restore ./lake/events --version 3\n\nExit codes: 0 success, 1 error, 2 usage."
+)]
+pub struct Cli {
+    /// Object store option, repeatable (e.g. `aws_endpoint=http://127.0.0.1:9000`).
+    #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+    /// No progress bars.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show a version of a table: protocol, schema, partitioning, properties, files, size, rows.
+    #[command(
+        after_help = "Examples:\n  strata info ./lake/events\n  strata info ./lake/events --version 3 --json"
+    )]
+    Info {
+        /// The table.
+        table: String,
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// List commits, newest first, with operation, parameters and metrics.
+    #[command(
+        after_help = "Examples:\n  strata history ./lake/events --limit 10\n  strata history ./lake/events --json | jq '.[0].operation'"
+    )]
+    History {
+        /// The table.
+        table: String,
+        /// Show at most this many commits.
+        #[arg(long, short = 'n')]
+        limit: Option<usize>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Read rows: a version, some columns, a filter, a limit, in a choice of formats.
+    #[command(
+        after_help = "Examples:\n  strata scan ./lake/events --limit 20\n  strata scan ./lake/events --columns id,country --filter \"id >= 100 AND country IN ('PT', 'NL')\"\n  strata scan ./lake/events --tag training-2026-11 --format parquet --output snapshot.parquet\n  strata scan ./lake/events --format csv > events.csv"
+    )]
+    Scan(ScanArgs),
+    /// List the live data files of a version with their sizes, rows and partition values.
+    #[command(
+        after_help = "Examples:\n  strata files ./lake/events\n  strata files ./lake/events --filter \"country = 'PT'\" --json"
+    )]
+    Files {
+        /// The table.
+        table: String,
+        #[command(flatten)]
+        at: At,
+        /// Only files whose partition values and statistics may match this predicate.
+        #[arg(long, short = 'f', value_name = "EXPR")]
+        filter: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Files and rows added and removed between two versions.
+    #[command(
+        after_help = "FROM and TO are versions or tag names; TO defaults to the latest version.\n\nExamples:\n  strata diff ./lake/events 3 5\n  strata diff ./lake/events training-2026-11 --json"
+    )]
+    Diff {
+        /// The table.
+        table: String,
+        /// The version (or tag) to compare from.
+        from: String,
+        /// The version (or tag) to compare to; the latest when omitted.
+        to: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Create an empty table (version 0).
+    #[command(
+        after_help = "SPEC is `name type [NOT NULL], ...` with Delta or SQL type names (long, bigint, string,\ndecimal(10,2), timestamp, array<string>, map<string,long>, struct<a:int,b:string>, ...),\nor a Delta schema as JSON, or @FILE holding either.\n\nExamples:\n  strata create ./lake/events --schema \"id long not null, country string, ts timestamp\" --partition-by country\n  strata create ./lake/events --schema @schema.json --property delta.appendOnly=true"
+    )]
+    Create {
+        /// Where to create it.
+        table: String,
+        /// The schema (see below).
+        #[arg(long, short = 's', value_name = "SPEC")]
+        schema: String,
+        #[command(flatten)]
+        new_table: NewTable,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Write Parquet, CSV or newline-delimited JSON files to a table in one commit.
+    #[command(
+        after_help = "The format is taken from each file's extension (.parquet, .csv, .tsv, .json, .jsonl,\n.ndjson) unless --input-format says otherwise. CSV and JSON values are parsed as the table's\ncolumn types, matched by name.\n\nExamples:\n  strata append ./lake/events day1.parquet day2.parquet\n  strata append ./lake/events export.csv --create --partition-by country\n  strata append ./lake/events fixed.jsonl --mode overwrite\n  strata append ./lake/events batch-42.parquet --txn nightly-ingest:42"
+    )]
+    Append(AppendArgs),
+    /// Make the table equal to an earlier version again, in one new commit.
+    #[command(
+        after_help = "Later versions stay readable by time travel; `strata diff TABLE <latest> <target>`\npreviews what a restore changes.\n\nExamples:\n  strata restore ./lake/events --version 41\n  strata restore ./lake/events --timestamp 2026-11-22T23:00:00Z\n  strata restore ./lake/events --tag before-backfill"
+    )]
+    Restore {
+        /// The table.
+        table: String,
+        #[command(flatten)]
+        at: RequiredAt,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Undo one commit and keep every commit after it, in one new commit.
+    #[command(
+        after_help = "Refused, naming the later commits, when they touched the same files.\n\nExamples:\n  strata revert ./lake/events 42"
+    )]
+    Revert {
+        /// The table.
+        table: String,
+        /// The commit to undo.
+        version: i64,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Name a version (or delete a name) so that vacuum and log cleanup keep it readable.
+    #[command(
+        after_help = "Examples:\n  strata tag ./lake/events training-2026-11\n  strata tag ./lake/events before-backfill --version 41\n  strata tag ./lake/events before-backfill --delete"
+    )]
+    Tag {
+        /// The table.
+        table: String,
+        /// The tag's name.
+        name: String,
+        /// The version to tag; the latest when omitted.
+        #[arg(long, short = 'v', conflicts_with = "delete")]
+        version: Option<i64>,
+        /// Delete the tag instead.
+        #[arg(long)]
+        delete: bool,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// List the table's tags.
+    #[command(
+        after_help = "Examples:\n  strata tags ./lake/events\n  strata tags ./lake/events --json"
+    )]
+    Tags {
+        /// The table.
+        table: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete data files no retained version needs.
+    #[command(
+        after_help = "Keeps every file of the versions within the retention (the table's\ndelta.deletedFileRetentionDuration, 7 days by default) and of every tagged version.\n\nExamples:\n  strata vacuum ./lake/events --dry-run\n  strata vacuum ./lake/events --retention 30d\n  strata vacuum ./lake/events --retention 0s --force"
+    )]
+    Vacuum {
+        /// The table.
+        table: String,
+        /// Keep files needed by versions of this long ago (e.g. 7d, 168h, 30m, 0s).
+        #[arg(long, short = 'r', value_name = "DURATION", value_parser = parse_duration_ms)]
+        retention: Option<i64>,
+        /// List what would be deleted; delete and commit nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        /// Allow a retention shorter than the table's (older versions become unreadable).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Compact small files into files near a target size.
+    #[command(
+        after_help = "Examples:\n  strata optimize ./lake/events\n  strata optimize ./lake/events --target-size 256MiB --where \"country = 'PT'\""
+    )]
+    Optimize {
+        /// The table.
+        table: String,
+        /// Aim for files of about this size (e.g. 128MiB, 1GB).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        target_size: Option<u64>,
+        /// Only compact partitions matching this predicate over partition columns.
+        #[arg(long = "where", short = 'w', value_name = "EXPR")]
+        filter: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Write a checkpoint of the latest version so that readers open the table fast.
+    #[command(after_help = "Examples:\n  strata checkpoint ./lake/events")]
+    Checkpoint {
+        /// The table.
+        table: String,
+        #[command(flatten)]
+        json: Json,
+    },
+}
+
+/// `--json` for every command.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Json {
+    /// Print the result as JSON (stable keys, see the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Time travel: at most one of version, timestamp or tag.
+#[derive(Debug, Args, Clone, Default)]
+#[group(multiple = false)]
+pub struct At {
+    /// Read this version.
+    #[arg(long, short = 'v')]
+    pub version: Option<i64>,
+    /// Read the version current at this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
+    #[arg(long, short = 't', value_parser = parse_timestamp)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Read the version this tag names.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+/// Exactly one of version, timestamp or tag.
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct RequiredAt {
+    /// Restore this version.
+    #[arg(long, short = 'v')]
+    pub version: Option<i64>,
+    /// Restore the version current at this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
+    #[arg(long, short = 't', value_parser = parse_timestamp)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Restore the version this tag names.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+/// `strata scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The table.
+    pub table: String,
+    #[command(flatten)]
+    pub at: At,
+    /// Columns to read, comma-separated (struct fields as `a.b`); all when omitted.
+    #[arg(long, short = 'c', value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Vec<String>,
+    /// Keep rows matching this predicate (comparisons, AND/OR/NOT, IN, BETWEEN, IS NULL).
+    #[arg(long, short = 'f', value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Return at most this many rows.
+    #[arg(long, short = 'l')]
+    pub limit: Option<u64>,
+    /// Output format; `parquet` keeps the table's types exactly.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    /// Same as `--format jsonl`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'O', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// After the rows, print what the scan read and skipped to standard error.
+    #[arg(long)]
+    pub metrics: bool,
+}
+
+/// Output formats of `strata scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// An aligned table for people.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// One Parquet file with the table's Arrow schema.
+    Parquet,
+}
+
+/// Options of a table being created (`create`, `append --create`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct NewTable {
+    /// Partition columns, comma-separated.
+    #[arg(long, short = 'p', value_delimiter = ',', value_name = "COLUMNS")]
+    pub partition_by: Vec<String>,
+    /// Table property, repeatable (e.g. `delta.appendOnly=true`).
+    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub properties: Vec<(String, String)>,
+    /// The table's name (metadata).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The table's description (metadata).
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+/// `strata append`.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// The table.
+    pub table: String,
+    /// Input files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// `append` adds rows; `overwrite` replaces every row of the table.
+    #[arg(long, value_enum, default_value_t = Mode::Append)]
+    pub mode: Mode,
+    /// Idempotent write: skip if this application's version was already committed.
+    #[arg(long, value_name = "APP_ID:VERSION", value_parser = parse_txn)]
+    pub txn: Option<(String, i64)>,
+    /// Create the table from the first file's schema if it does not exist.
+    #[arg(long)]
+    pub create: bool,
+    #[command(flatten)]
+    pub new_table: NewTable,
+    /// The input format, when the extensions do not tell.
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+    /// CSV field delimiter (default `,`, or tab for .tsv).
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<char>,
+    /// CSV files have no header row (columns are then taken in table order).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Commit metadata, repeatable (recorded in commitInfo, shown by history).
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+/// Write modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Add rows.
+    Append,
+    /// Replace all rows.
+    Overwrite,
+}
+
+/// Input formats of `strata append`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma- (or `--delimiter`-) separated values.
+    Csv,
+    /// Newline-delimited JSON, one object per line.
+    Json,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+fn parse_txn(text: &str) -> Result<(String, i64), String> {
+    let err =
+        || format!("expected APP_ID:VERSION with a non-negative integer version, got {text:?}");
+    let (app, version) = text.rsplit_once(':').ok_or_else(err)?;
+    let version: i64 = version.parse().map_err(|_| err())?;
+    if app.is_empty() || version < 0 {
+        return Err(err());
+    }
+    Ok((app.to_string(), version))
+}
+
+/// RFC 3339, or a naive date-time / date taken as UTC.
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    Err(format!(
+        "expected a time like 2026-11-23T18:00:00Z, \"2026-11-23 18:00:00\" (UTC) or 2026-11-23, got {text:?}"
+    ))
+}
+
+/// `7d`, `168h`, `30m`, `45s`, `500ms`, `2w`, or Delta's `interval 7 days`.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if let Some(ms) = strata::checkpoint::parse_interval_ms(text) {
+        return Ok(ms);
+    }
+    let err = || {
+        format!("expected a duration like 7d, 168h, 30m, 0s or \"interval 7 days\", got {text:?}")
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| err())?;
+    let unit_ms: i64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        "w" | "week" | "weeks" => 7 * 86_400_000,
+        _ => return Err(err()),
+    };
+    number.checked_mul(unit_ms).ok_or_else(err)
+}
+
+/// `134217728`, `128MiB`, `128MB`, `128m`, `1GiB`, `512k`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let err = || format!("expected a size like 128MiB, 1GB or 1048576, got {text:?}");
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| err())?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(err()),
+    };
+    let bytes = (number * multiplier).round();
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(err());
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse() {
+        assert_eq!(parse_duration_ms("7d"), Ok(7 * 86_400_000));
+        assert_eq!(parse_duration_ms("0s"), Ok(0));
+        assert_eq!(parse_duration_ms("interval 2 hours"), Ok(7_200_000));
+        assert!(parse_duration_ms("7").is_err());
+        assert!(parse_duration_ms("-1d").is_err());
+        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
+        assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert_eq!(parse_txn("job:a:7"), Ok(("job:a".into(), 7)));
+        assert!(parse_txn("job").is_err());
+        assert!(parse_txn(":3").is_err());
+        let t = parse_timestamp("2026-11-23 18:00:00").unwrap();
+        assert_eq!(t, parse_timestamp("2026-11-23T18:00:00Z").unwrap());
+        assert_eq!(
+            parse_timestamp("2026-11-23").unwrap(),
+            parse_timestamp("2026-11-23T00:00:00+00:00").unwrap()
+        );
+        assert!(parse_timestamp("yesterday").is_err());
+        assert_eq!(parse_key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_key_value("=x").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

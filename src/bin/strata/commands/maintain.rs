@@ -1,0 +1,212 @@
+//! Rollback and maintenance: restore, revert, tag, vacuum, optimize, checkpoint.
+
+use serde_json::json;
+use strata::{OptimizeProgress, UndoResult, VacuumProgress};
+
+use super::Context;
+use crate::args::RequiredAt;
+use crate::error::CliResult;
+use crate::output::{self, Progress, print, print_json};
+
+/// `strata restore`.
+pub async fn restore(ctx: &Context, location: &str, at: &RequiredAt, json: bool) -> CliResult {
+    let table = ctx.table(location).await?;
+    let result = match (&at.version, &at.timestamp, &at.tag) {
+        (Some(version), _, _) => table.restore_to_version(*version).await?,
+        (_, Some(timestamp), _) => table.restore_to_timestamp(*timestamp).await?,
+        (_, _, Some(tag)) => {
+            let version = table.snapshot_at_tag(tag).await?.version();
+            table.restore_to_version(version).await?
+        }
+        // clap requires one of the three.
+        (None, None, None) => unreachable!("clap requires --version, --timestamp or --tag"),
+    };
+    report_undo(&result, "restored to version", json)
+}
+
+/// `strata revert`.
+pub async fn revert(ctx: &Context, location: &str, version: i64, json: bool) -> CliResult {
+    let result = ctx.table(location).await?.revert(version).await?;
+    report_undo(&result, "reverted version", json)
+}
+
+fn report_undo(result: &UndoResult, what: &str, json: bool) -> CliResult {
+    if json {
+        return print_json(&json!({
+            "version": result.version,
+            "target": result.target,
+            "numRestoredFiles": result.num_restored_files,
+            "numRemovedFiles": result.num_removed_files,
+            "restoredBytes": result.restored_bytes,
+            "removedBytes": result.removed_bytes,
+        }));
+    }
+    print(format!(
+        "{what} {} as version {}: {} file(s) added back ({}), {} removed ({})",
+        result.target,
+        result.version,
+        result.num_restored_files,
+        output::bytes_i64(result.restored_bytes),
+        result.num_removed_files,
+        output::bytes_i64(result.removed_bytes)
+    ))
+}
+
+/// `strata tag`.
+pub async fn tag(
+    ctx: &Context,
+    location: &str,
+    name: &str,
+    version: Option<i64>,
+    delete: bool,
+    json: bool,
+) -> CliResult {
+    let table = ctx.table(location).await?;
+    if delete {
+        let committed = table.delete_tag(name).await?;
+        if json {
+            return print_json(&json!({"tag": name, "deleted": true, "version": committed}));
+        }
+        return print(format!("deleted tag {name:?} in version {committed}"));
+    }
+    let target = match version {
+        Some(v) => v,
+        None => table.version().await?,
+    };
+    let committed = table.tag(name, target).await?;
+    if json {
+        return print_json(&json!({"tag": name, "target": target, "version": committed}));
+    }
+    print(format!(
+        "tagged version {target} as {name:?} (committed as version {committed})"
+    ))
+}
+
+/// `strata vacuum`.
+pub async fn vacuum(
+    ctx: &Context,
+    location: &str,
+    retention_ms: Option<i64>,
+    dry_run: bool,
+    force: bool,
+    json: bool,
+) -> CliResult {
+    let table = ctx.table(location).await?;
+    let progress = Progress::items(ctx.quiet, 0, "vacuum");
+    let bar = progress.handle();
+    let mut builder = table
+        .vacuum()
+        .with_dry_run(dry_run)
+        .with_force(force)
+        .with_progress(move |p: VacuumProgress| {
+            bar.set_length(p.to_delete);
+            bar.set_position(p.deleted);
+            bar.set_message(format!("vacuum (listed {})", p.listed));
+        });
+    if let Some(ms) = retention_ms {
+        builder = builder.with_retention_ms(ms);
+    }
+    let report = builder.execute().await?;
+    drop(progress);
+    if json {
+        return print_json(&json!({
+            "dryRun": report.dry_run,
+            "retentionMs": report.retention_ms,
+            "numFiles": report.files.len(),
+            "bytes": report.bytes,
+            "files": report.files,
+            "version": report.version,
+        }));
+    }
+    let summary = format!(
+        "{} files ({}) not needed by any version of the last {} or any tagged version",
+        output::count(report.files.len() as i64),
+        output::bytes(report.bytes),
+        output::duration(report.retention_ms)
+    );
+    if report.dry_run {
+        let mut text = format!("dry run: would delete {summary}");
+        for file in &report.files {
+            text.push_str("\n  ");
+            text.push_str(file);
+        }
+        return print(text);
+    }
+    match report.version {
+        Some(version) => print(format!("deleted {summary}; recorded as version {version}")),
+        None => print(format!("deleted {summary}")),
+    }
+}
+
+/// `strata optimize`.
+pub async fn optimize(
+    ctx: &Context,
+    location: &str,
+    target_size: Option<u64>,
+    filter: Option<String>,
+    json: bool,
+) -> CliResult {
+    let table = ctx.table(location).await?;
+    let progress = Progress::bytes(ctx.quiet, 0, "optimize");
+    let bar = progress.handle();
+    let mut builder = table.optimize().with_progress(move |p: OptimizeProgress| {
+        bar.set_length(p.bytes_total);
+        bar.set_position(p.bytes_done);
+    });
+    if let Some(size) = target_size {
+        builder = builder.with_target_size(size);
+    }
+    if let Some(filter) = filter {
+        builder = builder.with_filter(filter);
+    }
+    let result = builder.execute().await?;
+    drop(progress);
+    if json {
+        return print_json(&json!({
+            "version": result.version,
+            "numFilesRemoved": result.num_files_removed,
+            "numFilesAdded": result.num_files_added,
+            "bytesRemoved": result.bytes_removed,
+            "bytesAdded": result.bytes_added,
+            "partitionsOptimized": result.partitions_optimized,
+        }));
+    }
+    if result.num_files_removed == 0 {
+        return print(format!(
+            "nothing to compact at version {}: no partition has two or more files below the target size",
+            result.version
+        ));
+    }
+    print(format!(
+        "compacted {} files ({}) into {} ({}) in {} partition(s) as version {}",
+        result.num_files_removed,
+        output::bytes_i64(result.bytes_removed),
+        result.num_files_added,
+        output::bytes_i64(result.bytes_added),
+        result.partitions_optimized,
+        result.version
+    ))
+}
+
+/// `strata checkpoint`.
+pub async fn checkpoint(ctx: &Context, location: &str, json: bool) -> CliResult {
+    let table = ctx.table(location).await?;
+    let progress = Progress::spinner(ctx.quiet, "writing checkpoint");
+    let info = table.checkpoint().await?;
+    drop(progress);
+    if json {
+        return print_json(&json!({
+            "version": info.version,
+            "numActions": info.num_actions,
+            "numAddFiles": info.num_add_files,
+            "sizeInBytes": info.size_in_bytes,
+        }));
+    }
+    print(format!(
+        "checkpoint of version {} written: {} actions, {} live files, {}",
+        info.version,
+        output::count(info.num_actions),
+        output::count(info.num_add_files),
+        output::bytes_i64(info.size_in_bytes)
+    ))
+}

@@ -1,0 +1,109 @@
+//! One function per subcommand: open the table, make the library call, render the result.
+
+mod maintain;
+mod read;
+mod write;
+
+use std::collections::HashMap;
+
+use strata::{Snapshot, Storage, Table};
+
+use crate::args::{At, Cli, Command};
+use crate::error::CliResult;
+
+/// What every command gets besides its own arguments.
+pub struct Context {
+    /// Object store options from `--option`.
+    options: HashMap<String, String>,
+    /// `--quiet`: no progress bars.
+    quiet: bool,
+}
+
+impl Context {
+    /// Opens the table at its latest version.
+    async fn table(&self, location: &str) -> CliResult<Table> {
+        Ok(Table::open_with_options(location, self.options.clone()).await?)
+    }
+
+    fn storage(&self, location: &str) -> CliResult<Storage> {
+        Ok(Storage::open(location, &self.options)?)
+    }
+
+    /// The version `at` selects, the latest when it selects none. A version or timestamp is
+    /// loaded directly (the latest version need not be readable); a tag is looked up in the
+    /// latest version, where tags live.
+    async fn snapshot(&self, location: &str, at: &At) -> CliResult<Snapshot> {
+        if let Some(tag) = &at.tag {
+            return Ok(self.table(location).await?.snapshot_at_tag(tag).await?);
+        }
+        let storage = self.storage(location)?;
+        Ok(match at.timestamp {
+            Some(t) => Snapshot::load_at_timestamp(&storage, t).await?,
+            None => Snapshot::load(&storage, at.version).await?,
+        })
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> CliResult {
+    let ctx = Context {
+        options: cli.options.into_iter().collect(),
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Info { table, at, json } => read::info(&ctx, &table, &at, json.json).await,
+        Command::History { table, limit, json } => {
+            read::history(&ctx, &table, limit, json.json).await
+        }
+        Command::Scan(args) => read::scan(&ctx, args).await,
+        Command::Files {
+            table,
+            at,
+            filter,
+            json,
+        } => read::files(&ctx, &table, &at, filter, json.json).await,
+        Command::Diff {
+            table,
+            from,
+            to,
+            json,
+        } => read::diff(&ctx, &table, &from, to.as_deref(), json.json).await,
+        Command::Tags { table, json } => read::tags(&ctx, &table, json.json).await,
+        Command::Create {
+            table,
+            schema,
+            new_table,
+            json,
+        } => write::create(&ctx, &table, &schema, &new_table, json.json).await,
+        Command::Append(args) => write::append(&ctx, args).await,
+        Command::Restore { table, at, json } => {
+            maintain::restore(&ctx, &table, &at, json.json).await
+        }
+        Command::Revert {
+            table,
+            version,
+            json,
+        } => maintain::revert(&ctx, &table, version, json.json).await,
+        Command::Tag {
+            table,
+            name,
+            version,
+            delete,
+            json,
+        } => maintain::tag(&ctx, &table, &name, version, delete, json.json).await,
+        Command::Vacuum {
+            table,
+            retention,
+            dry_run,
+            force,
+            json,
+        } => maintain::vacuum(&ctx, &table, retention, dry_run, force, json.json).await,
+        Command::Optimize {
+            table,
+            target_size,
+            filter,
+            json,
+        } => maintain::optimize(&ctx, &table, target_size, filter, json.json).await,
+        Command::Checkpoint { table, json } => maintain::checkpoint(&ctx, &table, json.json).await,
+    }
+}

@@ -1,0 +1,187 @@
+//! Commands that write data: create, append.
+
+use std::path::Path;
+
+use serde_json::json;
+use strata::schema::StructType;
+use strata::{Table, WriteMode, WriteResult};
+
+use super::Context;
+use crate::args::{AppendArgs, Mode, NewTable};
+use crate::error::{CliError, CliResult};
+use crate::input::{self, Input, InputOptions};
+use crate::output::{self, Progress, print, print_json};
+
+/// `strata create`.
+pub async fn create(
+    ctx: &Context,
+    location: &str,
+    spec: &str,
+    new_table: &NewTable,
+    json: bool,
+) -> CliResult {
+    let schema = parse_schema(spec)?;
+    let table = new_table_builder(ctx, location, new_table)
+        .with_schema(schema)
+        .execute()
+        .await?;
+    let snapshot = table.snapshot().await?;
+    if json {
+        return print_json(&json!({
+            "location": location,
+            "version": snapshot.version(),
+            "id": snapshot.metadata().id,
+            "schema": snapshot.schema().to_string(),
+            "partitionColumns": snapshot.partition_columns(),
+        }));
+    }
+    print(format!(
+        "created {location} at version {}: {}{}",
+        snapshot.version(),
+        snapshot.schema(),
+        partitioned(snapshot.partition_columns())
+    ))
+}
+
+fn partitioned(columns: &[String]) -> String {
+    if columns.is_empty() {
+        String::new()
+    } else {
+        format!(", partitioned by {}", columns.join(", "))
+    }
+}
+
+fn new_table_builder(ctx: &Context, location: &str, new_table: &NewTable) -> strata::CreateBuilder {
+    let mut builder = Table::create(location)
+        .with_options(ctx.options.clone())
+        .with_partition_columns(new_table.partition_by.iter().map(|c| c.trim().to_string()));
+    for (k, v) in &new_table.properties {
+        builder = builder.with_property(k, v);
+    }
+    if let Some(name) = &new_table.name {
+        builder = builder.with_name(name);
+    }
+    if let Some(description) = &new_table.description {
+        builder = builder.with_description(description);
+    }
+    builder
+}
+
+/// A schema as DDL text, Delta schema JSON, or `@FILE` holding either.
+fn parse_schema(spec: &str) -> CliResult<StructType> {
+    let text = match spec.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|source| CliError::Io {
+            path: path.to_string(),
+            source,
+        })?,
+        None => spec.to_string(),
+    };
+    let schema = if text.trim_start().starts_with('{') {
+        StructType::parse(&text)
+    } else {
+        StructType::from_ddl(&text)
+    };
+    Ok(schema.map_err(strata::Error::from)?)
+}
+
+/// `strata append`.
+pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
+    let options = InputOptions {
+        format: args.input_format,
+        delimiter: args.delimiter,
+        header: !args.no_header,
+    };
+    let table = open_or_create(ctx, &args, options).await?;
+    let table_schema = table.snapshot().await?.arrow_schema();
+    let inputs = args
+        .files
+        .iter()
+        .map(|path| Input::open(path, options, Some(&table_schema)))
+        .collect::<CliResult<Vec<_>>>()?;
+    let progress = Progress::bytes(ctx.quiet, input::total_size(&inputs), "appending");
+    let (stream, failure) = input::stream(inputs, progress.handle());
+    let mut write = table.write_stream(stream).with_mode(match args.mode {
+        Mode::Append => WriteMode::Append,
+        Mode::Overwrite => WriteMode::Overwrite,
+    });
+    if let Some((app_id, version)) = &args.txn {
+        write = write.with_txn(app_id, *version);
+    }
+    for (k, v) in &args.metadata {
+        write = write.with_commit_metadata(k, v.as_str());
+    }
+    let result = write.execute().await;
+    drop(progress);
+    let result = match result {
+        Ok(result) => result,
+        Err(e) => {
+            let decode_error = failure.lock().ok().and_then(|mut slot| slot.take());
+            return Err(decode_error.unwrap_or(CliError::Table(e)));
+        }
+    };
+    report_write(&args, &result)
+}
+
+/// Opens the table; with `--create`, creates it from the first file's schema when there is
+/// none.
+async fn open_or_create(
+    ctx: &Context,
+    args: &AppendArgs,
+    options: InputOptions,
+) -> CliResult<Table> {
+    match ctx.table(&args.table).await {
+        Err(CliError::Table(strata::Error::NotATable { .. })) if args.create => {
+            let first = Input::open(first_file(args), options, None)?;
+            Ok(new_table_builder(ctx, &args.table, &args.new_table)
+                .with_arrow_schema(&first.schema())?
+                .execute()
+                .await?)
+        }
+        Err(CliError::Table(e @ strata::Error::NotATable { .. })) => Err(CliError::Hinted {
+            source: e,
+            hint: "or pass --create to create it from the first file's schema",
+        }),
+        other => other,
+    }
+}
+
+fn first_file(args: &AppendArgs) -> &Path {
+    // clap requires at least one file.
+    args.files
+        .first()
+        .map(|p| p.as_path())
+        .unwrap_or(Path::new(""))
+}
+
+fn report_write(args: &AppendArgs, result: &WriteResult) -> CliResult {
+    if args.json.json {
+        return print_json(&json!({
+            "version": result.version,
+            "alreadyApplied": result.already_applied,
+            "attempts": result.attempts,
+            "numFiles": result.num_files,
+            "numRows": result.num_rows,
+            "numBytes": result.num_bytes,
+            "numRemovedFiles": result.num_removed_files,
+        }));
+    }
+    if result.already_applied {
+        let (app_id, version) = args.txn.clone().unwrap_or_default();
+        return print(format!(
+            "nothing written: {app_id:?} version {version} is already in the table (latest version {})",
+            result.version
+        ));
+    }
+    let mut text = format!(
+        "wrote {} rows in {} file{} ({}) as version {}",
+        output::count(result.num_rows as i64),
+        result.num_files,
+        if result.num_files == 1 { "" } else { "s" },
+        output::bytes(result.num_bytes),
+        result.version
+    );
+    if args.mode == Mode::Overwrite {
+        text.push_str(&format!(", replacing {} files", result.num_removed_files));
+    }
+    print(text)
+}

@@ -1,0 +1,301 @@
+//! Input files for `strata append`: Parquet, CSV and newline-delimited JSON, decoded on a
+//! background thread into the stream the library's writer consumes, so files larger than
+//! memory stream through.
+//!
+//! CSV and JSON carry no types; their columns are parsed as the table's column types, matched
+//! by name (exactly, else case-insensitively), and only a new table's types are inferred (from
+//! the first 10,000 records). JSON is read strictly: a field the schema lacks is an error,
+//! never silently dropped. Parquet is passed through as written; the library's writer casts it
+//! to the table schema or refuses it.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use futures::StreamExt;
+use indicatif::ProgressBar;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use strata::scan::RecordBatchStream;
+
+use crate::args::InputFormat;
+use crate::error::{CliError, CliResult};
+
+/// Records read to infer the types of a new table from CSV or JSON.
+const INFER_RECORDS: usize = 10_000;
+/// Rows per decoded batch.
+const BATCH_ROWS: usize = 65_536;
+
+/// How to read the input files.
+#[derive(Debug, Clone, Copy)]
+pub struct InputOptions {
+    /// Forced format, else by extension.
+    pub format: Option<InputFormat>,
+    /// CSV delimiter, else `,` (tab for `.tsv`).
+    pub delimiter: Option<char>,
+    /// CSV files have a header row.
+    pub header: bool,
+}
+
+/// One input file, opened and understood.
+#[derive(Debug, Clone)]
+pub struct Input {
+    path: PathBuf,
+    format: InputFormat,
+    delimiter: u8,
+    header: bool,
+    /// The schema the file is decoded with.
+    schema: SchemaRef,
+    size: u64,
+}
+
+impl Input {
+    /// Opens `path` and works out how to decode it: as the table's types when `table` is
+    /// given, else as the file says (Parquet) or as inferred (CSV, JSON).
+    pub fn open(path: &Path, options: InputOptions, table: Option<&Schema>) -> CliResult<Input> {
+        let format = match options.format {
+            Some(f) => f,
+            None => format_of(path)?,
+        };
+        let delimiter = options.delimiter.unwrap_or_else(|| {
+            let tsv = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            if tsv { '\t' } else { ',' }
+        });
+        let delimiter = u8::try_from(delimiter).map_err(|_| {
+            CliError::Usage(format!(
+                "the CSV delimiter must be one ASCII character, got {delimiter:?}"
+            ))
+        })?;
+        let file = open(path)?;
+        let size = file.metadata().map_err(|e| io_error(path, e))?.len();
+        let mut input = Input {
+            path: path.to_path_buf(),
+            format,
+            delimiter,
+            header: options.header,
+            schema: Arc::new(Schema::empty()),
+            size,
+        };
+        let file_schema = input.file_schema(file)?;
+        input.schema = Arc::new(match (format, table) {
+            (InputFormat::Parquet, _) | (_, None) => file_schema,
+            (_, Some(table)) => with_table_types(&file_schema, table, options.header),
+        });
+        Ok(input)
+    }
+
+    /// The schema the file is decoded with.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn display(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn error(&self, reason: impl std::fmt::Display) -> CliError {
+        CliError::Input {
+            path: self.display(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn file_schema(&self, mut file: File) -> CliResult<Schema> {
+        match self.format {
+            InputFormat::Parquet => ParquetRecordBatchReaderBuilder::try_new(file)
+                .map(|b| b.schema().as_ref().clone())
+                .map_err(|e| self.error(format!("not a readable Parquet file ({e})"))),
+            InputFormat::Csv => {
+                let (schema, _) = arrow::csv::reader::Format::default()
+                    .with_header(self.header)
+                    .with_delimiter(self.delimiter)
+                    .infer_schema(BufReader::new(&mut file), Some(INFER_RECORDS))
+                    .map_err(|e| self.error(e))?;
+                Ok(schema)
+            }
+            InputFormat::Json => {
+                let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(
+                    BufReader::new(&mut file),
+                    Some(INFER_RECORDS),
+                )
+                .map_err(|e| self.error(format!("not newline-delimited JSON objects ({e})")))?;
+                Ok(schema)
+            }
+        }
+    }
+
+    /// Decodes the file, sending each batch; stops early when the receiver is gone.
+    fn decode(
+        &self,
+        progress: &ProgressBar,
+        send: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> CliResult<()> {
+        let file = open(&self.path)?;
+        let start = progress.position();
+        match self.format {
+            InputFormat::Parquet => {
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| self.error(e))?;
+                let rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
+                let reader = builder
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(|e| self.error(e))?;
+                let mut done = 0u64;
+                for batch in reader {
+                    let batch = batch.map_err(|e| self.error(e))?;
+                    done += batch.num_rows() as u64;
+                    progress.set_position(start + self.size * done.min(rows) / rows);
+                    if !send(batch) {
+                        return Ok(());
+                    }
+                }
+            }
+            InputFormat::Csv => {
+                let reader = arrow::csv::ReaderBuilder::new(self.schema.clone())
+                    .with_header(self.header)
+                    .with_delimiter(self.delimiter)
+                    .with_batch_size(BATCH_ROWS)
+                    .build(BufReader::new(Counting::new(file, progress)))
+                    .map_err(|e| self.error(e))?;
+                for batch in reader {
+                    if !send(batch.map_err(|e| self.error(e))?) {
+                        return Ok(());
+                    }
+                }
+            }
+            InputFormat::Json => {
+                let reader = arrow::json::ReaderBuilder::new(self.schema.clone())
+                    .with_strict_mode(true)
+                    .with_batch_size(BATCH_ROWS)
+                    .build(BufReader::new(Counting::new(file, progress)))
+                    .map_err(|e| self.error(e))?;
+                for batch in reader {
+                    if !send(batch.map_err(|e| self.error(e))?) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        progress.set_position(start + self.size);
+        Ok(())
+    }
+}
+
+/// Total bytes of the inputs, for the progress bar.
+pub fn total_size(inputs: &[Input]) -> u64 {
+    inputs.iter().map(|i| i.size).sum()
+}
+
+/// Where a decoding error is kept: the writer sees a placeholder error that stops the write,
+/// and the command reports this one, which names the file.
+pub type DecodeFailure = Arc<Mutex<Option<CliError>>>;
+
+/// Streams the batches of every input in order, decoding on a background thread one batch
+/// ahead of the writer.
+pub fn stream(inputs: Vec<Input>, progress: ProgressBar) -> (RecordBatchStream, DecodeFailure) {
+    let failure: DecodeFailure = Arc::default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<strata::Result<RecordBatch>>(2);
+    let slot = failure.clone();
+    std::thread::spawn(move || {
+        for input in &inputs {
+            let mut send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+            if let Err(e) = input.decode(&progress, &mut send) {
+                let placeholder = strata::Error::InvalidArgument(e.to_string());
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(e);
+                }
+                let _ = tx.blocking_send(Err(placeholder));
+                return;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (stream.boxed(), failure)
+}
+
+fn format_of(path: &Path) -> CliResult<InputFormat> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match extension.as_str() {
+        "parquet" | "pq" => Ok(InputFormat::Parquet),
+        "csv" | "tsv" => Ok(InputFormat::Csv),
+        "json" | "jsonl" | "ndjson" => Ok(InputFormat::Json),
+        _ => Err(CliError::Usage(format!(
+            "cannot tell the format of {} from its extension; pass --input-format parquet|csv|json",
+            path.display()
+        ))),
+    }
+}
+
+fn open(path: &Path) -> CliResult<File> {
+    File::open(path).map_err(|e| io_error(path, e))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> CliError {
+    CliError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The file's columns with the table's types: by name (exactly, else the one
+/// case-insensitive match), or by position when the file has no header. A column the table
+/// lacks keeps its inferred type, so that the writer names it in its schema error.
+fn with_table_types(file: &Schema, table: &Schema, header: bool) -> Schema {
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let target = if header {
+                table.field_with_name(field.name()).ok().or_else(|| {
+                    let mut matches = table
+                        .fields()
+                        .iter()
+                        .filter(|t| t.name().eq_ignore_ascii_case(field.name()));
+                    match (matches.next(), matches.next()) {
+                        (Some(only), None) => Some(only.as_ref()),
+                        _ => None,
+                    }
+                })
+            } else {
+                table.fields().get(i).map(|f| f.as_ref())
+            };
+            match target {
+                Some(t) => t.clone().with_nullable(true),
+                None => field.as_ref().clone(),
+            }
+        })
+        .collect();
+    Schema::new(fields)
+}
+
+/// A reader that advances a progress bar by the bytes it reads.
+struct Counting<'a> {
+    inner: File,
+    progress: &'a ProgressBar,
+}
+
+impl<'a> Counting<'a> {
+    fn new(inner: File, progress: &'a ProgressBar) -> Counting<'a> {
+        Counting { inner, progress }
+    }
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}

@@ -1,0 +1,340 @@
+//! Schemas written as text the way Spark's `StructType.fromDDL` reads them:
+//! `id long not null, name string, price decimal(10,2), tags array<string>,
+//! attrs map<string,long>, addr struct<city:string,zip:int>`.
+//!
+//! Type names are Delta's (`protocol/PROTOCOL.md#primitive-types`) plus the SQL spellings
+//! Spark also accepts (`int`, `bigint`, `smallint`, `tinyint`, `bool`, `real`, `varchar(n)`,
+//! `char(n)`, `text`), case-insensitively. Columns are nullable unless followed by
+//! `NOT NULL`; array elements and map values may be null. Names may be backquoted to hold any
+//! character (a doubled backquote is a literal one). A `COMMENT '...'` after a column is kept
+//! as the column's `comment` metadata, as Spark keeps it.
+
+use super::{
+    ArrayType, DataType, MapType, PrimitiveType, SchemaError, StructField, StructType,
+    check_decimal,
+};
+
+impl StructType {
+    /// Parses a schema written as `name type [NOT NULL] [COMMENT '...'], ...` (see the module
+    /// docs). Duplicate column names are refused.
+    ///
+    /// # Errors
+    /// [`SchemaError::InvalidDdl`] naming the position and what was expected;
+    /// [`SchemaError::UnsupportedType`], [`SchemaError::InvalidDecimal`],
+    /// [`SchemaError::DuplicateField`].
+    pub fn from_ddl(text: &str) -> Result<StructType, SchemaError> {
+        let mut parser = Parser { text, pos: 0 };
+        let fields = parser.fields(None, "")?;
+        parser.skip_ws();
+        if parser.pos < text.len() {
+            return Err(parser.error("`,` or the end of the schema"));
+        }
+        if fields.is_empty() {
+            return Err(parser.error("at least one column"));
+        }
+        Ok(StructType::new(fields))
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn rest(&self) -> &str {
+        &self.text[self.pos..]
+    }
+
+    fn skip_ws(&mut self) {
+        let trimmed = self.rest().trim_start();
+        self.pos = self.text.len() - trimmed.len();
+    }
+
+    fn error(&self, expected: &str) -> SchemaError {
+        let found: String = self.rest().chars().take(20).collect();
+        SchemaError::InvalidDdl {
+            position: self.text[..self.pos].chars().count() + 1,
+            message: if found.is_empty() {
+                format!("expected {expected} but the schema ended")
+            } else {
+                format!("expected {expected} at {found:?}")
+            },
+        }
+    }
+
+    /// Consumes `c` (after whitespace) if it is next.
+    fn eat(&mut self, c: char) -> bool {
+        self.skip_ws();
+        if self.rest().starts_with(c) {
+            self.pos += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), SchemaError> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("`{c}`")))
+        }
+    }
+
+    /// A bare word: letters, digits and `_`.
+    fn word(&mut self) -> Option<&str> {
+        self.skip_ws();
+        let len = self
+            .rest()
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(self.rest().len());
+        if len == 0 {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += len;
+        Some(&self.text[start..self.pos])
+    }
+
+    /// Consumes the keyword `kw` (case-insensitive) if it is the next word.
+    fn eat_keyword(&mut self, kw: &str) -> bool {
+        let saved = self.pos;
+        match self.word() {
+            Some(w) if w.eq_ignore_ascii_case(kw) => true,
+            _ => {
+                self.pos = saved;
+                false
+            }
+        }
+    }
+
+    fn name(&mut self) -> Result<String, SchemaError> {
+        self.skip_ws();
+        if !self.rest().starts_with('`') {
+            return self
+                .word()
+                .map(str::to_string)
+                .ok_or_else(|| self.error("a column name"));
+        }
+        self.pos += 1;
+        let mut name = String::new();
+        loop {
+            let Some(c) = self.rest().chars().next() else {
+                return Err(self.error("a closing backquote"));
+            };
+            self.pos += c.len_utf8();
+            if c == '`' {
+                if !self.rest().starts_with('`') {
+                    return Ok(name);
+                }
+                self.pos += 1;
+            }
+            name.push(c);
+        }
+    }
+
+    fn string_literal(&mut self) -> Result<String, SchemaError> {
+        self.skip_ws();
+        let Some(quote) = self
+            .rest()
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+        else {
+            return Err(self.error("a quoted comment"));
+        };
+        self.pos += 1;
+        let mut value = String::new();
+        loop {
+            let Some(c) = self.rest().chars().next() else {
+                return Err(self.error("the end of the comment"));
+            };
+            self.pos += c.len_utf8();
+            match c {
+                '\\' => match self.rest().chars().next() {
+                    Some(escaped) => {
+                        self.pos += escaped.len_utf8();
+                        value.push(escaped);
+                    }
+                    None => return Err(self.error("the end of the comment")),
+                },
+                c if c == quote => return Ok(value),
+                c => value.push(c),
+            }
+        }
+    }
+
+    /// Columns up to `close` (or the end when `None`); struct fields use `name: type`.
+    fn fields(&mut self, close: Option<char>, path: &str) -> Result<Vec<StructField>, SchemaError> {
+        let mut fields: Vec<StructField> = Vec::new();
+        loop {
+            self.skip_ws();
+            if close.is_some_and(|c| self.rest().starts_with(c)) || self.rest().is_empty() {
+                break;
+            }
+            let name = self.name()?;
+            let field_path = super::child_path(path, &name);
+            if close.is_some() {
+                self.eat(':');
+            }
+            let data_type = self.data_type(&field_path)?;
+            let nullable = !(self.eat_keyword("not") && {
+                if !self.eat_keyword("null") {
+                    return Err(self.error("NULL after NOT"));
+                }
+                true
+            });
+            let mut field = StructField::new(name, data_type, nullable);
+            if self.eat_keyword("comment") {
+                let comment = self.string_literal()?;
+                field = field.with_metadata([("comment", serde_json::Value::String(comment))]);
+            }
+            if fields.iter().any(|f| f.name == field.name) {
+                return Err(SchemaError::DuplicateField { field: field_path });
+            }
+            fields.push(field);
+            if !self.eat(',') {
+                break;
+            }
+        }
+        Ok(fields)
+    }
+
+    fn data_type(&mut self, path: &str) -> Result<DataType, SchemaError> {
+        let Some(word) = self.word().map(str::to_ascii_lowercase) else {
+            return Err(self.error("a type"));
+        };
+        match word.as_str() {
+            "array" => {
+                self.expect('<')?;
+                let element = self.data_type(&format!("{path}.element"))?;
+                self.expect('>')?;
+                Ok(ArrayType::new(element, true).into())
+            }
+            "map" => {
+                self.expect('<')?;
+                let key = self.data_type(&format!("{path}.key"))?;
+                self.expect(',')?;
+                let value = self.data_type(&format!("{path}.value"))?;
+                self.expect('>')?;
+                Ok(MapType::new(key, value, true).into())
+            }
+            "struct" => {
+                self.expect('<')?;
+                let fields = self.fields(Some('>'), path)?;
+                self.expect('>')?;
+                Ok(StructType::new(fields).into())
+            }
+            "decimal" | "dec" | "numeric" => {
+                if !self.eat('(') {
+                    return Ok(PrimitiveType::Decimal {
+                        precision: 10,
+                        scale: 0,
+                    }
+                    .into());
+                }
+                let precision = self.number()?;
+                let scale = if self.eat(',') { self.number()? } else { 0 };
+                self.expect(')')?;
+                Ok(check_decimal(precision, scale as i32, path)?.into())
+            }
+            "varchar" | "char" => {
+                // Spark stores both as string; the length is not enforced by Delta.
+                self.expect('(')?;
+                self.number()?;
+                self.expect(')')?;
+                Ok(PrimitiveType::String.into())
+            }
+            other => {
+                primitive(other)
+                    .map(DataType::from)
+                    .ok_or_else(|| SchemaError::UnsupportedType {
+                        field: path.to_string(),
+                        type_name: other.to_string(),
+                    })
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<u32, SchemaError> {
+        let saved = self.pos;
+        match self.word().map(str::parse::<u32>) {
+            Some(Ok(n)) => Ok(n),
+            _ => {
+                self.pos = saved;
+                Err(self.error("a number"))
+            }
+        }
+    }
+}
+
+fn primitive(name: &str) -> Option<PrimitiveType> {
+    Some(match name {
+        "string" | "text" => PrimitiveType::String,
+        "long" | "bigint" => PrimitiveType::Long,
+        "integer" | "int" => PrimitiveType::Integer,
+        "short" | "smallint" => PrimitiveType::Short,
+        "byte" | "tinyint" => PrimitiveType::Byte,
+        "float" | "real" => PrimitiveType::Float,
+        "double" => PrimitiveType::Double,
+        "boolean" | "bool" => PrimitiveType::Boolean,
+        "binary" => PrimitiveType::Binary,
+        "date" => PrimitiveType::Date,
+        "timestamp" | "timestamp_ltz" => PrimitiveType::Timestamp,
+        "timestamp_ntz" => PrimitiveType::TimestampNtz,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ddl(text: &str) -> StructType {
+        StructType::from_ddl(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn reads_every_kind_of_type() {
+        let schema = ddl(
+            "id BIGINT NOT NULL, name string, price decimal(10, 2), tags array<string>, \
+             attrs map<string,long>, addr struct<city: string, zip:int not null>, \
+             `odd name` timestamp_ntz, d DATE",
+        );
+        assert_eq!(
+            schema.to_string(),
+            "struct<id:long,name:string,price:decimal(10,2),tags:array<string>,\
+             attrs:map<string,long>,addr:struct<city:string,zip:integer>,\
+             odd name:timestamp_ntz,d:date>"
+        );
+        assert!(!schema.field("id").unwrap().nullable);
+        assert!(schema.field("name").unwrap().nullable);
+        let addr = schema.field("addr").unwrap().data_type.as_struct().unwrap();
+        assert!(!addr.field("zip").unwrap().nullable);
+    }
+
+    #[test]
+    fn keeps_comments_as_metadata() {
+        let schema = ddl("id long comment 'the key', x int");
+        let metadata = &schema.field("id").unwrap().metadata;
+        assert_eq!(metadata.get("comment"), Some(&serde_json::json!("the key")));
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let err = StructType::from_ddl("id long, name").unwrap_err();
+        assert!(err.to_string().contains("position 14"), "{err}");
+        let err = StructType::from_ddl("id long not nul").unwrap_err();
+        assert!(err.to_string().contains("NULL after NOT"), "{err}");
+        let err = StructType::from_ddl("id long, id int").unwrap_err();
+        assert!(matches!(err, SchemaError::DuplicateField { .. }), "{err}");
+        let err = StructType::from_ddl("v variant").unwrap_err();
+        assert!(matches!(err, SchemaError::UnsupportedType { .. }), "{err}");
+        let err = StructType::from_ddl("d decimal(40,2)").unwrap_err();
+        assert!(matches!(err, SchemaError::InvalidDecimal { .. }), "{err}");
+        assert!(StructType::from_ddl("  ").is_err());
+        assert!(StructType::from_ddl("a array<int").is_err());
+        assert!(StructType::from_ddl("`a int").is_err());
+    }
+}

@@ -1,0 +1,850 @@
+//! The `strata` binary, run as a user runs it, on tables written by strata and by the Python
+//! `deltalake` package (fixtures): human output, `--json` parsed and checked against the
+//! library, `scan --format parquet` equal to the library's scan, errors and exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use arrow::array::RecordBatch;
+use serde_json::Value;
+use strata::{Snapshot, Table};
+
+use crate::support::*;
+
+/// What one run of the binary did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    args: Vec<String>,
+}
+
+fn strata(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run strata");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    };
+    // On any input: no panic, no Rust debug output.
+    for marker in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "stack backtrace",
+        "internal error",
+    ] {
+        assert!(
+            !run.stderr.contains(marker),
+            "{:?}: {}",
+            run.args,
+            run.stderr
+        );
+    }
+    run
+}
+
+/// Runs a command that must succeed; returns its standard output.
+#[track_caller]
+fn ok(args: &[&str]) -> String {
+    let run = strata(args);
+    assert_eq!(run.code, 0, "{:?} failed: {}", run.args, run.stderr);
+    // Progress bars are for terminals; piped, a command says nothing on stderr.
+    if !args.contains(&"--metrics") {
+        assert_eq!(run.stderr, "", "{:?}", run.args);
+    }
+    run.stdout
+}
+
+/// Runs a command with `--json`; returns the parsed document.
+#[track_caller]
+fn json(args: &[&str]) -> Value {
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let out = ok(&with_json);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed {out:?}: {e}"))
+}
+
+/// Runs a command that must fail with `code`; returns the one-line error message.
+#[track_caller]
+fn fails(args: &[&str], code: i32) -> String {
+    let run = strata(args);
+    assert_eq!(
+        run.code, code,
+        "{:?}: {}{}",
+        run.args, run.stdout, run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "{:?} printed {}",
+        run.args,
+        run.stdout
+    );
+    run.stderr
+}
+
+/// An error message: one line, starting `error: `.
+#[track_caller]
+fn one_line_error(stderr: &str) -> &str {
+    let line = stderr.trim_end();
+    assert!(!line.contains('\n'), "more than one line: {stderr}");
+    line.strip_prefix("error: ")
+        .unwrap_or_else(|| panic!("not an error line: {stderr}"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/tables")
+        .join(name)
+}
+
+fn fixture_info(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/expected")
+        .join(name)
+        .join("versions.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("versions.json")).expect("json")
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// A writable copy of a fixture table.
+fn copy_fixture(name: &str, lake: &TempLake) -> String {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+    copy(&fixture(name), &lake.table_path(name));
+    lake.table(name)
+}
+
+/// Every file under a directory with its size, sorted: what "changes nothing" means.
+fn tree(dir: &Path) -> Vec<(String, u64)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let meta = entry.metadata().expect("metadata");
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                let relative = entry.path().strip_prefix(dir).expect("prefix").to_owned();
+                files.push((relative.display().to_string(), meta.len()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+async fn library_rows(snapshot: &Snapshot) -> Vec<String> {
+    let batches = snapshot.scan().collect().await.expect("scan");
+    canonical_rows(&batches, &snapshot.arrow_schema())
+}
+
+#[tokio::test]
+async fn info_and_history_describe_deltalake_tables() {
+    for name in [
+        "appends",
+        "all_types",
+        "partitioned_special",
+        "overwrite",
+        "delete",
+    ] {
+        let location = fixture(name);
+        let location = path_str(&location);
+        let expected = fixture_info(name);
+        let latest = expected["latest"].as_i64().unwrap();
+        for version in 0..=latest {
+            let want = &expected["info"][version.to_string()];
+            let v = version.to_string();
+            let info = json(&["info", location, "--version", &v]);
+            let context = format!("{name} v{version}: {info}");
+            assert_eq!(info["version"], version, "{context}");
+            assert_eq!(info["numFiles"], want["num_files"], "{context}");
+            assert_eq!(info["numRecords"], want["num_rows"], "{context}");
+            assert_eq!(
+                info["partitionColumns"], want["partition_columns"],
+                "{context}"
+            );
+            let protocol = &info["protocol"];
+            assert_eq!(
+                protocol["minReaderVersion"], want["min_reader_version"],
+                "{context}"
+            );
+            assert_eq!(
+                protocol["minWriterVersion"], want["min_writer_version"],
+                "{context}"
+            );
+            let schema_names: Vec<&Value> = want["schema"]["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| &f["name"])
+                .collect();
+            let names: Vec<&Value> = info["schema"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| &f["name"])
+                .collect();
+            assert_eq!(names, schema_names, "{context}");
+            assert!(
+                info["timestamp"].as_str().unwrap().ends_with('Z'),
+                "{context}"
+            );
+        }
+        let history = json(&["history", location]);
+        let versions: Vec<i64> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_i64().unwrap())
+            .collect();
+        assert_eq!(versions, (0..=latest).rev().collect::<Vec<_>>(), "{name}");
+        let limited = json(&["history", location, "--limit", "1"]);
+        assert_eq!(limited.as_array().unwrap().len(), 1);
+        assert_eq!(limited[0]["version"], latest);
+        assert!(
+            history[0]["engineInfo"]
+                .as_str()
+                .unwrap()
+                .contains("delta-rs")
+        );
+    }
+    // Human output: aligned tables with the same facts.
+    let location = fixture("partitioned_special");
+    let info = ok(&["info", path_str(&location)]);
+    for expected in [
+        "Version         1",
+        "Partitioned by  p, q",
+        "Files           27",
+        "Rows            27",
+        "│ p ",
+        "string",
+    ] {
+        assert!(info.contains(expected), "missing {expected:?} in\n{info}");
+    }
+    let history = ok(&["history", path_str(&fixture("delete"))]);
+    assert!(history.contains("DELETE"), "{history}");
+    assert!(history.contains("predicate="), "{history}");
+}
+
+#[tokio::test]
+async fn scan_to_parquet_equals_the_library_scan() {
+    let lake = TempLake::new();
+    // deltalake's tables, every type and partition escaping, plus one strata wrote.
+    let strata_table = lake.table("strata");
+    let table = Table::create(strata_table.as_str())
+        .with_arrow_schema(&all_types_schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    table.append([all_types(0, 40)]).await.unwrap();
+    table.append([all_types(40, 40)]).await.unwrap();
+    let tables = [
+        path_str(&fixture("all_types")).to_string(),
+        path_str(&fixture("partitioned_special")).to_string(),
+        path_str(&fixture("overwrite")).to_string(),
+        strata_table,
+    ];
+    for location in &tables {
+        let opened = Table::open(location).await.unwrap();
+        for version in [None, Some(0)] {
+            let snapshot = match version {
+                Some(v) => opened.snapshot_at_version(v).await.unwrap(),
+                None => opened.snapshot().await.unwrap(),
+            };
+            let out = lake.path().join("out.parquet");
+            let mut args = vec!["scan", location.as_str(), "--format", "parquet", "--output"];
+            args.push(path_str(&out));
+            let v;
+            if let Some(version) = version {
+                v = version.to_string();
+                args.extend(["--version", v.as_str()]);
+            }
+            assert_eq!(ok(&args), "");
+            let batches = read_parquet(&out);
+            let schema = batches
+                .first()
+                .map(RecordBatch::schema)
+                .unwrap_or_else(|| snapshot.arrow_schema());
+            let context = format!("{location} at {version:?}");
+            // Lossless: the table's Arrow schema exactly, and the same rows.
+            assert_eq!(
+                schema.fields(),
+                snapshot.arrow_schema().fields(),
+                "{context}"
+            );
+            assert_eq!(
+                canonical_rows(&batches, &snapshot.arrow_schema()),
+                library_rows(&snapshot).await,
+                "{context}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn scan_selects_versions_columns_filters_and_formats() {
+    let location = fixture("partitioned_special");
+    let location = path_str(&location);
+    let snapshot = Table::open(location)
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    let filter = "q >= 0 AND p IS NOT NULL";
+    let expected = snapshot
+        .scan()
+        .with_columns(["q", "p"])
+        .with_filter(filter)
+        .collect()
+        .await
+        .unwrap();
+    let expected_rows = num_rows(&expected);
+    assert!(expected_rows > 0 && expected_rows < 27);
+
+    // jsonl: one object per row, with exactly the requested keys (nulls explicit).
+    let out = ok(&[
+        "scan",
+        location,
+        "--columns",
+        "q,p",
+        "--filter",
+        filter,
+        "--format",
+        "jsonl",
+    ]);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), expected_rows);
+    for line in &lines {
+        let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 2, "{line}");
+        assert!(line["q"].as_i64().unwrap() >= 0, "{line}");
+    }
+    assert_eq!(
+        ok(&[
+            "scan",
+            location,
+            "--columns",
+            "q,p",
+            "--filter",
+            filter,
+            "--json"
+        ]),
+        out
+    );
+    // csv: a header and one line per row; a header even when nothing matches.
+    let csv = ok(&[
+        "scan",
+        location,
+        "--columns",
+        "q,p",
+        "--filter",
+        filter,
+        "--format",
+        "csv",
+    ]);
+    let mut csv_lines = csv.lines();
+    assert_eq!(csv_lines.next(), Some("q,p"));
+    assert_eq!(csv_lines.count(), expected_rows);
+    let none = ok(&["scan", location, "--filter", "q > 1000", "--format", "csv"]);
+    assert_eq!(none.trim(), "id,p,q,v");
+    // table: aligned, with a row count; --limit caps it.
+    let table = ok(&["scan", location, "--limit", "3"]);
+    assert!(table.ends_with("3 rows\n"), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with('│')).count(),
+        4,
+        "{table}"
+    );
+    // Time travel by version and by timestamp reads the same version.
+    let at_zero = ok(&[
+        "scan",
+        path_str(&fixture("overwrite")),
+        "--version",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(at_zero.lines().count(), 2);
+    let info = json(&["info", path_str(&fixture("overwrite")), "--version", "0"]);
+    let at_time = ok(&[
+        "scan",
+        path_str(&fixture("overwrite")),
+        "--timestamp",
+        info["timestamp"].as_str().unwrap(),
+        "--json",
+    ]);
+    assert!(!at_time.is_empty());
+    // --metrics reports what was pruned on standard error.
+    let run = strata(&[
+        "scan",
+        location,
+        "--filter",
+        "q = 7",
+        "--format",
+        "csv",
+        "--metrics",
+    ]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("read 2 of 27 files (25 pruned by partition values"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn create_and_append_parquet_csv_and_json_files() {
+    let lake = TempLake::new();
+    let location = lake.table("events");
+    let created = json(&[
+        "create",
+        &location,
+        "--schema",
+        "id long not null, country string, amount decimal(10,2), day date",
+        "--partition-by",
+        "country",
+        "--property",
+        "delta.appendOnly=false",
+    ]);
+    assert_eq!(created["version"], 0);
+    assert_eq!(created["partitionColumns"], serde_json::json!(["country"]));
+
+    let csv = lake.path().join("a.csv");
+    std::fs::write(
+        &csv,
+        "day,id,country,amount\n2026-11-01,1,PT,10.50\n2026-11-02,2,NL,\n",
+    )
+    .unwrap();
+    let jsonl = lake.path().join("b.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"id\": 3, \"country\": \"PT\", \"amount\": 1.25}\n{\"id\": 4}\n",
+    )
+    .unwrap();
+    let written = json(&["append", &location, path_str(&csv), path_str(&jsonl)]);
+    assert_eq!(written["version"], 1);
+    assert_eq!(written["numRows"], 4);
+
+    let table = Table::open(&location).await.unwrap();
+    let snapshot = table.snapshot().await.unwrap();
+    assert_eq!(snapshot_ids(&snapshot).await, vec![1, 2, 3, 4]);
+    let pt = snapshot
+        .scan()
+        .with_filter("country = 'PT' AND amount > 10")
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(rendered(&pt), vec!["1|PT|10.50|2026-11-01"]);
+
+    // Parquet in, idempotent with --txn, then an overwrite.
+    let parquet = lake.path().join("c.parquet");
+    ok(&[
+        "scan",
+        &location,
+        "--format",
+        "parquet",
+        "--output",
+        path_str(&parquet),
+    ]);
+    let again = json(&["append", &location, path_str(&parquet), "--txn", "ingest:7"]);
+    assert_eq!(again["version"], 2);
+    let skipped = json(&["append", &location, path_str(&parquet), "--txn", "ingest:7"]);
+    assert_eq!(skipped["alreadyApplied"], true);
+    assert_eq!(skipped["version"], 2);
+    let replaced = json(&["append", &location, path_str(&csv), "--mode", "overwrite"]);
+    assert_eq!(replaced["version"], 3);
+    assert_eq!(ids_at(&table, 3).await, vec![1, 2]);
+    assert_eq!(ids_at(&table, 2).await, vec![1, 1, 2, 2, 3, 3, 4, 4]);
+    // Commit metadata reaches the history.
+    ok(&[
+        "append",
+        &location,
+        path_str(&csv),
+        "--metadata",
+        "jobId=nightly-17",
+    ]);
+    let history = json(&["history", &location, "--limit", "1"]);
+    assert_eq!(history[0]["userMetadata"]["jobId"], "nightly-17");
+
+    // --create makes a table from the first file's schema; another client reads it.
+    let new = lake.table("from_csv");
+    let run = fails(&["append", &new, path_str(&csv)], 1);
+    assert!(one_line_error(&run).contains("--create"), "{run}");
+    ok(&[
+        "append",
+        &new,
+        path_str(&csv),
+        "--create",
+        "--partition-by",
+        "country",
+    ]);
+    let info = json(&["info", &new]);
+    assert_eq!(info["numRecords"], 2);
+    assert_eq!(info["partitionColumns"], serde_json::json!(["country"]));
+    assert_deltalake_row_count(&new, 2);
+    assert_deltalake_row_count(&location, 4);
+
+    // Bad input: a column the table lacks, a malformed file, an unknown extension.
+    let extra = lake.path().join("extra.jsonl");
+    std::fs::write(&extra, "{\"id\": 9, \"colour\": \"red\"}\n").unwrap();
+    let err = fails(&["append", &location, path_str(&extra)], 1);
+    assert!(one_line_error(&err).contains("colour"), "{err}");
+    let broken = lake.path().join("broken.csv");
+    std::fs::write(&broken, "id,country\n1,PT\nnot-a-number,NL\n").unwrap();
+    let err = fails(&["append", &location, path_str(&broken)], 1);
+    assert!(one_line_error(&err).contains("broken.csv"), "{err}");
+    let odd = lake.path().join("data.xyz");
+    std::fs::write(&odd, "").unwrap();
+    let err = fails(&["append", &location, path_str(&odd)], 2);
+    assert!(one_line_error(&err).contains("--input-format"), "{err}");
+    let before = table.version().await.unwrap();
+    assert_eq!(before, 4, "failed appends committed nothing");
+}
+
+#[tokio::test]
+async fn diff_lists_the_files_and_rows_between_versions() {
+    let location = fixture("overwrite");
+    let location = path_str(&location);
+    let diff = json(&["diff", location, "1", "3"]);
+    let library = Table::open(location)
+        .await
+        .unwrap()
+        .diff(1, 3)
+        .await
+        .unwrap();
+    assert_eq!(diff["numFilesAdded"], library.added.len());
+    assert_eq!(diff["numFilesRemoved"], library.removed.len());
+    assert_eq!(diff["rowsAdded"], library.rows_added().unwrap());
+    assert_eq!(diff["rowsRemoved"], library.rows_removed().unwrap());
+    assert_eq!(diff["bytesAdded"], library.bytes_added());
+    // v1 has 4 rows in 2 files; v2 overwrote them with 2 rows, v3 appended 1.
+    assert_eq!(
+        (diff["rowsAdded"].as_i64(), diff["rowsRemoved"].as_i64()),
+        (Some(3), Some(4))
+    );
+    let paths: Vec<&str> = diff["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        library
+            .added
+            .iter()
+            .map(|a| a.path.as_str())
+            .collect::<Vec<_>>()
+    );
+    // TO defaults to the latest version; the same version has no changes.
+    assert_eq!(json(&["diff", location, "1"])["to"], 3);
+    let same = ok(&["diff", location, "2", "2"]);
+    assert!(same.contains("the same data files"), "{same}");
+    let human = ok(&["diff", location, "1", "3"]);
+    assert!(human.contains("2 files added (3 rows"), "{human}");
+}
+
+#[tokio::test]
+async fn tag_restore_and_revert_a_deltalake_table() {
+    let lake = TempLake::new();
+    let location = copy_fixture("appends", &lake);
+    // appends: v0..v2, 10 rows at v2.
+    let tagged = json(&["tag", &location, "first", "--version", "0"]);
+    assert_eq!(tagged["target"], 0);
+    assert_eq!(tagged["version"], 3);
+    let tags = json(&["tags", &location]);
+    assert_eq!(tags[0]["name"], "first");
+    assert_eq!(tags[0]["version"], 0);
+    assert!(ok(&["tags", &location]).contains("│ first"));
+    let at_tag = json(&["info", &location, "--tag", "first"]);
+    assert_eq!(at_tag["version"], 0);
+    let tag_diff = json(&["diff", &location, "first", "2"]);
+    assert_eq!(tag_diff["from"], 0);
+
+    let restored = json(&["restore", &location, "--tag", "first"]);
+    assert_eq!(restored["target"], 0);
+    assert_eq!(restored["version"], 4);
+    let table = Table::open(&location).await.unwrap();
+    let v0 = library_rows(&table.snapshot_at_version(0).await.unwrap()).await;
+    assert_eq!(library_rows(&table.snapshot().await.unwrap()).await, v0);
+    // Revert the restore: back to v3's rows.
+    let reverted = json(&["revert", &location, "4"]);
+    assert_eq!(reverted["version"], 5);
+    let v3 = library_rows(&table.snapshot_at_version(3).await.unwrap()).await;
+    assert_eq!(library_rows(&table.snapshot().await.unwrap()).await, v3);
+    ok(&["restore", &location, "--version", "1"]);
+    assert_eq!(
+        json(&["history", &location, "--limit", "1"])[0]["operation"],
+        "RESTORE"
+    );
+    assert_eq!(
+        json(&["tag", &location, "first", "--delete"])["deleted"],
+        true
+    );
+    assert_eq!(json(&["tags", &location]), serde_json::json!([]));
+    // The other client still reads what strata committed.
+    let rows = json(&["info", &location])["numRecords"].as_i64().unwrap();
+    assert_deltalake_row_count(&location, rows);
+
+    let err = fails(&["revert", &location, "0"], 1);
+    assert!(one_line_error(&err).contains("version 0"), "{err}");
+    let err = fails(&["restore", &location], 2);
+    assert!(err.contains("--version"), "{err}");
+}
+
+#[tokio::test]
+async fn vacuum_dry_run_changes_nothing_and_vacuum_deletes_what_it_listed() {
+    let lake = TempLake::new();
+    let location = copy_fixture("overwrite", &lake);
+    let dir = lake.table_path("overwrite");
+    let before = tree(&dir);
+    // Within the default retention nothing may go.
+    let report = json(&["vacuum", &location, "--dry-run"]);
+    assert_eq!(report["numFiles"], 0);
+    // A short retention is refused without --force, and changes nothing either.
+    let err = fails(&["vacuum", &location, "--retention", "0s"], 1);
+    assert!(one_line_error(&err).contains("--force"), "{err}");
+    let report = json(&[
+        "vacuum",
+        &location,
+        "--retention",
+        "0s",
+        "--force",
+        "--dry-run",
+    ]);
+    assert_eq!(report["dryRun"], true);
+    assert_eq!(report["numFiles"], 2, "{report}");
+    assert_eq!(report["version"], Value::Null);
+    let human = ok(&[
+        "vacuum",
+        &location,
+        "--retention",
+        "0s",
+        "--force",
+        "--dry-run",
+    ]);
+    assert!(
+        human.starts_with("dry run: would delete 2 files"),
+        "{human}"
+    );
+    assert_eq!(tree(&dir), before, "a dry run changed the table directory");
+
+    let done = json(&["vacuum", &location, "--retention", "0s", "--force"]);
+    assert_eq!(done["files"], report["files"]);
+    assert_eq!(done["version"], 5, "VACUUM START and END commits");
+    for file in report["files"].as_array().unwrap() {
+        assert!(
+            !dir.join(file.as_str().unwrap()).exists(),
+            "{file} still there"
+        );
+    }
+    let table = Table::open(&location).await.unwrap();
+    assert_eq!(ids_at(&table, 5).await, ids_at(&table, 3).await);
+}
+
+#[tokio::test]
+async fn optimize_and_checkpoint_report_what_they_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, location) = id_table(dir.path()).await;
+    for k in 0..4 {
+        table.append([id_batch(k * 10..k * 10 + 10)]).await.unwrap();
+    }
+    let optimized = json(&["optimize", &location, "--target-size", "1MiB"]);
+    assert_eq!(optimized["numFilesRemoved"], 4);
+    assert_eq!(optimized["numFilesAdded"], 1);
+    assert_eq!(optimized["version"], 5);
+    assert_eq!(ids_at(&table, 5).await, (0..40).collect::<Vec<_>>());
+    let nothing = ok(&["optimize", &location]);
+    assert!(nothing.starts_with("nothing to compact"), "{nothing}");
+    let err = fails(&["optimize", &location, "--where", "id > 3"], 1);
+    assert!(one_line_error(&err).contains("partition"), "{err}");
+
+    let checkpoint = json(&["checkpoint", &location]);
+    assert_eq!(checkpoint["version"], 5);
+    assert_eq!(checkpoint["numAddFiles"], 1);
+    assert!(
+        Path::new(&location)
+            .join("_delta_log/_last_checkpoint")
+            .exists()
+    );
+    assert!(ok(&["checkpoint", &location]).starts_with("checkpoint of version 5 written"));
+    assert_eq!(json(&["info", &location])["numRecords"], 40);
+    assert_eq!(json(&["files", &location]).as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn errors_are_one_sentence_on_stderr_with_exit_code_1() {
+    let lake = TempLake::new();
+    // A missing table.
+    let missing = lake.table("nothing-here");
+    let err = fails(&["info", &missing], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains("no Delta table at") && err.contains("nothing-here"),
+        "{err}"
+    );
+    fails(&["scan", &missing], 1);
+    fails(&["history", &missing], 1);
+
+    // A corrupt log: the message names the file and the version.
+    let location = copy_fixture("appends", &lake);
+    std::fs::write(
+        commit_path(&lake.table_path("appends"), 2),
+        "{\"add\": {\"path\": tru",
+    )
+    .unwrap();
+    let err = fails(&["info", &location], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains("00000000000000000002.json") && err.contains("version 2"),
+        "{err}"
+    );
+    // Earlier versions stay readable.
+    assert_eq!(json(&["info", &location, "--version", "1"])["version"], 1);
+
+    // A table the protocol gate refuses: the features are named.
+    let future = lake.table_path("future");
+    std::fs::create_dir_all(future.join("_delta_log")).unwrap();
+    std::fs::write(
+        commit_path(&future, 0),
+        concat!(
+            r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors","futureMagic"],"writerFeatures":["deletionVectors","futureMagic"]}}"#,
+            "\n",
+            r#"{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let err = fails(&["scan", path_str(&future)], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains("futureMagic") && err.contains("deletionVectors"),
+        "{err}"
+    );
+
+    // Bad predicates, versions, tags.
+    let appends = fixture("appends");
+    let appends = path_str(&appends);
+    let err = fails(&["scan", appends, "--filter", "nope = 1"], 1);
+    assert!(one_line_error(&err).contains("`nope`"), "{err}");
+    let err = fails(&["scan", appends, "--filter", "id >"], 1);
+    one_line_error(&err);
+    let err = fails(&["scan", appends, "--version", "99"], 1);
+    assert!(one_line_error(&err).contains("versions 0..=2"), "{err}");
+    let err = fails(&["scan", appends, "--tag", "nope"], 1);
+    assert!(one_line_error(&err).contains("nope"), "{err}");
+    let err = fails(&["scan", appends, "--columns", "id,missing"], 1);
+    assert!(one_line_error(&err).contains("missing"), "{err}");
+    let err = fails(
+        &["scan", path_str(&fixture("all_types")), "--format", "csv"],
+        1,
+    );
+    assert!(one_line_error(&err).contains("struct_col"), "{err}");
+    let err = fails(
+        &["create", &lake.table("bad"), "--schema", "id long,, x"],
+        1,
+    );
+    assert!(one_line_error(&err).contains("position"), "{err}");
+    let writable = copy_fixture("overwrite", &lake);
+    let err = fails(&["append", &writable, "/no/such/file.parquet"], 1);
+    assert!(
+        one_line_error(&err).contains("/no/such/file.parquet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_2_and_every_subcommand_has_help_with_examples() {
+    let appends = fixture("appends");
+    let appends = path_str(&appends);
+    for args in [
+        vec![],
+        vec!["frobnicate"],
+        vec!["info"],
+        vec!["scan", appends, "--version", "1", "--tag", "x"],
+        vec!["scan", appends, "--format", "xml"],
+        vec!["scan", appends, "--limit", "-3"],
+        vec!["vacuum", appends, "--retention", "7"],
+        vec!["optimize", appends, "--target-size", "huge"],
+        vec!["append", appends, "x.parquet", "--txn", "no-version"],
+        vec!["info", appends, "--timestamp", "yesterday"],
+    ] {
+        let run = strata(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    let subcommands = [
+        "info",
+        "history",
+        "scan",
+        "files",
+        "diff",
+        "create",
+        "append",
+        "restore",
+        "revert",
+        "tag",
+        "tags",
+        "vacuum",
+        "optimize",
+        "checkpoint",
+    ];
+    let help = ok(&["--help"]);
+    for sub in subcommands {
+        assert!(help.contains(sub), "{sub} missing from --help");
+        let text = ok(&[sub, "--help"]);
+        assert!(
+            text.contains("Examples:") && text.contains(&format!("strata {sub} ")),
+            "{sub}: {text}"
+        );
+    }
+    assert!(ok(&["--version"]).starts_with("strata "));
+}
+
+#[tokio::test]
+async fn a_closed_pipe_ends_the_scan_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, location) = id_table(dir.path()).await;
+    table.append([id_batch(0..200_000)]).await.unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["scan", &location, "--format", "csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "id\n");
+    // The reader is gone (like `| head -1`); the scan must stop without an error.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
