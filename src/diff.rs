@@ -31,12 +31,12 @@ pub struct TableDiff {
 impl TableDiff {
     /// Bytes of the added files.
     pub fn bytes_added(&self) -> i64 {
-        self.added.iter().map(|a| a.size).sum()
+        bytes(&self.added)
     }
 
     /// Bytes of the removed files.
     pub fn bytes_removed(&self) -> i64 {
-        self.removed.iter().map(|a| a.size).sum()
+        bytes(&self.removed)
     }
 
     /// Rows in the added files, `None` when a file has no `numRecords` statistic.
@@ -55,8 +55,18 @@ pub fn file_rows(add: &Add) -> Option<i64> {
     Stats::parse(add.stats.as_deref()).and_then(|s| s.num_records)
 }
 
+/// Saturating: sizes come from the log, which may hold anything.
+fn bytes(files: &[Add]) -> i64 {
+    files
+        .iter()
+        .fold(0i64, |total, a| total.saturating_add(a.size))
+}
+
+/// `None` when a file has no count (or the counts overflow, which no real table reaches).
 fn rows(files: &[Add]) -> Option<i64> {
-    files.iter().map(file_rows).sum()
+    files
+        .iter()
+        .try_fold(0i64, |total, a| total.checked_add(file_rows(a)?))
 }
 
 /// The files of `to` that `from` lacks (added) and of `from` that `to` lacks (removed), each

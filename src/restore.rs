@@ -311,7 +311,10 @@ impl Table {
             operation: format!("revert of version {version}"),
             reason,
         };
-        if version < 1 {
+        if version < 0 {
+            return Err(refuse("versions start at 0".into()));
+        }
+        if version == 0 {
             return Err(refuse(
                 "version 0 created the table; there is nothing before it".into(),
             ));

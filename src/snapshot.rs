@@ -168,10 +168,10 @@ impl Snapshot {
     /// As [`Snapshot::load_stats`].
     pub async fn num_records(&self) -> Result<Option<i64>> {
         self.load_stats().await?;
-        Ok(self
-            .files()
-            .map(|f| crate::actions::Stats::parse(f.stats()).and_then(|s| s.num_records))
-            .sum())
+        // Checked: counts come from storage and may be anything.
+        Ok(self.files().try_fold(0i64, |total, f| {
+            total.checked_add(crate::actions::Stats::parse(f.stats())?.num_records?)
+        }))
     }
 
     pub(crate) fn storage(&self) -> &Storage {

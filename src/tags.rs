@@ -121,7 +121,7 @@ impl Table {
         self.change_tags("DELETE TAG", name, |tags, location| {
             if tags.remove(name).is_none() {
                 return Err(Error::InvalidArgument(format!(
-                    "{location} has no tag {name:?}; `tags()` lists them"
+                    "{location} has no tag {name:?}; list the tags with `Table::tags` (`strata tags`)"
                 )));
             }
             Ok(true)

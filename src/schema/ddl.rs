@@ -197,6 +197,10 @@ impl Parser<'_> {
             if !self.eat(',') {
                 break;
             }
+            self.skip_ws();
+            if self.rest().is_empty() || close.is_some_and(|c| self.rest().starts_with(c)) {
+                return Err(self.error("a column after `,`"));
+            }
         }
         Ok(fields)
     }
@@ -336,5 +340,7 @@ mod tests {
         assert!(StructType::from_ddl("  ").is_err());
         assert!(StructType::from_ddl("a array<int").is_err());
         assert!(StructType::from_ddl("`a int").is_err());
+        assert!(StructType::from_ddl("a int,").is_err());
+        assert!(StructType::from_ddl("s struct<a:int,>").is_err());
     }
 }

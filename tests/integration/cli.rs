@@ -21,9 +21,14 @@ struct Run {
 }
 
 fn strata(args: &[&str]) -> Run {
+    strata_with_env(args, &[])
+}
+
+fn strata_with_env(args: &[&str], env: &[(String, String)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
         .env_remove("RUST_BACKTRACE")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run strata");
     let run = Run {
@@ -372,7 +377,8 @@ async fn scan_selects_versions_columns_filters_and_formats() {
     assert_eq!(csv_lines.count(), expected_rows);
     let none = ok(&["scan", location, "--filter", "q > 1000", "--format", "csv"]);
     assert_eq!(none.trim(), "id,p,q,v");
-    // table: aligned, with a row count; --limit caps it.
+    // table: aligned, with a row count; --limit caps it, and without one a table shows the
+    // first 100 rows and says there are more.
     let table = ok(&["scan", location, "--limit", "3"]);
     assert!(table.ends_with("3 rows\n"), "{table}");
     assert_eq!(
@@ -398,6 +404,42 @@ async fn scan_selects_versions_columns_filters_and_formats() {
         "--json",
     ]);
     assert!(!at_time.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let (big, big_location) = id_table(dir.path()).await;
+    big.append([id_batch(0..150)]).await.unwrap();
+    let shown = ok(&["scan", &big_location]);
+    assert!(
+        shown.ends_with("first 100 rows; pass --limit N for more\n"),
+        "{shown}"
+    );
+    assert_eq!(shown.lines().filter(|l| l.starts_with('│')).count(), 101);
+    assert!(ok(&["scan", &big_location, "--limit", "150"]).ends_with("\n150 rows\n"));
+    // A scan that fails part-way leaves no partial output file.
+    for entry in std::fs::read_dir(&big_location).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "parquet") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let out = dir.path().join("out.csv");
+    let err = fails(
+        &[
+            "scan",
+            &big_location,
+            "--format",
+            "csv",
+            "--output",
+            path_str(&out),
+        ],
+        1,
+    );
+    one_line_error(&err);
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temporary file left behind"
+    );
     // --metrics reports what was pruned on standard error.
     let run = strata(&[
         "scan",
@@ -522,8 +564,43 @@ async fn create_and_append_parquet_csv_and_json_files() {
     std::fs::write(&odd, "").unwrap();
     let err = fails(&["append", &location, path_str(&odd)], 2);
     assert!(one_line_error(&err).contains("--input-format"), "{err}");
+    // JSON numbers are not truncated into integer columns.
+    let fractional = lake.path().join("fractional.jsonl");
+    std::fs::write(&fractional, "{\"id\": 5.9}\n").unwrap();
+    let err = fails(&["append", &location, path_str(&fractional)], 1);
+    assert!(one_line_error(&err).contains("5.9"), "{err}");
     let before = table.version().await.unwrap();
     assert_eq!(before, 4, "failed appends committed nothing");
+    // A JSON field first seen after the records used for inference is still the table's.
+    let late = lake.path().join("late.jsonl");
+    let mut lines: String = (100..10_100)
+        .map(|i| format!("{{\"id\": {i}}}\n"))
+        .collect();
+    lines.push_str("{\"id\": 10100, \"country\": \"LATE\", \"amount\": 2.5}\n");
+    std::fs::write(&late, lines).unwrap();
+    assert_eq!(
+        json(&["append", &location, path_str(&late)])["numRows"],
+        10_001
+    );
+    let late_rows = table
+        .snapshot()
+        .await
+        .unwrap()
+        .scan()
+        .with_filter("country = 'LATE'")
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(rendered(&late_rows), vec!["10100|LATE|2.50|NULL"]);
+
+    // --create with an unreadable later file creates nothing.
+    let never = lake.table("never");
+    let err = fails(
+        &["append", &never, path_str(&csv), "/no/such.csv", "--create"],
+        1,
+    );
+    assert!(one_line_error(&err).contains("/no/such.csv"), "{err}");
+    assert!(one_line_error(&fails(&["info", &never], 1)).contains("no Delta table"));
 }
 
 #[tokio::test]
@@ -614,7 +691,7 @@ async fn tag_restore_and_revert_a_deltalake_table() {
     let err = fails(&["revert", &location, "0"], 1);
     assert!(one_line_error(&err).contains("version 0"), "{err}");
     let err = fails(&["restore", &location], 2);
-    assert!(err.contains("--version"), "{err}");
+    assert!(one_line_error(&err).contains("--version"), "{err}");
 }
 
 #[tokio::test]
@@ -747,6 +824,34 @@ async fn errors_are_one_sentence_on_stderr_with_exit_code_1() {
         "{err}"
     );
 
+    // Values from storage that overflow sums or clocks are shown, not a crash.
+    let huge = lake.table_path("huge");
+    std::fs::create_dir_all(huge.join("_delta_log")).unwrap();
+    let add = |name: &str| {
+        format!(
+            r#"{{"add":{{"path":"{name}.parquet","partitionValues":{{}},"size":9223372036854775807,"modificationTime":-9223372036854775808,"dataChange":true,"stats":"{{\"numRecords\":9223372036854775807}}"}}}}"#
+        )
+    };
+    std::fs::write(
+        commit_path(&huge, 0),
+        [
+            r#"{"commitInfo":{"timestamp":-9223372036854775808,"inCommitTimestamp":-9223372036854775808}}"#.to_string(),
+            r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#.to_string(),
+            r#"{"metaData":{"id":"h","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}}"#.to_string(),
+            add("a"),
+            add("b"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let huge = path_str(&huge);
+    let info = json(&["info", huge]);
+    assert_eq!(info["sizeBytes"], i64::MAX);
+    assert_eq!(info["numRecords"], Value::Null);
+    ok(&["info", huge]);
+    ok(&["files", huge]);
+    assert_eq!(json(&["diff", huge, "0", "0"])["numFilesAdded"], 0);
+
     // Bad predicates, versions, tags.
     let appends = fixture("appends");
     let appends = path_str(&appends);
@@ -782,8 +887,11 @@ async fn errors_are_one_sentence_on_stderr_with_exit_code_1() {
 fn usage_errors_exit_with_2_and_every_subcommand_has_help_with_examples() {
     let appends = fixture("appends");
     let appends = path_str(&appends);
+    // No command at all: the overview, as a usage error.
+    let bare = strata(&[]);
+    assert_eq!(bare.code, 2);
+    assert!(bare.stderr.contains("Usage: strata"), "{}", bare.stderr);
     for args in [
-        vec![],
         vec!["frobnicate"],
         vec!["info"],
         vec!["scan", appends, "--version", "1", "--tag", "x"],
@@ -797,6 +905,11 @@ fn usage_errors_exit_with_2_and_every_subcommand_has_help_with_examples() {
         let run = strata(&args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stdout.is_empty());
+        assert!(
+            one_line_error(&run.stderr).contains("--help"),
+            "{args:?}: {}",
+            run.stderr
+        );
     }
     let subcommands = [
         "info",
@@ -847,4 +960,68 @@ async fn a_closed_pipe_ends_the_scan_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// The same commands against a real S3-compatible server, configured by `--option` and, as
+/// people also do, by `AWS_*` environment variables.
+#[cfg(feature = "s3")]
+#[tokio::test]
+async fn commands_work_on_s3_configured_by_options_or_environment() {
+    let server = crate::support::s3::s3_server();
+    let location = server.location("cli");
+    let mut options: Vec<(String, String)> = server.options().into_iter().collect();
+    options.sort();
+    let with_options = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        for (k, v) in &options {
+            all.push("--option".into());
+            all.push(format!("{k}={v}"));
+        }
+        all
+    };
+    let run = |args: &[&str]| -> String {
+        let args = with_options(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&args)
+    };
+    let lake = TempLake::new();
+    let csv = lake.path().join("rows.csv");
+    std::fs::write(&csv, "id,country\n1,PT\n2,NL\n3,PT\n").unwrap();
+    run(&[
+        "create",
+        &location,
+        "--schema",
+        "id long, country string",
+        "--partition-by",
+        "country",
+    ]);
+    run(&["append", &location, path_str(&csv)]);
+    let info: Value = serde_json::from_str(&run(&["info", &location, "--json"])).unwrap();
+    assert_eq!(info["numRecords"], 3);
+    assert_eq!(info["version"], 1);
+    let rows = run(&["scan", &location, "--filter", "country = 'PT'", "--json"]);
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+
+    // The environment instead of --option.
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT", server.endpoint()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "strata-test-key".into()),
+        ("AWS_SECRET_ACCESS_KEY", "strata-test-secret".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let history = strata_with_env(&["history", &location, "--json"], &env);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let history: Value = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 2);
+
+    // The library reads what the CLI wrote.
+    let table = Table::open_with_options(&location, server.options())
+        .await
+        .unwrap();
+    assert_eq!(ids_at(&table, 1).await, vec![1, 2, 3]);
 }

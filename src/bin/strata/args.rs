@@ -255,7 +255,7 @@ pub struct ScanArgs {
     pub table: String,
     #[command(flatten)]
     pub at: At,
-    /// Columns to read, comma-separated (struct fields as `a.b`); all when omitted.
+    /// Top-level columns to read, comma-separated; all when omitted.
     #[arg(long, short = 'c', value_delimiter = ',', value_name = "COLUMNS")]
     pub columns: Vec<String>,
     /// Keep rows matching this predicate (comparisons, AND/OR/NOT, IN, BETWEEN, IS NULL).
@@ -336,7 +336,8 @@ pub struct AppendArgs {
     /// CSV files have no header row (columns are then taken in table order).
     #[arg(long)]
     pub no_header: bool,
-    /// Commit metadata, repeatable (recorded in commitInfo, shown by history).
+    /// Commit metadata, repeatable (recorded in commitInfo; `history --json` shows it under
+    /// `userMetadata`).
     #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub metadata: Vec<(String, String)>,
     #[command(flatten)]

@@ -22,6 +22,9 @@ pub enum CliError {
         /// The command-line remedy.
         hint: &'static str,
     },
+    /// Something named on the command line does not exist (a tag, say).
+    #[error("{0}")]
+    NotFound(String),
     /// Arguments that parse but do not fit together.
     #[error("{0}")]
     Usage(String),

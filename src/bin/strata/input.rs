@@ -2,19 +2,22 @@
 //! background thread into the stream the library's writer consumes, so files larger than
 //! memory stream through.
 //!
-//! CSV and JSON carry no types; their columns are parsed as the table's column types, matched
-//! by name (exactly, else case-insensitively), and only a new table's types are inferred (from
-//! the first 10,000 records). JSON is read strictly: a field the schema lacks is an error,
-//! never silently dropped. Parquet is passed through as written; the library's writer casts it
+//! CSV and JSON carry no types; their values are parsed as the table's column types and only a
+//! new table's types are inferred (from the first 10,000 records). CSV columns are matched by
+//! header name (exactly, else case-insensitively) or, without a header, by position. JSON
+//! fields are matched by name and read strictly: a field the table lacks is an error, never
+//! silently dropped, and a number that is not exactly an integer is refused for an integer
+//! column rather than truncated. Parquet is passed through as written; the library's writer casts it
 //! to the table schema or refuses it.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -46,8 +49,11 @@ pub struct Input {
     format: InputFormat,
     delimiter: u8,
     header: bool,
-    /// The schema the file is decoded with.
+    /// The schema the batches are handed on with.
     schema: SchemaRef,
+    /// The schema the decoder reads with: `schema`, except that JSON integer columns are read
+    /// as text and cast exactly afterwards (the JSON decoder would truncate `5.9` to `5`).
+    decode_schema: SchemaRef,
     size: u64,
 }
 
@@ -65,11 +71,14 @@ impl Input {
                 .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
             if tsv { '\t' } else { ',' }
         });
-        let delimiter = u8::try_from(delimiter).map_err(|_| {
-            CliError::Usage(format!(
-                "the CSV delimiter must be one ASCII character, got {delimiter:?}"
-            ))
-        })?;
+        let delimiter = u8::try_from(delimiter)
+            .ok()
+            .filter(u8::is_ascii)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "the CSV delimiter must be one ASCII character, got {delimiter:?}"
+                ))
+            })?;
         let file = open(path)?;
         let size = file.metadata().map_err(|e| io_error(path, e))?.len();
         let mut input = Input {
@@ -78,13 +87,35 @@ impl Input {
             delimiter,
             header: options.header,
             schema: Arc::new(Schema::empty()),
+            decode_schema: Arc::new(Schema::empty()),
             size,
         };
         let file_schema = input.file_schema(file)?;
         input.schema = Arc::new(match (format, table) {
             (InputFormat::Parquet, _) | (_, None) => file_schema,
-            (_, Some(table)) => with_table_types(&file_schema, table, options.header),
+            (InputFormat::Csv, Some(table)) => {
+                with_table_types(&file_schema, table, options.header)
+            }
+            // By name, every table column (a field first seen late in the file is still
+            // known); strict decoding refuses fields the table lacks.
+            (InputFormat::Json, Some(table)) => nullable(table),
         });
+        if format == InputFormat::Csv
+            && let Some(nested) = input
+                .schema
+                .fields()
+                .iter()
+                .find(|f| f.data_type().is_nested())
+        {
+            return Err(input.error(format!(
+                "CSV cannot hold column `{}`, which the table has as a nested type; write it from JSON or Parquet",
+                nested.name()
+            )));
+        }
+        input.decode_schema = match format {
+            InputFormat::Json => Arc::new(integers_as_text(&input.schema)),
+            _ => input.schema.clone(),
+        };
         Ok(input)
     }
 
@@ -128,6 +159,36 @@ impl Input {
         }
     }
 
+    /// Casts columns decoded as text to their types, refusing any value that does not
+    /// convert exactly (`5.9` into a long column).
+    fn exact_types(&self, batch: RecordBatch) -> CliResult<RecordBatch> {
+        if self.decode_schema == self.schema {
+            return Ok(batch);
+        }
+        let exact = arrow::compute::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    return Ok(column.clone());
+                }
+                arrow::compute::cast_with_options(column, field.data_type(), &exact).map_err(|e| {
+                    self.error(format!(
+                        "column `{}` is {}: {e}",
+                        field.name(),
+                        field.data_type()
+                    ))
+                })
+            })
+            .collect::<CliResult<Vec<_>>>()?;
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| self.error(e))
+    }
+
     /// Decodes the file, sending each batch; stops early when the receiver is gone.
     fn decode(
         &self,
@@ -149,7 +210,9 @@ impl Input {
                 for batch in reader {
                     let batch = batch.map_err(|e| self.error(e))?;
                     done += batch.num_rows() as u64;
-                    progress.set_position(start + self.size * done.min(rows) / rows);
+                    let part =
+                        u128::from(self.size) * u128::from(done.min(rows)) / u128::from(rows);
+                    progress.set_position(start + u64::try_from(part).unwrap_or(self.size));
                     if !send(batch) {
                         return Ok(());
                     }
@@ -169,13 +232,15 @@ impl Input {
                 }
             }
             InputFormat::Json => {
-                let reader = arrow::json::ReaderBuilder::new(self.schema.clone())
+                let reader = arrow::json::ReaderBuilder::new(self.decode_schema.clone())
                     .with_strict_mode(true)
+                    .with_coerce_primitive(true)
                     .with_batch_size(BATCH_ROWS)
                     .build(BufReader::new(Counting::new(file, progress)))
                     .map_err(|e| self.error(e))?;
                 for batch in reader {
-                    if !send(batch.map_err(|e| self.error(e))?) {
+                    let batch = self.exact_types(batch.map_err(|e| self.error(e))?)?;
+                    if !send(batch) {
                         return Ok(());
                     }
                 }
@@ -201,6 +266,10 @@ pub fn stream(inputs: Vec<Input>, progress: ProgressBar) -> (RecordBatchStream, 
     let failure: DecodeFailure = Arc::default();
     let (tx, rx) = tokio::sync::mpsc::channel::<strata::Result<RecordBatch>>(2);
     let slot = failure.clone();
+    // Set once every input is decoded: a channel closed without it (the thread died) is an
+    // error, never the end of the input, so a partial input is never committed.
+    let finished = Arc::new(AtomicBool::new(false));
+    let done = finished.clone();
     std::thread::spawn(move || {
         for input in &inputs {
             let mut send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
@@ -213,9 +282,23 @@ pub fn stream(inputs: Vec<Input>, progress: ProgressBar) -> (RecordBatchStream, 
                 return;
             }
         }
+        done.store(true, Ordering::SeqCst);
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    let stream = futures::stream::unfold(Some(rx), move |rx| {
+        let finished = finished.clone();
+        async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(item) => Some((item, Some(rx))),
+                None if finished.load(Ordering::SeqCst) => None,
+                None => Some((
+                    Err(strata::Error::InvalidArgument(
+                        "reading the input files stopped unexpectedly; nothing was written".into(),
+                    )),
+                    None,
+                )),
+            }
+        }
     });
     (stream.boxed(), failure)
 }
@@ -246,6 +329,35 @@ fn io_error(path: &Path, source: std::io::Error) -> CliError {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// Every field nullable: the decoder must not refuse a missing value before the writer can
+/// report it against the table's constraints.
+fn nullable(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Top-level integer columns as text, to be cast exactly after decoding.
+fn integers_as_text(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if f.data_type().is_integer() {
+                    f.as_ref().clone().with_data_type(DataType::Utf8)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The file's columns with the table's types: by name (exactly, else the one

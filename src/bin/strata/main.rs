@@ -35,8 +35,14 @@ fn main() -> ExitCode {
             "error: internal error in strata {}{place}: {message}; this is a bug, please report it",
             env!("CARGO_PKG_VERSION")
         );
+        // Exit at once, from whichever thread: nothing half-done (say, an append whose input
+        // reader died) may go on to commit.
+        std::process::exit(1);
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,6 +59,37 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(e),
     }
+}
+
+/// Help and version go to stdout as clap renders them; a usage error is clap's first line
+/// (which names the argument and the problem) and a pointer to the help, exit code 2.
+fn usage(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(error.exit_code() as u8)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    // clap's message without its usage block, on one line.
+    let rendered = error.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    let message = message.join(" ").replace(" tip:", "; tip:");
+    let message = message.strip_prefix("error:").unwrap_or(&message).trim();
+    eprintln!("error: {message}; see `strata --help`");
+    ExitCode::from(2)
 }
 
 /// Prints the error as one line on stderr and picks the exit code. A closed stdout (`strata

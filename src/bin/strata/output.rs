@@ -90,6 +90,12 @@ pub fn count(n: impl Into<i128>) -> String {
     }
 }
 
+/// `1 file`, `3 files`, `1,024 rows`.
+pub fn plural(n: impl Into<i128>, noun: &str) -> String {
+    let n: i128 = n.into();
+    format!("{} {noun}{}", count(n), if n == 1 { "" } else { "s" })
+}
+
 /// `2026-11-23 18:48:16 UTC`.
 pub fn time(ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
@@ -109,7 +115,7 @@ pub fn rfc3339(ms: i64) -> Value {
 /// `5 minutes ago`, `in the future`.
 pub fn ago(ms: i64) -> String {
     let now = chrono::Utc::now().timestamp_millis();
-    let seconds = (now - ms) / 1000;
+    let seconds = now.saturating_sub(ms) / 1000;
     if seconds < 0 {
         return "in the future".into();
     }

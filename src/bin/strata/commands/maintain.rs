@@ -5,7 +5,7 @@ use strata::{OptimizeProgress, UndoResult, VacuumProgress};
 
 use super::Context;
 use crate::args::RequiredAt;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::output::{self, Progress, print, print_json};
 
 /// `strata restore`.
@@ -18,8 +18,11 @@ pub async fn restore(ctx: &Context, location: &str, at: &RequiredAt, json: bool)
             let version = table.snapshot_at_tag(tag).await?.version();
             table.restore_to_version(version).await?
         }
-        // clap requires one of the three.
-        (None, None, None) => unreachable!("clap requires --version, --timestamp or --tag"),
+        (None, None, None) => {
+            return Err(CliError::Usage(
+                "say which version to restore: --version, --timestamp or --tag".into(),
+            ));
+        }
     };
     report_undo(&result, "restored to version", json)
 }
@@ -42,12 +45,12 @@ fn report_undo(result: &UndoResult, what: &str, json: bool) -> CliResult {
         }));
     }
     print(format!(
-        "{what} {} as version {}: {} file(s) added back ({}), {} removed ({})",
+        "{what} {} as version {}: {} added back ({}), {} removed ({})",
         result.target,
         result.version,
-        result.num_restored_files,
+        output::plural(result.num_restored_files as i64, "file"),
         output::bytes_i64(result.restored_bytes),
-        result.num_removed_files,
+        output::plural(result.num_removed_files as i64, "file"),
         output::bytes_i64(result.removed_bytes)
     ))
 }
@@ -119,8 +122,8 @@ pub async fn vacuum(
         }));
     }
     let summary = format!(
-        "{} files ({}) not needed by any version of the last {} or any tagged version",
-        output::count(report.files.len() as i64),
+        "{} ({}) not needed by any version of the last {} or any tagged version",
+        output::plural(report.files.len() as i64, "file"),
         output::bytes(report.bytes),
         output::duration(report.retention_ms)
     );
@@ -162,8 +165,10 @@ pub async fn optimize(
     let result = builder.execute().await?;
     drop(progress);
     if json {
+        // `version` is what was committed: null when there was nothing to compact.
+        let committed = result.num_files_removed > 0;
         return print_json(&json!({
-            "version": result.version,
+            "version": committed.then_some(result.version),
             "numFilesRemoved": result.num_files_removed,
             "numFilesAdded": result.num_files_added,
             "bytesRemoved": result.bytes_removed,
@@ -178,12 +183,12 @@ pub async fn optimize(
         ));
     }
     print(format!(
-        "compacted {} files ({}) into {} ({}) in {} partition(s) as version {}",
-        result.num_files_removed,
+        "compacted {} ({}) into {} ({}) in {} as version {}",
+        output::plural(result.num_files_removed as i64, "file"),
         output::bytes_i64(result.bytes_removed),
-        result.num_files_added,
+        output::plural(result.num_files_added as i64, "file"),
         output::bytes_i64(result.bytes_added),
-        result.partitions_optimized,
+        output::plural(result.partitions_optimized as i64, "partition"),
         result.version
     ))
 }
@@ -203,10 +208,10 @@ pub async fn checkpoint(ctx: &Context, location: &str, json: bool) -> CliResult 
         }));
     }
     print(format!(
-        "checkpoint of version {} written: {} actions, {} live files, {}",
+        "checkpoint of version {} written: {}, {} live, {}",
         info.version,
-        output::count(info.num_actions),
-        output::count(info.num_add_files),
+        output::plural(info.num_actions, "action"),
+        output::plural(info.num_add_files, "file"),
         output::bytes_i64(info.size_in_bytes)
     ))
 }

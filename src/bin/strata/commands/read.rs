@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -22,17 +23,14 @@ use crate::output::{self, print, print_json};
 pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResult {
     let snapshot = ctx.snapshot(location, at).await?;
     let num_records = snapshot.num_records().await?;
-    let size: i64 = snapshot.files().map(|f| f.size()).sum();
+    let size = snapshot
+        .files()
+        .fold(0i64, |total, f| total.saturating_add(f.size()));
     let protocol = snapshot.protocol();
     let metadata = snapshot.metadata();
     let features = |f: &Option<Vec<String>>| f.clone().unwrap_or_default();
     if json {
-        let schema: Vec<Value> = snapshot
-            .schema()
-            .fields
-            .iter()
-            .map(|f| json!({"name": f.name, "type": f.data_type.to_string(), "nullable": f.nullable}))
-            .collect();
+        let schema = schema_json(snapshot.schema());
         return print_json(&json!({
             "location": location,
             "version": snapshot.version(),
@@ -141,6 +139,15 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
     print(format!("{}\n\nSchema\n{schema}", output::fields(&rows)))
 }
 
+/// A schema as `[{"name", "type", "nullable"}]`, types as Delta names them.
+pub(super) fn schema_json(schema: &strata::StructType) -> Value {
+    schema
+        .fields
+        .iter()
+        .map(|f| json!({"name": f.name, "type": f.data_type.to_string(), "nullable": f.nullable}))
+        .collect()
+}
+
 fn sorted(map: &std::collections::HashMap<String, String>) -> Map<String, Value> {
     let mut entries: Vec<_> = map.iter().collect();
     entries.sort();
@@ -184,6 +191,9 @@ fn history_json(entry: &HistoryEntry) -> Value {
     })
 }
 
+/// Rows `scan --format table` shows when no `--limit` is given (Spark's `show()` shows 20).
+const DEFAULT_TABLE_ROWS: u64 = 100;
+
 /// `strata scan`.
 pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
     let format = if args.json {
@@ -204,72 +214,21 @@ pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
     if let Some(filter) = args.filter {
         builder = builder.with_filter(filter);
     }
-    if let Some(limit) = args.limit {
+    // A table for people shows the first rows unless asked for more; one extra row tells
+    // whether there are more.
+    let table_rows =
+        (format == ScanFormat::Table && args.limit.is_none()).then_some(DEFAULT_TABLE_ROWS);
+    if let Some(limit) = args.limit.or(table_rows.map(|n| n + 1)) {
         builder = builder.with_limit(limit);
     }
     let plan = builder.plan().await?;
-    let schema = plan.output_schema();
-    let sink: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(File::create(path).map_err(|source| CliError::Io {
-            path: path.display().to_string(),
-            source,
-        })?),
-        None => Box::new(std::io::stdout()),
-    };
-    let sink = BufWriter::new(sink);
-    let mut batches = plan.execute()?;
-    match format {
-        ScanFormat::Table => {
-            let all: Vec<RecordBatch> = batches.try_collect().await?;
-            render_table(sink, &schema, &all)?;
-        }
-        ScanFormat::Csv => {
-            if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_nested()) {
-                return Err(CliError::Output {
-                    format: "csv",
-                    reason: format!(
-                        "CSV cannot hold the nested column `{}` ({}); use --format jsonl or parquet, or --columns to leave it out",
-                        f.name(),
-                        strata::DataType::try_from_arrow(f.data_type())
-                            .map(|t| t.to_string())
-                            .unwrap_or_else(|_| f.data_type().to_string())
-                    ),
-                });
-            }
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(sink);
-            let output_error = |e: arrow::error::ArrowError| encode_error("csv", e);
-            writer
-                .write(&RecordBatch::new_empty(schema.clone()))
-                .map_err(output_error)?;
-            while let Some(batch) = batches.try_next().await? {
-                writer.write(&batch).map_err(output_error)?;
-            }
-            flush(writer.into_inner())?;
-        }
-        ScanFormat::Jsonl => {
-            let mut writer = arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::LineDelimited>(sink);
-            while let Some(batch) = batches.try_next().await? {
-                writer.write(&batch).map_err(|e| encode_error("jsonl", e))?;
-            }
-            writer.finish().map_err(|e| encode_error("jsonl", e))?;
-            flush(writer.into_inner())?;
-        }
-        ScanFormat::Parquet => {
-            let mut writer = parquet::arrow::ArrowWriter::try_new(sink, schema.clone(), None)
-                .map_err(|e| encode_error("parquet", e))?;
-            while let Some(batch) = batches.try_next().await? {
-                writer
-                    .write(&batch)
-                    .map_err(|e| encode_error("parquet", e))?;
-            }
-            let sink = writer
-                .into_inner()
-                .map_err(|e| encode_error("parquet", e))?;
-            flush(sink)?;
+    let mut target = Target::open(args.output.as_deref())?;
+    let written = write_rows(format, &mut target, &plan, table_rows).await;
+    match written {
+        Ok(()) => target.finish()?,
+        Err(e) => {
+            target.discard();
+            return Err(e);
         }
     }
     if args.metrics {
@@ -278,45 +237,202 @@ pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
     Ok(())
 }
 
-/// An encoder's failure; a closed pipe under it stays recognisable as one.
-fn encode_error(format: &'static str, error: impl std::error::Error + 'static) -> CliError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return CliError::stdout(std::io::Error::new(io.kind(), io.to_string()));
+/// Where scan output goes: standard output, or a file written under a temporary name and
+/// renamed when complete, so a failed scan leaves no partial file behind.
+struct Target {
+    name: String,
+    sink: Option<BufWriter<Box<dyn Write + Send>>>,
+    file: Option<(PathBuf, PathBuf)>,
+}
+
+impl Target {
+    fn open(path: Option<&Path>) -> CliResult<Target> {
+        let Some(path) = path else {
+            return Ok(Target {
+                name: "standard output".into(),
+                sink: Some(BufWriter::new(Box::new(std::io::stdout()))),
+                file: None,
+            });
+        };
+        let name = path.display().to_string();
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(format!(".strata-{}.tmp", std::process::id()));
+        let temp = PathBuf::from(temp);
+        let file = File::create(&temp).map_err(|source| CliError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        Ok(Target {
+            name,
+            sink: Some(BufWriter::new(Box::new(file))),
+            file: Some((temp, path.to_path_buf())),
+        })
+    }
+
+    /// The writer; taken once by the encoder, which hands it back through `finish`.
+    fn take(&mut self) -> BufWriter<Box<dyn Write + Send>> {
+        self.sink
+            .take()
+            .unwrap_or_else(|| BufWriter::new(Box::new(std::io::sink())))
+    }
+
+    fn io_error(&self, source: std::io::Error) -> CliError {
+        CliError::Io {
+            path: self.name.clone(),
+            source,
         }
-        source = e.source();
     }
-    let text = error.to_string();
-    if text.contains("Broken pipe") {
-        return CliError::stdout(std::io::ErrorKind::BrokenPipe.into());
+
+    /// An encoder's failure; an I/O error under it (a closed pipe, a full disk) stays one.
+    fn encode_error(
+        &self,
+        format: &'static str,
+        error: impl std::error::Error + 'static,
+    ) -> CliError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return self.io_error(std::io::Error::new(io.kind(), io.to_string()));
+            }
+            source = e.source();
+        }
+        let text = error.to_string();
+        if text.contains("Broken pipe") {
+            return self.io_error(std::io::ErrorKind::BrokenPipe.into());
+        }
+        CliError::Output {
+            format,
+            reason: text,
+        }
     }
-    CliError::Output {
-        format,
-        reason: text,
+
+    fn flush(&self, mut sink: impl Write) -> CliResult {
+        sink.flush().map_err(|e| self.io_error(e))
+    }
+
+    /// Moves a completed file into place.
+    fn finish(self) -> CliResult {
+        if let Some((temp, path)) = &self.file {
+            std::fs::rename(temp, path).map_err(|e| self.io_error(e))?;
+        }
+        Ok(())
+    }
+
+    fn discard(self) {
+        if let Some((temp, _)) = &self.file {
+            let _ = std::fs::remove_file(temp);
+        }
     }
 }
 
-fn flush(mut sink: impl Write) -> CliResult {
-    sink.flush().map_err(CliError::stdout)
+async fn write_rows(
+    format: ScanFormat,
+    target: &mut Target,
+    plan: &strata::scan::ScanPlan,
+    table_rows: Option<u64>,
+) -> CliResult {
+    let schema = plan.output_schema();
+    let sink = target.take();
+    let mut batches = plan.execute()?;
+    match format {
+        ScanFormat::Table => {
+            let all: Vec<RecordBatch> = batches.try_collect().await?;
+            let text = render_table(&schema, &all, table_rows)?;
+            let mut sink = sink;
+            writeln!(sink, "{text}").map_err(|e| target.io_error(e))?;
+            target.flush(sink)
+        }
+        ScanFormat::Csv => {
+            if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_nested()) {
+                return Err(CliError::Output {
+                    format: "csv",
+                    reason: format!(
+                        "CSV cannot hold the nested column `{}` ({}); use --format jsonl or parquet, or --columns to leave it out",
+                        f.name(),
+                        delta_type(f.data_type())
+                    ),
+                });
+            }
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(sink);
+            writer
+                .write(&RecordBatch::new_empty(schema.clone()))
+                .map_err(|e| target.encode_error("csv", e))?;
+            while let Some(batch) = batches.try_next().await? {
+                writer
+                    .write(&batch)
+                    .map_err(|e| target.encode_error("csv", e))?;
+            }
+            target.flush(writer.into_inner())
+        }
+        ScanFormat::Jsonl => {
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(sink);
+            while let Some(batch) = batches.try_next().await? {
+                writer
+                    .write(&batch)
+                    .map_err(|e| target.encode_error("jsonl", e))?;
+            }
+            writer
+                .finish()
+                .map_err(|e| target.encode_error("jsonl", e))?;
+            target.flush(writer.into_inner())
+        }
+        ScanFormat::Parquet => {
+            let mut writer = parquet::arrow::ArrowWriter::try_new(sink, schema.clone(), None)
+                .map_err(|e| target.encode_error("parquet", e))?;
+            while let Some(batch) = batches.try_next().await? {
+                writer
+                    .write(&batch)
+                    .map_err(|e| target.encode_error("parquet", e))?;
+            }
+            let sink = writer
+                .into_inner()
+                .map_err(|e| target.encode_error("parquet", e))?;
+            target.flush(sink)
+        }
+    }
 }
 
-fn render_table(mut sink: impl Write, schema: &SchemaRef, batches: &[RecordBatch]) -> CliResult {
+/// A type as Delta names it (`struct<a:integer>`), else as Arrow does.
+fn delta_type(data_type: &arrow::datatypes::DataType) -> String {
+    strata::DataType::try_from_arrow(data_type)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| data_type.to_string())
+}
+
+/// The rows as an aligned table, at most `max_rows` of them (saying so when there were more).
+fn render_table(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    max_rows: Option<u64>,
+) -> CliResult<String> {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut table = output::table(&names);
     let options = FormatOptions::default().with_null("null");
+    let max_rows = max_rows.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let mut rows = 0usize;
-    for batch in batches {
+    let mut more = false;
+    'batches: for batch in batches {
         let formatters = batch
             .columns()
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| encode_error("table", e))?;
+            .map_err(|e| CliError::Output {
+                format: "table",
+                reason: e.to_string(),
+            })?;
         for row in 0..batch.num_rows() {
+            if rows == max_rows {
+                more = true;
+                break 'batches;
+            }
             table.add_row(formatters.iter().map(|f| f.value(row).to_string()));
+            rows += 1;
         }
-        rows += batch.num_rows();
     }
     let numeric: Vec<usize> = schema
         .fields()
@@ -326,14 +442,15 @@ fn render_table(mut sink: impl Write, schema: &SchemaRef, batches: &[RecordBatch
         .map(|(i, _)| i)
         .collect();
     output::align_right(&mut table, &numeric);
-    writeln!(
-        sink,
-        "{table}\n{} row{}",
-        output::count(rows as i64),
-        if rows == 1 { "" } else { "s" }
-    )
-    .map_err(CliError::stdout)?;
-    flush(sink)
+    let footer = if more {
+        format!(
+            "first {}; pass --limit N for more",
+            output::plural(rows as i64, "row")
+        )
+    } else {
+        output::plural(rows as i64, "row")
+    };
+    Ok(format!("{table}\n{footer}"))
 }
 
 fn metrics_line(m: &ScanMetrics) -> String {
@@ -381,7 +498,7 @@ pub async fn files(
         ]);
     }
     output::align_right(&mut table, &[1, 2]);
-    let total: i64 = files.iter().map(|a| a.size).sum();
+    let total = files.iter().fold(0i64, |t, a| t.saturating_add(a.size));
     print(format!(
         "{table}\n{} of {} files at version {}, {}",
         output::count(files.len() as i64),
@@ -441,16 +558,8 @@ pub async fn diff(
 }
 
 fn render_diff(diff: &TableDiff) -> String {
-    let rows = |n: Option<i64>| {
-        n.map_or_else(|| "? rows".into(), |n| format!("{} rows", output::count(n)))
-    };
-    let files = |n: usize| {
-        format!(
-            "{} file{}",
-            output::count(n as i64),
-            if n == 1 { "" } else { "s" }
-        )
-    };
+    let rows = |n: Option<i64>| n.map_or_else(|| "? rows".into(), |n| output::plural(n, "row"));
+    let files = |n: usize| output::plural(n as i64, "file");
     let summary = format!(
         "version {} -> {}: {} added ({}, {}), {} removed ({}, {})",
         diff.from,
@@ -492,7 +601,7 @@ fn resolve_version(latest: &Snapshot, text: &str) -> CliResult<i64> {
     }
     match latest.tags()?.get(text) {
         Some(tag) => Ok(tag.version),
-        None => Err(CliError::Usage(format!(
+        None => Err(CliError::NotFound(format!(
             "{text:?} is neither a version number nor a tag of the table; `strata tags TABLE` lists the tags"
         ))),
     }

@@ -31,7 +31,7 @@ pub async fn create(
             "location": location,
             "version": snapshot.version(),
             "id": snapshot.metadata().id,
-            "schema": snapshot.schema().to_string(),
+            "schema": super::read::schema_json(snapshot.schema()),
             "partitionColumns": snapshot.partition_columns(),
         }));
     }
@@ -132,6 +132,10 @@ async fn open_or_create(
     match ctx.table(&args.table).await {
         Err(CliError::Table(strata::Error::NotATable { .. })) if args.create => {
             let first = Input::open(first_file(args), options, None)?;
+            // Every input must open before anything is created.
+            for path in args.files.iter().skip(1) {
+                Input::open(path, options, Some(&first.schema()))?;
+            }
             Ok(new_table_builder(ctx, &args.table, &args.new_table)
                 .with_arrow_schema(&first.schema())?
                 .execute()
@@ -173,15 +177,17 @@ fn report_write(args: &AppendArgs, result: &WriteResult) -> CliResult {
         ));
     }
     let mut text = format!(
-        "wrote {} rows in {} file{} ({}) as version {}",
-        output::count(result.num_rows as i64),
-        result.num_files,
-        if result.num_files == 1 { "" } else { "s" },
+        "wrote {} in {} ({}) as version {}",
+        output::plural(result.num_rows, "row"),
+        output::plural(result.num_files as i64, "file"),
         output::bytes(result.num_bytes),
         result.version
     );
     if args.mode == Mode::Overwrite {
-        text.push_str(&format!(", replacing {} files", result.num_removed_files));
+        text.push_str(&format!(
+            ", replacing {}",
+            output::plural(result.num_removed_files as i64, "file")
+        ));
     }
     print(text)
 }
