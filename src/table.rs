@@ -72,6 +72,16 @@ impl Table {
         })
     }
 
+    /// A handle whose latest snapshot is loaded on first use.
+    fn unloaded(storage: Storage) -> Table {
+        Table {
+            inner: Arc::new(Inner {
+                storage,
+                latest: Mutex::new(None),
+            }),
+        }
+    }
+
     /// Starts creating a table at a local path or URL.
     pub fn create(location: impl Into<String>) -> CreateBuilder {
         CreateBuilder::new(location.into())
@@ -367,16 +377,71 @@ impl CreateBuilder {
     /// it concurrently); [`Error::InvalidArgument`] for an invalid schema, partitioning or
     /// property; [`Error::Storage`].
     pub async fn execute(self) -> Result<Table> {
-        let storage = match &self.storage {
-            Some(s) => s.clone(),
-            None => Storage::open(&self.location, &self.options)?,
-        };
+        let storage = self.open_storage()?;
+        let new_table = self.prepare(&storage).await?;
+        let mut tx = Transaction::new(&new_table.snapshot, "CREATE TABLE")
+            .with_parameter(
+                "partitionBy",
+                serde_json::to_string(&self.partition_columns).unwrap_or_default(),
+            )
+            .with_parameter(
+                "properties",
+                serde_json::to_string(&self.properties).unwrap_or_default(),
+            );
+        if let Some(d) = &self.description {
+            tx = tx.with_parameter("description", d.clone());
+        }
+        for (k, v) in new_table.commit_metadata {
+            tx.set_commit_metadata(&k, v);
+        }
+        tx.add_actions(new_table.actions);
+        let result = tx.commit().await.map_err(NewTable::exists)?;
+        let table = Table::unloaded(storage);
+        table.observe_commit(&result);
+        Ok(table)
+    }
+
+    /// Creates the table with `batches` as its first data, in one commit (version 0), so that a
+    /// failed input leaves no empty table behind (as Spark's `CREATE TABLE AS SELECT` and
+    /// delta-rs's `write_deltalake` to a new location). Configure the write (mode, `txn`,
+    /// commit metadata, file layout) on the returned builder.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLocation`] at once; the others of [`CreateBuilder::execute`] and
+    /// [`WriteBuilder::execute`] from `execute`.
+    pub fn write_stream<S>(self, batches: S) -> Result<WriteBuilder>
+    where
+        S: futures::Stream<Item = Result<RecordBatch>> + Send + 'static,
+    {
+        let table = Table::unloaded(self.open_storage()?);
+        Ok(WriteBuilder::from_stream(table, batches).creating(self))
+    }
+
+    /// As [`CreateBuilder::write_stream`], for batches in memory.
+    ///
+    /// # Errors
+    /// As [`CreateBuilder::write_stream`].
+    pub fn write(self, batches: impl IntoIterator<Item = RecordBatch>) -> Result<WriteBuilder> {
+        let table = Table::unloaded(self.open_storage()?);
+        Ok(WriteBuilder::new(table, batches.into_iter().collect()).creating(self))
+    }
+
+    fn open_storage(&self) -> Result<Storage> {
+        match &self.storage {
+            Some(s) => Ok(s.clone()),
+            None => Storage::open(&self.location, &self.options),
+        }
+    }
+
+    /// Validates the request and checks that no table exists yet; returns the empty state the
+    /// creating commit is made on and its `protocol` and `metaData` actions.
+    pub(crate) async fn prepare(&self, storage: &Storage) -> Result<NewTable> {
         let schema = self
             .schema
             .clone()
             .ok_or_else(|| Error::InvalidArgument("a table needs a schema".into()))?;
         self.validate(&schema)?;
-        match Snapshot::load(&storage, None).await {
+        match Snapshot::load(storage, None).await {
             Ok(existing) => {
                 return Err(Error::TableExists {
                     location: storage.location().into(),
@@ -397,38 +462,34 @@ impl CreateBuilder {
             created_time: Some(chrono::Utc::now().timestamp_millis()),
             configuration: self.properties.clone(),
         };
-        let empty = Snapshot::for_new_table(&storage, protocol.clone(), metadata.clone())?;
-        let mut tx = Transaction::new(&empty, "CREATE TABLE")
-            .with_parameter(
-                "partitionBy",
-                serde_json::to_string(&self.partition_columns).unwrap_or_default(),
-            )
-            .with_parameter(
-                "properties",
-                serde_json::to_string(&self.properties).unwrap_or_default(),
-            );
-        if let Some(d) = &self.description {
-            tx = tx.with_parameter("description", d.clone());
-        }
-        for (k, v) in self.commit_metadata {
-            tx.set_commit_metadata(&k, v);
-        }
-        tx.add_actions([Action::Protocol(protocol), Action::Metadata(metadata)]);
-        let result = tx.commit().await.map_err(|e| match e {
+        Ok(NewTable {
+            snapshot: Snapshot::for_new_table(storage, protocol.clone(), metadata.clone())?,
+            actions: vec![Action::Protocol(protocol), Action::Metadata(metadata)],
+            commit_metadata: self.commit_metadata.clone(),
+        })
+    }
+}
+
+/// A table about to be created: the empty state (version -1) its first commit is made on.
+pub(crate) struct NewTable {
+    /// Version -1: the new protocol and metadata, no files.
+    pub(crate) snapshot: Snapshot,
+    /// The `protocol` and `metaData` actions the first commit carries.
+    pub(crate) actions: Vec<Action>,
+    /// Commit metadata given to the [`CreateBuilder`].
+    pub(crate) commit_metadata: serde_json::Map<String, Value>,
+}
+
+impl NewTable {
+    /// Losing the race for version 0 means another writer created the table first.
+    pub(crate) fn exists(error: Error) -> Error {
+        match error {
             Error::Conflict { location, .. } => Error::TableExists {
                 location,
                 version: 0,
             },
             other => other,
-        })?;
-        let table = Table {
-            inner: Arc::new(Inner {
-                storage,
-                latest: Mutex::new(None),
-            }),
-        };
-        table.observe_commit(&result);
-        Ok(table)
+        }
     }
 }
 

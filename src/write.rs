@@ -200,6 +200,8 @@ pub struct WriteBuilder {
     commit_metadata: Map<String, Value>,
     options: WriterOptions,
     max_retries: Option<u32>,
+    /// Create the table in the same commit ([`crate::CreateBuilder::write_stream`]).
+    create: Option<Box<crate::CreateBuilder>>,
 }
 
 impl WriteBuilder {
@@ -225,7 +227,13 @@ impl WriteBuilder {
             commit_metadata: Map::new(),
             options: WriterOptions::default(),
             max_retries: None,
+            create: None,
         }
+    }
+
+    pub(crate) fn creating(mut self, create: crate::CreateBuilder) -> WriteBuilder {
+        self.create = Some(Box::new(create));
+        self
     }
 
     /// Append (default) or overwrite.
@@ -293,8 +301,15 @@ impl WriteBuilder {
     /// [`Error::UnsupportedWriterFeatures`], [`Error::NotAllowed`] (overwrite of an
     /// append-only table), [`Error::Conflict`], [`Error::Storage`], [`Error::Parquet`], and
     /// any error the input stream yields.
-    pub async fn execute(self) -> Result<WriteResult> {
-        let snapshot = self.table.snapshot().await?;
+    pub async fn execute(mut self) -> Result<WriteResult> {
+        let new_table = match self.create.take() {
+            Some(create) => Some(create.prepare(self.table.storage()).await?),
+            None => None,
+        };
+        let snapshot = match &new_table {
+            Some(new_table) => new_table.snapshot.clone(),
+            None => self.table.snapshot().await?,
+        };
         check_writable(&snapshot)?;
         if let Some((app_id, version)) = &self.txn
             && snapshot.txn_version(app_id).is_some_and(|v| v >= *version)
@@ -333,6 +348,13 @@ impl WriteBuilder {
             tx = tx.with_max_retries(r);
         }
         let now = chrono::Utc::now().timestamp_millis();
+        let creating = new_table.is_some();
+        if let Some(new_table) = new_table {
+            tx.add_actions(new_table.actions);
+            for (k, v) in new_table.commit_metadata {
+                tx.set_commit_metadata(&k, v);
+            }
+        }
         let mut num_removed_files = 0;
         if self.mode == WriteMode::Overwrite {
             tx.read_whole_table();
@@ -360,7 +382,10 @@ impl WriteBuilder {
         for (k, v) in self.commit_metadata {
             tx.set_commit_metadata(&k, v);
         }
-        let result = tx.commit().await?;
+        let result = match tx.commit().await {
+            Err(e) if creating => return Err(crate::table::NewTable::exists(e)),
+            other => other?,
+        };
         self.table.observe_commit(&result);
         Ok(WriteResult {
             version: result.version,

@@ -601,6 +601,35 @@ async fn create_and_append_parquet_csv_and_json_files() {
     );
     assert!(one_line_error(&err).contains("/no/such.csv"), "{err}");
     assert!(one_line_error(&fails(&["info", &never], 1)).contains("no Delta table"));
+    // ... and so does one whose data turns out bad part-way: the table and its first rows are
+    // one commit.
+    let err = fails(
+        &[
+            "append",
+            &never,
+            path_str(&csv),
+            path_str(&broken),
+            "--create",
+        ],
+        1,
+    );
+    assert!(one_line_error(&err).contains("broken.csv"), "{err}");
+    assert!(one_line_error(&fails(&["info", &never], 1)).contains("no Delta table"));
+    ok(&[
+        "append",
+        &never,
+        path_str(&csv),
+        "--create",
+        "--txn",
+        "first:1",
+    ]);
+    let created = json(&["history", &never]);
+    assert_eq!(
+        created.as_array().unwrap().len(),
+        1,
+        "created and written in version 0"
+    );
+    assert_eq!(json(&["info", &never])["numRecords"], 2);
 }
 
 #[tokio::test]

@@ -512,3 +512,49 @@ async fn a_stream_that_must_not_be_polled_after_its_end_is_written() {
     let ids = id_set(&table.snapshot().await.unwrap()).await;
     assert_eq!(ids, (0..50).collect());
 }
+
+#[tokio::test]
+async fn a_table_created_with_its_first_data_is_one_commit_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_str().unwrap().to_string();
+    let create = || {
+        Table::create(location.as_str())
+            .with_arrow_schema(&id_batch(0..1).schema())
+            .unwrap()
+    };
+    // The input fails part-way: nothing exists afterwards.
+    let failing = futures::stream::iter(vec![
+        Ok(id_batch(0..10)),
+        Err(Error::InvalidArgument("the source broke".into())),
+    ]);
+    let err = create()
+        .write_stream(failing)
+        .unwrap()
+        .execute()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the source broke"), "{err}");
+    assert!(matches!(
+        Table::open(&location).await,
+        Err(Error::NotATable { .. })
+    ));
+
+    let written = create()
+        .write([id_batch(0..10)])
+        .unwrap()
+        .with_txn("job", 1)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!((written.version, written.num_rows), (0, 10));
+    let table = Table::open(&location).await.unwrap();
+    let snapshot = table.snapshot().await.unwrap();
+    assert_eq!(snapshot.version(), 0);
+    assert_eq!(snapshot.txn_version("job"), Some(1));
+    assert_eq!(id_set(&snapshot).await, (0..10).collect());
+    // Once it exists, creating again is refused and commits nothing.
+    let again = create().write([id_batch(10..20)]).unwrap().execute().await;
+    assert!(matches!(again, Err(Error::TableExists { .. })), "{again:?}");
+    assert_eq!(table.version().await.unwrap(), 0);
+    assert_deltalake_row_count(&location, 10);
+}

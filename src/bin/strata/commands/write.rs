@@ -54,7 +54,13 @@ fn partitioned(columns: &[String]) -> String {
 fn new_table_builder(ctx: &Context, location: &str, new_table: &NewTable) -> strata::CreateBuilder {
     let mut builder = Table::create(location)
         .with_options(ctx.options.clone())
-        .with_partition_columns(new_table.partition_by.iter().map(|c| c.trim().to_string()));
+        .with_partition_columns(
+            new_table
+                .partition_by
+                .iter()
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty()),
+        );
     for (k, v) in &new_table.properties {
         builder = builder.with_property(k, v);
     }
@@ -91,8 +97,22 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         delimiter: args.delimiter,
         header: !args.no_header,
     };
-    let table = open_or_create(ctx, &args, options).await?;
-    let table_schema = table.snapshot().await?.arrow_schema();
+    let existing = match ctx.table(&args.table).await {
+        Ok(table) => Some(table),
+        Err(CliError::Table(strata::Error::NotATable { .. })) if args.create => None,
+        Err(CliError::Table(e @ strata::Error::NotATable { .. })) => {
+            return Err(CliError::Hinted {
+                source: e,
+                hint: "or pass --create to create it from the first file's schema",
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let table_schema = match &existing {
+        Some(table) => table.snapshot().await?.arrow_schema(),
+        None => Input::open(first_file(&args), options, None)?.schema(),
+    };
+    // Every input opens (and CSV/JSON headers match) before anything is written.
     let inputs = args
         .files
         .iter()
@@ -100,7 +120,14 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         .collect::<CliResult<Vec<_>>>()?;
     let progress = Progress::bytes(ctx.quiet, input::total_size(&inputs), "appending");
     let (stream, failure) = input::stream(inputs, progress.handle());
-    let mut write = table.write_stream(stream).with_mode(match args.mode {
+    let mut write = match existing {
+        Some(table) => table.write_stream(stream),
+        // A new table and its first data are one commit: a failed input leaves no table.
+        None => new_table_builder(ctx, &args.table, &args.new_table)
+            .with_arrow_schema(&table_schema)?
+            .write_stream(stream)?,
+    };
+    write = write.with_mode(match args.mode {
         Mode::Append => WriteMode::Append,
         Mode::Overwrite => WriteMode::Overwrite,
     });
@@ -120,33 +147,6 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         }
     };
     report_write(&args, &result)
-}
-
-/// Opens the table; with `--create`, creates it from the first file's schema when there is
-/// none.
-async fn open_or_create(
-    ctx: &Context,
-    args: &AppendArgs,
-    options: InputOptions,
-) -> CliResult<Table> {
-    match ctx.table(&args.table).await {
-        Err(CliError::Table(strata::Error::NotATable { .. })) if args.create => {
-            let first = Input::open(first_file(args), options, None)?;
-            // Every input must open before anything is created.
-            for path in args.files.iter().skip(1) {
-                Input::open(path, options, Some(&first.schema()))?;
-            }
-            Ok(new_table_builder(ctx, &args.table, &args.new_table)
-                .with_arrow_schema(&first.schema())?
-                .execute()
-                .await?)
-        }
-        Err(CliError::Table(e @ strata::Error::NotATable { .. })) => Err(CliError::Hinted {
-            source: e,
-            hint: "or pass --create to create it from the first file's schema",
-        }),
-        other => other,
-    }
 }
 
 fn first_file(args: &AppendArgs) -> &Path {
