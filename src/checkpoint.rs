@@ -1172,6 +1172,28 @@ pub fn parse_interval_ms(text: &str) -> Option<i64> {
     (any && total_us >= 0).then_some(total_us / 1000)
 }
 
+/// A duration in its largest whole unit (`7 days`, `36 hours`, `1500 ms`), for messages: the
+/// inverse, for people, of [`parse_interval_ms`].
+pub fn format_duration_ms(ms: i64) -> String {
+    const UNITS: [(i64, &str); 5] = [
+        (7 * 86_400_000, "week"),
+        (86_400_000, "day"),
+        (3_600_000, "hour"),
+        (60_000, "minute"),
+        (1_000, "second"),
+    ];
+    if ms == 0 {
+        return "0 seconds".into();
+    }
+    for (size, unit) in UNITS {
+        if ms % size == 0 {
+            let n = ms / size;
+            return format!("{n} {unit}{}", if n.abs() == 1 { "" } else { "s" });
+        }
+    }
+    format!("{ms} ms")
+}
+
 // --- `_last_checkpoint` checksum ----------------------------------------------------------------
 
 /// The `checksum` of a `_last_checkpoint` JSON as the Delta spec defines it ("JSON checksum"):
@@ -1379,6 +1401,22 @@ mod tests {
         );
         let parsed = LastCheckpointHint::parse(text.as_bytes()).unwrap();
         assert_eq!((parsed.version, parsed.size), (10, Some(13)));
+    }
+
+    #[test]
+    fn durations_format_in_their_largest_whole_unit_and_parse_back() {
+        for (ms, text) in [
+            (7 * 86_400_000, "1 week"),
+            (36 * 3_600_000, "36 hours"),
+            (0, "0 seconds"),
+            (1_500, "1500 ms"),
+            (90_000, "90 seconds"),
+        ] {
+            assert_eq!(format_duration_ms(ms), text);
+            if !text.ends_with(" ms") {
+                assert_eq!(parse_interval_ms(text), Some(ms), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -149,7 +149,9 @@ impl VacuumBuilder {
                 location,
                 operation: "vacuum".into(),
                 reason: format!(
-                    "a retention of {retention_ms} ms is shorter than the table's {table_retention} ms ({DELETED_FILE_RETENTION_PROPERTY}); versions older than it would become unreadable; force it (`with_force(true)`, `strata vacuum --force`) only if no reader or writer needs them"
+                    "a retention of {} is shorter than the table's {} ({DELETED_FILE_RETENTION_PROPERTY}); versions older than it would become unreadable; force it (`with_force(true)`, `strata vacuum --force`) only if no reader or writer needs them",
+                    crate::checkpoint::format_duration_ms(retention_ms),
+                    crate::checkpoint::format_duration_ms(table_retention)
                 ),
             });
         }

@@ -92,7 +92,9 @@ impl Input {
         };
         let file_schema = input.file_schema(file)?;
         input.schema = Arc::new(match (format, table) {
-            (InputFormat::Parquet, _) | (_, None) => file_schema,
+            (InputFormat::Parquet, _) => file_schema,
+            // Columns with no values to infer from are strings, as Spark infers them.
+            (_, None) => nulls_as_strings(&file_schema),
             (InputFormat::Csv, Some(table)) => {
                 with_table_types(&file_schema, table, options.header)
             }
@@ -339,6 +341,19 @@ fn nullable(schema: &Schema) -> Schema {
             .fields()
             .iter()
             .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn nulls_as_strings(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Null => f.as_ref().clone().with_data_type(DataType::Utf8),
+                _ => f.as_ref().clone(),
+            })
             .collect::<Vec<_>>(),
     )
 }

@@ -128,27 +128,6 @@ pub fn ago(ms: i64) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-/// A duration in the largest whole unit: `7 days`, `36 hours`, `0 seconds`.
-pub fn duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0 seconds".into();
-    }
-    let units = [
-        (7 * 86_400_000, "week"),
-        (86_400_000, "day"),
-        (3_600_000, "hour"),
-        (60_000, "minute"),
-        (1_000, "second"),
-    ];
-    for (size, unit) in units {
-        if ms >= size && ms % size == 0 {
-            let n = ms / size;
-            return format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-        }
-    }
-    format!("{ms} ms")
-}
-
 /// A JSON value shown compactly: strings bare, everything else as JSON.
 pub fn compact(value: &Value) -> String {
     match value {
@@ -244,10 +223,6 @@ mod tests {
         assert_eq!(count(1_234_567i64), "1,234,567");
         assert_eq!(count(-1000i64), "-1,000");
         assert_eq!(count(12i64), "12");
-        assert_eq!(duration(7 * 86_400_000), "1 week");
-        assert_eq!(duration(36 * 3_600_000), "36 hours");
-        assert_eq!(duration(0), "0 seconds");
-        assert_eq!(duration(1500), "1500 ms");
         assert_eq!(time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(rfc3339(1), Value::String("1970-01-01T00:00:00.001Z".into()));
     }
