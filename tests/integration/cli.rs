@@ -551,24 +551,29 @@ async fn create_and_append_parquet_csv_and_json_files() {
     assert_deltalake_row_count(&new, 2);
     assert_deltalake_row_count(&location, 4);
 
-    // Bad input: a column the table lacks, a malformed file, an unknown extension.
-    let extra = lake.path().join("extra.jsonl");
-    std::fs::write(&extra, "{\"id\": 9, \"colour\": \"red\"}\n").unwrap();
-    let err = fails(&["append", &location, path_str(&extra)], 1);
-    assert!(one_line_error(&err).contains("colour"), "{err}");
-    let broken = lake.path().join("broken.csv");
-    std::fs::write(&broken, "id,country\n1,PT\nnot-a-number,NL\n").unwrap();
-    let err = fails(&["append", &location, path_str(&broken)], 1);
-    assert!(one_line_error(&err).contains("broken.csv"), "{err}");
-    let odd = lake.path().join("data.xyz");
-    std::fs::write(&odd, "").unwrap();
-    let err = fails(&["append", &location, path_str(&odd)], 2);
-    assert!(one_line_error(&err).contains("--input-format"), "{err}");
-    // JSON numbers are not truncated into integer columns.
-    let fractional = lake.path().join("fractional.jsonl");
-    std::fs::write(&fractional, "{\"id\": 5.9}\n").unwrap();
-    let err = fails(&["append", &location, path_str(&fractional)], 1);
-    assert!(one_line_error(&err).contains("5.9"), "{err}");
+    // Bad input, refused with the reason: a column the table lacks, a malformed file, an
+    // unknown extension, a JSON number that is not an integer (not truncated).
+    let refused = |name: &str, content: &str, code: i32, names: &str| {
+        let file = lake.path().join(name);
+        std::fs::write(&file, content).unwrap();
+        let err = fails(&["append", &location, path_str(&file)], code);
+        assert!(one_line_error(&err).contains(names), "{name}: {err}");
+        file
+    };
+    refused(
+        "extra.jsonl",
+        "{\"id\": 9, \"colour\": \"red\"}\n",
+        1,
+        "colour",
+    );
+    let broken = refused(
+        "broken.csv",
+        "id,country\n1,PT\nnot-a-number,NL\n",
+        1,
+        "broken.csv",
+    );
+    refused("data.xyz", "", 2, "--input-format");
+    refused("fractional.jsonl", "{\"id\": 5.9}\n", 1, "5.9");
     let before = table.version().await.unwrap();
     assert_eq!(before, 4, "failed appends committed nothing");
     // A JSON field first seen after the records used for inference is still the table's.

@@ -114,6 +114,7 @@ pub enum Command {
     )]
     Append(AppendArgs),
     /// Make the table equal to an earlier version again, in one new commit.
+    #[command(group = clap::ArgGroup::new("target").required(true).args(["version", "timestamp", "tag"]))]
     #[command(
         after_help = "Later versions stay readable by time travel; `strata diff TABLE <latest> <target>`\npreviews what a restore changes.\n\nExamples:\n  strata restore ./lake/events --version 41\n  strata restore ./lake/events --timestamp 2026-11-22T23:00:00Z\n  strata restore ./lake/events --tag before-backfill"
     )]
@@ -121,7 +122,7 @@ pub enum Command {
         /// The table.
         table: String,
         #[command(flatten)]
-        at: RequiredAt,
+        at: At,
         #[command(flatten)]
         json: Json,
     },
@@ -229,21 +230,6 @@ pub struct At {
     #[arg(long, short = 't', value_parser = parse_timestamp)]
     pub timestamp: Option<DateTime<Utc>>,
     /// Read the version this tag names.
-    #[arg(long)]
-    pub tag: Option<String>,
-}
-
-/// Exactly one of version, timestamp or tag.
-#[derive(Debug, Args, Clone)]
-#[group(required = true, multiple = false)]
-pub struct RequiredAt {
-    /// Restore this version.
-    #[arg(long, short = 'v')]
-    pub version: Option<i64>,
-    /// Restore the version current at this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
-    #[arg(long, short = 't', value_parser = parse_timestamp)]
-    pub timestamp: Option<DateTime<Utc>>,
-    /// Restore the version this tag names.
     #[arg(long)]
     pub tag: Option<String>,
 }

@@ -4,12 +4,12 @@ use serde_json::json;
 use strata::{OptimizeProgress, UndoResult, VacuumProgress};
 
 use super::Context;
-use crate::args::RequiredAt;
+use crate::args::At;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Progress, print, print_json};
 
 /// `strata restore`.
-pub async fn restore(ctx: &Context, location: &str, at: &RequiredAt, json: bool) -> CliResult {
+pub async fn restore(ctx: &Context, location: &str, at: &At, json: bool) -> CliResult {
     let table = ctx.table(location).await?;
     let result = match (&at.version, &at.timestamp, &at.tag) {
         (Some(version), _, _) => table.restore_to_version(*version).await?,
