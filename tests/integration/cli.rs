@@ -1059,3 +1059,49 @@ async fn commands_work_on_s3_configured_by_options_or_environment() {
         .unwrap();
     assert_eq!(ids_at(&table, 1).await, vec![1, 2, 3]);
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`, part of every Debian system)
+/// a long command draws a progress bar on stderr; `--quiet` and a pipe (every other test)
+/// keep it silent.
+#[tokio::test]
+async fn progress_is_drawn_on_a_terminal_only() {
+    let lake = TempLake::new();
+    let source = lake.table("source");
+    let table = Table::create(source.as_str())
+        .with_arrow_schema(&id_batch(0..1).schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    table.append([id_batch(0..500_000)]).await.unwrap();
+    let input = lake.path().join("in.parquet");
+    ok(&[
+        "scan",
+        &source,
+        "--format",
+        "parquet",
+        "--output",
+        path_str(&input),
+    ]);
+    let on_terminal = |extra: &str, name: &str| -> String {
+        let command = format!(
+            "{} append {} {} --create {extra}",
+            env!("CARGO_BIN_EXE_strata"),
+            lake.table(name),
+            path_str(&input)
+        );
+        let out = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("util-linux `script` runs the command on a pseudo-terminal");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let drawn = on_terminal("", "drawn");
+    assert!(drawn.contains("appending ["), "{drawn:?}");
+    assert!(drawn.contains("wrote 500,000 rows"), "{drawn:?}");
+    let quiet = on_terminal("--quiet", "quiet");
+    assert!(!quiet.contains("appending ["), "{quiet:?}");
+    assert!(quiet.contains("wrote 500,000 rows"), "{quiet:?}");
+}
