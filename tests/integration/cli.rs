@@ -1105,3 +1105,266 @@ async fn progress_is_drawn_on_a_terminal_only() {
     assert!(!quiet.contains("appending ["), "{quiet:?}");
     assert!(quiet.contains("wrote 500,000 rows"), "{quiet:?}");
 }
+
+/// Random command lines and random input files, from a seed: whatever the input, the binary
+/// exits 0, 1 or 2, never panics (checked by [`strata`]), fails with one `error:` line, and
+/// prints valid JSON when it succeeds with `--json`. `STRATA_CLI_SEED=<n>` replays one seed.
+#[tokio::test]
+async fn random_command_lines_never_crash() {
+    use crate::support::fault_store::SplitMix64;
+    let seed = std::env::var("STRATA_CLI_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        });
+    let mut rng = SplitMix64::new(seed);
+    let lake = TempLake::new();
+    let appends = copy_fixture("appends", &lake);
+    let partitioned = copy_fixture("partitioned_special", &lake);
+    let all_types = copy_fixture("all_types", &lake);
+    let file = lake.path().join("plain.txt");
+    std::fs::write(&file, "not a table").unwrap();
+    // Input files with random bytes, truncated real files, and plausible text.
+    let mut inputs = Vec::new();
+    for (k, ext) in ["csv", "jsonl", "parquet", "tsv"].iter().enumerate() {
+        let path = lake.path().join(format!("random{k}.{ext}"));
+        let bytes: Vec<u8> = (0..rng.below(300)).map(|_| rng.next_u64() as u8).collect();
+        std::fs::write(&path, bytes).unwrap();
+        inputs.push(path_str(&path).to_string());
+    }
+    let texts = [
+        (
+            "a.csv",
+            "id,name,value\n1,a,1.5\n2,,\n\"3\",\"c,d\",1e400\n",
+        ),
+        (
+            "b.jsonl",
+            "{\"id\": 1, \"name\": \"x\"}\n{\"id\": \"2\"}\n[1,2]\n",
+        ),
+        ("c.jsonl", "{\"id\": 9223372036854775808}\n"),
+        ("d.csv", "id\n\n-0\n99999999999999999999\n"),
+    ];
+    for (name, text) in texts {
+        let path = lake.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        inputs.push(path_str(&path).to_string());
+    }
+    let real = fixture("appends").join("_delta_log/00000000000000000000.json");
+    let truncated = lake.path().join("truncated.parquet");
+    let data = std::fs::read_dir(fixture("appends"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    inputs.push(path_str(&truncated).to_string());
+    inputs.push(path_str(&real).to_string());
+
+    let tables = [
+        appends.clone(),
+        partitioned,
+        all_types,
+        lake.table("new"),
+        path_str(&file).to_string(),
+        "memory://fuzz/t".to_string(),
+        "unknown-scheme://x/y".to_string(),
+    ];
+    let out = lake.path().join("out");
+    let outputs = [path_str(&out)];
+    let versions: &[&str] = &["0", "1", "2", "5", "-1", "99999999999999999999"];
+    let filters: &[&str] = &[
+        "id >",
+        "id = 'x'",
+        "name IN (1, NULL)",
+        "q BETWEEN 1 AND -1",
+        "value > 1e400",
+        "p = 'a/b'",
+        "id >= 2 AND NOT (name IS NULL)",
+        "id = 99999999999999999999",
+        "ts < TIMESTAMP '2000-01-01'",
+        "nope = 1",
+    ];
+    // Each subcommand's options with the values they draw from (none: a switch; an empty
+    // flag: a positional).
+    let at: &[(&str, &[&str])] = &[
+        ("--version", versions),
+        (
+            "--timestamp",
+            &[
+                "1970-01-01",
+                "9999-12-31 23:59:59",
+                "2026-11-23T00:00:00+14:00",
+            ],
+        ),
+        ("--tag", &["t1", "", " ", "ü名"]),
+    ];
+    let json: (&str, &[&str]) = ("--json", &[]);
+    type Options<'a> = Vec<(&'a str, &'a [&'a str])>;
+    let commands: Vec<(&str, Options)> = vec![
+        ("info", [at, &[json]].concat()),
+        ("history", vec![("--limit", &["0", "1", "-1"]), json]),
+        (
+            "scan",
+            [
+                at,
+                &[
+                    (
+                        "--columns",
+                        &[",", "id,id", "id", "name", "p,q", "nope", "value,id"],
+                    ),
+                    ("--filter", filters),
+                    ("--limit", &["0", "1", "5"]),
+                    ("--format", &["table", "csv", "jsonl", "parquet"]),
+                    ("--output", &outputs),
+                    ("--metrics", &[]),
+                    json,
+                ],
+            ]
+            .concat(),
+        ),
+        ("files", [at, &[("--filter", filters), json]].concat()),
+        (
+            "diff",
+            vec![
+                ("", &["0", "1", "t1", "7", "-3"]),
+                ("", &["0", "2", "t1"]),
+                json,
+            ],
+        ),
+        (
+            "create",
+            vec![
+                (
+                    "--schema",
+                    &[
+                        "id long, p string",
+                        "a b c",
+                        "{\"type\":\"struct\"",
+                        "id long,",
+                        "x decimal(38,38), y map<string,array<int>>",
+                    ],
+                ),
+                ("--partition-by", &["p", "id", "p,p", "", "nope"]),
+                (
+                    "--property",
+                    &[
+                        "delta.appendOnly=true",
+                        "delta.logRetentionDuration=interval -1 days",
+                        "k=v",
+                    ],
+                ),
+                json,
+            ],
+        ),
+        (
+            "append",
+            vec![
+                ("", &[]),
+                ("--mode", &["append", "overwrite"]),
+                ("--txn", &["a:1", "a:0", "b:9223372036854775807"]),
+                ("--create", &[]),
+                ("--partition-by", &["name", "id", ""]),
+                ("--input-format", &["csv", "json", "parquet"]),
+                ("--delimiter", &[";", "|"]),
+                ("--no-header", &[]),
+                ("--metadata", &["k=v"]),
+                json,
+            ],
+        ),
+        ("restore", [at, &[json]].concat()),
+        ("revert", vec![("", versions), json]),
+        (
+            "tag",
+            vec![
+                ("", &["t1", "ü名", " "]),
+                ("--version", versions),
+                ("--delete", &[]),
+                json,
+            ],
+        ),
+        ("tags", vec![json]),
+        (
+            "vacuum",
+            vec![
+                ("--retention", &["0s", "7d", "1ms", "interval 1 hour"]),
+                ("--dry-run", &[]),
+                ("--force", &[]),
+                json,
+            ],
+        ),
+        (
+            "optimize",
+            vec![
+                ("--target-size", &["1", "1KiB", "1GiB"]),
+                ("--where", filters),
+                json,
+            ],
+        ),
+        ("checkpoint", vec![json]),
+    ];
+    let garbage = ["--frobnicate", "-z", "extra", "--limit", "ü名"];
+    let mut codes = [0usize; 4];
+    for round in 0..300 {
+        let (name, options) = &commands[rng.below(commands.len() as u64) as usize];
+        let mut args: Vec<String> = vec![name.to_string()];
+        args.push(tables[rng.below(tables.len() as u64) as usize].clone());
+        for (flag, values) in options {
+            if rng.chance(1, 2) {
+                continue;
+            }
+            let pick = |rng: &mut SplitMix64| values[rng.below(values.len() as u64) as usize];
+            match (*flag, values.is_empty()) {
+                // A positional with no values: input files (append).
+                ("", true) => {
+                    for _ in 0..=rng.below(2) {
+                        args.push(inputs[rng.below(inputs.len() as u64) as usize].clone());
+                    }
+                }
+                ("", false) => args.push(pick(&mut rng).into()),
+                (flag, true) => args.push(flag.into()),
+                (flag, false) => {
+                    args.push(flag.into());
+                    args.push(pick(&mut rng).into());
+                }
+            }
+        }
+        if rng.chance(1, 10) {
+            args.push(garbage[rng.below(garbage.len() as u64) as usize].into());
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let context = format!("STRATA_CLI_SEED={seed} round {round}: strata {argv:?}");
+        let run = strata(&argv);
+        codes[run.code.clamp(0, 3) as usize] += 1;
+        assert!(
+            [0, 1, 2].contains(&run.code),
+            "{context}: exit {}: {}",
+            run.code,
+            run.stderr
+        );
+        if run.code != 0 {
+            let line = run.stderr.trim_end();
+            assert!(
+                line.starts_with("error: ") && !line.contains('\n'),
+                "{context}: {}",
+                run.stderr
+            );
+        } else if argv.contains(&"--json") && !argv.contains(&"--output") && argv[0] != "scan" {
+            assert!(
+                serde_json::from_str::<Value>(&run.stdout).is_ok(),
+                "{context}: not JSON: {}",
+                run.stdout
+            );
+        }
+    }
+    eprintln!("STRATA_CLI_SEED={seed}: exit codes 0/1/2: {codes:?}");
+    // The rounds must reach the commands, not stop at argument parsing.
+    assert!(
+        codes[0] + codes[1] >= 100,
+        "seed {seed}: exit codes 0/1/2: {codes:?}"
+    );
+}
