@@ -574,6 +574,8 @@ async fn create_and_append_parquet_csv_and_json_files() {
     );
     refused("data.xyz", "", 2, "--input-format");
     refused("fractional.jsonl", "{\"id\": 5.9}\n", 1, "5.9");
+    // A column the table lacks is refused even in a file with no rows to show it.
+    refused("header_only.csv", "id,colour\n", 1, "`colour`");
     let before = table.version().await.unwrap();
     assert_eq!(before, 4, "failed appends committed nothing");
     // A JSON field first seen after the records used for inference is still the table's.

@@ -91,6 +91,9 @@ impl Input {
             size,
         };
         let file_schema = input.file_schema(file)?;
+        if let Some(table) = table {
+            input.check_columns(&file_schema, table)?;
+        }
         input.schema = Arc::new(match (format, table) {
             (InputFormat::Parquet, _) => file_schema,
             // Columns with no values to infer from are strings, as Spark infers them.
@@ -135,6 +138,47 @@ impl Input {
             path: self.display(),
             reason: reason.to_string(),
         }
+    }
+
+    /// Refuses a file with columns the table lacks before anything is written, even when the
+    /// file has no rows to show it.
+    fn check_columns(&self, file: &Schema, table: &Schema) -> CliResult<()> {
+        let positional = self.format == InputFormat::Csv && !self.header;
+        if positional {
+            if file.fields().len() > table.fields().len() {
+                return Err(self.error(format!(
+                    "it has {} columns and the table {}",
+                    file.fields().len(),
+                    table.fields().len()
+                )));
+            }
+            return Ok(());
+        }
+        let known = |name: &str| {
+            table.field_with_name(name).is_ok()
+                || (self.format == InputFormat::Csv
+                    && table
+                        .fields()
+                        .iter()
+                        .filter(|t| t.name().eq_ignore_ascii_case(name))
+                        .count()
+                        == 1)
+        };
+        let unknown: Vec<&str> = file
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|name| !known(name))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<&str> = table.fields().iter().map(|f| f.name().as_str()).collect();
+        Err(self.error(format!(
+            "column(s) {} are not in the table, whose columns are {}; nothing was written",
+            unknown.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            columns.join(", ")
+        )))
     }
 
     fn file_schema(&self, mut file: File) -> CliResult<Schema> {
