@@ -237,10 +237,14 @@ impl OptimizeBuilder {
             .iter()
             .find(|c| c.path.len() != 1 || !partition_columns.contains(&c.path[0]))
         {
+            let partitioning = if partition_columns.is_empty() {
+                "the table is not partitioned".to_string()
+            } else {
+                format!("its partition columns are {}", partition_columns.join(", "))
+            };
             return Err(Error::InvalidArgument(format!(
-                "optimize filters whole partitions; `{}` is not a partition column (partition columns: [{}])",
+                "optimize filters whole partitions; `{}` is not a partition column ({partitioning})",
                 c.name(),
-                partition_columns.join(", ")
             )));
         }
         Ok(Some(predicate))

@@ -165,6 +165,11 @@ impl Storage {
             reason,
         };
         let abs = std::path::absolute(path).map_err(|e| invalid(e.to_string()))?;
+        if abs.is_file() {
+            return Err(invalid(
+                "it is a file; a table location is the directory holding `_delta_log/`".into(),
+            ));
+        }
         let text = abs
             .to_str()
             .ok_or_else(|| invalid("path is not valid UTF-8".into()))?;

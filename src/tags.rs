@@ -145,10 +145,14 @@ impl Table {
         let tags = self.tags().await?;
         let Some(tag) = tags.get(name) else {
             let known: Vec<&str> = tags.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "it has no tags".to_string()
+            } else {
+                format!("its tags are {}", known.join(", "))
+            };
             return Err(Error::InvalidArgument(format!(
-                "{} has no tag {name:?}; its tags are: [{}]",
+                "{} has no tag {name:?}; {known}",
                 self.location(),
-                known.join(", ")
             )));
         };
         self.snapshot_at_version(tag.version).await

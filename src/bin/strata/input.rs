@@ -176,7 +176,11 @@ impl Input {
         let columns: Vec<&str> = table.fields().iter().map(|f| f.name().as_str()).collect();
         Err(self.error(format!(
             "column(s) {} are not in the table, whose columns are {}; nothing was written",
-            unknown.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             columns.join(", ")
         )))
     }
