@@ -247,7 +247,7 @@ pub struct ScanArgs {
     /// Keep rows matching this predicate (comparisons, AND/OR/NOT, IN, BETWEEN, IS NULL).
     #[arg(long, short = 'f', value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Return at most this many rows.
+    /// Return at most this many rows (`--format table` shows 100 unless told otherwise).
     #[arg(long, short = 'l')]
     pub limit: Option<u64>,
     /// Output format; `parquet` keeps the table's types exactly.
