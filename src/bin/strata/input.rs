@@ -7,7 +7,8 @@
 //! header name (exactly, else case-insensitively) or, without a header, by position. JSON
 //! fields are matched by name and read strictly: a field the table lacks is an error, never
 //! silently dropped, and a number that is not exactly an integer is refused for an integer
-//! column rather than truncated. Parquet is passed through as written; the library's writer casts it
+//! column rather than truncated. Decimals with more digits than the column's scale round half
+//! up, as Spark's cast does; values that overflow the precision are refused. Parquet is passed through as written; the library's writer casts it
 //! to the table schema or refuses it.
 
 use std::fs::File;
