@@ -2,6 +2,7 @@
 
 mod maintain;
 mod read;
+mod scan;
 mod write;
 
 use std::collections::HashMap;
@@ -55,7 +56,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::History { table, limit, json } => {
             read::history(&ctx, &table, limit, json.json).await
         }
-        Command::Scan(args) => read::scan(&ctx, args).await,
+        Command::Scan(args) => scan::scan(&ctx, args).await,
         Command::Files {
             table,
             at,
