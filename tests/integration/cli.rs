@@ -311,12 +311,7 @@ async fn scan_to_parquet_equals_the_library_scan() {
 async fn scan_selects_versions_columns_filters_and_formats() {
     let location = fixture("partitioned_special");
     let location = path_str(&location);
-    let snapshot = Table::open(location)
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let snapshot = latest(location).await;
     let filter = "q >= 0 AND p IS NOT NULL";
     let expected = snapshot
         .scan()
@@ -328,17 +323,13 @@ async fn scan_selects_versions_columns_filters_and_formats() {
     let expected_rows = num_rows(&expected);
     assert!(expected_rows > 0 && expected_rows < 27);
 
+    let selected = |format: &[&str]| {
+        let mut args = vec!["scan", location, "--columns", "q,p", "--filter", filter];
+        args.extend(format);
+        ok(&args)
+    };
     // jsonl: one object per row, with exactly the requested keys (nulls explicit).
-    let out = ok(&[
-        "scan",
-        location,
-        "--columns",
-        "q,p",
-        "--filter",
-        filter,
-        "--format",
-        "jsonl",
-    ]);
+    let out = selected(&["--format", "jsonl"]);
     let lines: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -349,29 +340,9 @@ async fn scan_selects_versions_columns_filters_and_formats() {
         assert_eq!(keys.len(), 2, "{line}");
         assert!(line["q"].as_i64().unwrap() >= 0, "{line}");
     }
-    assert_eq!(
-        ok(&[
-            "scan",
-            location,
-            "--columns",
-            "q,p",
-            "--filter",
-            filter,
-            "--json"
-        ]),
-        out
-    );
+    assert_eq!(selected(&["--json"]), out);
     // csv: a header and one line per row; a header even when nothing matches.
-    let csv = ok(&[
-        "scan",
-        location,
-        "--columns",
-        "q,p",
-        "--filter",
-        filter,
-        "--format",
-        "csv",
-    ]);
+    let csv = selected(&["--format", "csv"]);
     let mut csv_lines = csv.lines();
     assert_eq!(csv_lines.next(), Some("q,p"));
     assert_eq!(csv_lines.count(), expected_rows);

@@ -12,7 +12,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::support::rendered;
+use crate::support::{latest, rendered};
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -484,12 +484,7 @@ fn fixture(name: &str) -> String {
 /// Scans `location` with `filter` and checks the rows equal filtering the full scan.
 /// Returns the scan's metrics and the number of rows.
 async fn check_filter(location: &str, filter: &str) -> (strata::scan::ScanMetrics, usize) {
-    let snapshot = Table::open(location)
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let snapshot = latest(location).await;
     let full = snapshot.scan().collect().await.unwrap();
     let predicate = Predicate::bind(&Expr::parse(filter).unwrap(), &snapshot.arrow_schema())
         .unwrap_or_else(|e| panic!("{filter}: {e}"));

@@ -284,6 +284,12 @@ pub async fn snapshot_ids(snapshot: &strata::Snapshot) -> Vec<i64> {
     ids
 }
 
+/// The latest version of the table at `location`.
+pub async fn latest(location: &str) -> strata::Snapshot {
+    let table = strata::Table::open(location).await.expect("open");
+    table.snapshot().await.expect("snapshot")
+}
+
 /// The sorted `id` column of a table at `version`.
 pub async fn ids_at(table: &strata::Table, version: i64) -> Vec<i64> {
     snapshot_ids(&table.snapshot_at_version(version).await.expect("snapshot")).await
