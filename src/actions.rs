@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `protocol`: the reader and writer versions and, from reader 3 / writer 7, named features.
-/// `protocol/PROTOCOL.md#protocol-evolution`.
+/// `protocol/PROTOCOL.md#supported-features`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Protocol {

@@ -27,11 +27,11 @@ use serde_json::Value;
 /// Largest decimal precision Delta allows (the range of a 128-bit decimal).
 const MAX_DECIMAL_PRECISION: u8 = 38;
 
+mod ddl;
+
 /// Arrow reserves metadata keys with this prefix (extension types and the like);
 /// they describe the in-memory representation, not the table, so they never reach
 /// a Delta schema.
-mod ddl;
-
 const ARROW_METADATA_PREFIX: &str = "ARROW:";
 
 /// Errors from parsing, converting or comparing schemas.
@@ -148,7 +148,7 @@ fn child_path(parent: &str, name: &str) -> String {
 // ---------------------------------------------------------------------------
 
 /// A struct type: the schema of a whole table, or of a nested struct column
-/// (`protocol/PROTOCOL.md#struct-type`).
+/// (`protocol/PROTOCOL.md#schema`).
 ///
 /// Serializes as `{"type":"struct","fields":[...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,7 +157,7 @@ pub struct StructType {
     pub fields: Vec<StructField>,
 }
 
-/// One column of a [`StructType`] (`protocol/PROTOCOL.md#struct-field`).
+/// One column of a [`StructType`] (`protocol/PROTOCOL.md#schema`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StructField {
     /// Column name (case-sensitive here; Delta writers keep names unique).
@@ -183,7 +183,7 @@ pub enum DataType {
     Map(Box<MapType>),
 }
 
-/// Primitive types (`protocol/PROTOCOL.md#primitive-types`).
+/// Primitive types (`protocol/PROTOCOL.md#schema`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrimitiveType {
     /// UTF-8 text (`string`).
@@ -220,7 +220,7 @@ pub enum PrimitiveType {
     },
 }
 
-/// An array type (`protocol/PROTOCOL.md#array-type`).
+/// An array type (`protocol/PROTOCOL.md#schema`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArrayType {
     /// Type of the elements; JSON key `elementType`.
@@ -229,7 +229,7 @@ pub struct ArrayType {
     pub contains_null: bool,
 }
 
-/// A map type (`protocol/PROTOCOL.md#map-type`). Keys are never null.
+/// A map type (`protocol/PROTOCOL.md#schema`). Keys are never null.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapType {
     /// Type of the keys; JSON key `keyType`.

@@ -345,13 +345,20 @@ impl CreateBuilder {
         if schema.fields.is_empty() {
             return invalid("a table needs at least one column".into());
         }
-        let mut seen = std::collections::HashSet::new();
-        for f in &schema.fields {
-            if !seen.insert(f.name.to_lowercase()) {
-                return invalid(format!(
-                    "column {:?} appears twice (names are case-insensitive in Delta)",
-                    f.name
-                ));
+        if let Some(mode) = self
+            .properties
+            .get("delta.columnMapping.mode")
+            .filter(|m| !m.eq_ignore_ascii_case("none"))
+        {
+            return invalid(format!(
+                "delta.columnMapping.mode={mode} is not supported: strata does not write column mapping (physical column names); create the table without it"
+            ));
+        }
+        check_names(&schema.fields, "").map_err(Error::InvalidArgument)?;
+        let mut seen_partitions = std::collections::HashSet::new();
+        for p in &self.partition_columns {
+            if !seen_partitions.insert(p.to_lowercase()) {
+                return invalid(format!("partition column {p:?} is given twice"));
             }
         }
         for p in &self.partition_columns {
@@ -470,6 +477,57 @@ impl CreateBuilder {
     }
 }
 
+/// Characters Delta refuses in column names unless column mapping is on (which strata does
+/// not write), because they are not valid in Parquet column names.
+const SPECIAL_NAME_CHARS: &[char] = &[' ', ',', ';', '{', '}', '(', ')', '\n', '\t', '='];
+
+/// Column names at every level: not empty, unique ignoring case within a struct (Delta is
+/// case-insensitive), and free of [`SPECIAL_NAME_CHARS`].
+fn check_names(
+    fields: &[crate::schema::StructField],
+    parent: &str,
+) -> std::result::Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for f in fields {
+        let path = if parent.is_empty() {
+            f.name.clone()
+        } else {
+            format!("{parent}.{}", f.name)
+        };
+        if f.name.is_empty() {
+            return Err(format!("a column name is empty (in {parent:?})"));
+        }
+        if f.name.contains(SPECIAL_NAME_CHARS) {
+            return Err(format!(
+                "column name {path:?} contains one of ` ,;{{}}()\\n\\t=`, which Delta allows only with column mapping, which strata does not write; rename the column"
+            ));
+        }
+        if !seen.insert(f.name.to_lowercase()) {
+            return Err(format!(
+                "column {path:?} appears twice (names are case-insensitive in Delta)"
+            ));
+        }
+        for nested in nested_structs(&f.data_type) {
+            check_names(&nested.fields, &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The structs directly inside a type (through arrays and maps).
+fn nested_structs(data_type: &DataType) -> Vec<&StructType> {
+    match data_type {
+        DataType::Primitive(_) => Vec::new(),
+        DataType::Struct(s) => vec![s],
+        DataType::Array(a) => nested_structs(&a.element_type),
+        DataType::Map(m) => {
+            let mut all = nested_structs(&m.key_type);
+            all.extend(nested_structs(&m.value_type));
+            all
+        }
+    }
+}
+
 /// A table about to be created: the empty state (version -1) its first commit is made on.
 pub(crate) struct NewTable {
     /// Version -1: the new protocol and metadata, no files.
@@ -498,6 +556,41 @@ mod tests {
     use super::*;
 
     fn assert_spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+
+    fn refusal(ddl: &str, partitions: &[&str], properties: &[(&str, &str)]) -> String {
+        let mut builder =
+            Table::create("memory://validate/t").with_partition_columns(partitions.iter().copied());
+        for (k, v) in properties {
+            builder = builder.with_property(*k, *v);
+        }
+        let schema = StructType::from_ddl(ddl).unwrap();
+        match builder.validate(&schema) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("{ddl} {partitions:?} {properties:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn creation_refuses_names_and_settings_delta_or_strata_cannot_honour() {
+        assert!(refusal("a int, b int, c int", &["a", "A"], &[]).contains("given twice"));
+        assert!(
+            refusal("s struct<x:int, X:int>, y int", &[], &[]).contains("\"s.X\" appears twice")
+        );
+        assert!(refusal("`` int", &[], &[]).contains("empty"));
+        assert!(refusal("`a b` int", &[], &[]).contains("\"a b\""));
+        assert!(refusal("a array<struct<`x=y`:int>>", &[], &[]).contains("x=y"));
+        assert!(
+            refusal("a int", &[], &[("delta.columnMapping.mode", "name")])
+                .contains("column mapping")
+        );
+        let ok = Table::create("memory://validate/t")
+            .with_partition_columns(["p"])
+            .with_property("delta.columnMapping.mode", "none");
+        assert!(
+            ok.validate(&StructType::from_ddl("p string, `ümlaut_名` int").unwrap())
+                .is_ok()
+        );
+    }
 
     /// Writes, reads and creation must be spawnable on a multi-threaded runtime: a
     /// non-`Send` or borrowing future here is an API bug, caught at compile time.

@@ -2,7 +2,7 @@
 //! `id long not null, name string, price decimal(10,2), tags array<string>,
 //! attrs map<string,long>, addr struct<city:string,zip:int>`.
 //!
-//! Type names are Delta's (`protocol/PROTOCOL.md#primitive-types`) plus the SQL spellings
+//! Type names are Delta's (`protocol/PROTOCOL.md#schema`) plus the SQL spellings
 //! Spark also accepts (`int`, `bigint`, `smallint`, `tinyint`, `bool`, `real`, `varchar(n)`,
 //! `char(n)`, `text`), case-insensitively. Columns are nullable unless followed by
 //! `NOT NULL`; array elements and map values may be null. Names may be backquoted to hold any
@@ -20,7 +20,7 @@ impl StructType {
     ///
     /// # Errors
     /// [`SchemaError::InvalidDdl`] naming the position and what was expected;
-    /// [`SchemaError::UnsupportedType`], [`SchemaError::InvalidDecimal`],
+    /// [`SchemaError::InvalidDecimal`],
     /// [`SchemaError::DuplicateField`].
     pub fn from_ddl(text: &str) -> Result<StructType, SchemaError> {
         let mut parser = Parser { text, pos: 0 };
@@ -155,7 +155,12 @@ impl Parser<'_> {
                 '\\' => match self.rest().chars().next() {
                     Some(escaped) => {
                         self.pos += escaped.len_utf8();
-                        value.push(escaped);
+                        value.push(match escaped {
+                            'n' => '\n',
+                            't' => '\t',
+                            'r' => '\r',
+                            other => other,
+                        });
                     }
                     None => return Err(self.error("the end of the comment")),
                 },
@@ -206,6 +211,8 @@ impl Parser<'_> {
     }
 
     fn data_type(&mut self, path: &str) -> Result<DataType, SchemaError> {
+        self.skip_ws();
+        let start = self.pos;
         let Some(word) = self.word().map(str::to_ascii_lowercase) else {
             return Err(self.error("a type"));
         };
@@ -250,14 +257,12 @@ impl Parser<'_> {
                 self.expect(')')?;
                 Ok(PrimitiveType::String.into())
             }
-            other => {
-                primitive(other)
-                    .map(DataType::from)
-                    .ok_or_else(|| SchemaError::UnsupportedType {
-                        field: path.to_string(),
-                        type_name: other.to_string(),
-                    })
-            }
+            other => primitive(other).map(DataType::from).ok_or_else(|| {
+                self.pos = start;
+                self.error(&format!(
+                    "a type for `{path}` (`{other}` is not one; types are string, long, integer, short, byte, double, float, boolean, binary, date, timestamp, timestamp_ntz, decimal(p,s), array<T>, map<K,V>, struct<name:T,...>)"
+                ))
+            }),
         }
     }
 
@@ -320,9 +325,11 @@ mod tests {
 
     #[test]
     fn keeps_comments_as_metadata() {
-        let schema = ddl("id long comment 'the key', x int");
+        let schema = ddl("id long comment 'the key', x int COMMENT \"it's\\n2 lines\"");
         let metadata = &schema.field("id").unwrap().metadata;
         assert_eq!(metadata.get("comment"), Some(&serde_json::json!("the key")));
+        let x = &schema.field("x").unwrap().metadata;
+        assert_eq!(x.get("comment"), Some(&serde_json::json!("it's\n2 lines")));
     }
 
     #[test]
@@ -333,8 +340,9 @@ mod tests {
         assert!(err.to_string().contains("NULL after NOT"), "{err}");
         let err = StructType::from_ddl("id long, id int").unwrap_err();
         assert!(matches!(err, SchemaError::DuplicateField { .. }), "{err}");
-        let err = StructType::from_ddl("v variant").unwrap_err();
-        assert!(matches!(err, SchemaError::UnsupportedType { .. }), "{err}");
+        let err = StructType::from_ddl("id long, v variant").unwrap_err();
+        assert!(err.to_string().contains("position 12"), "{err}");
+        assert!(err.to_string().contains("`variant` is not one"), "{err}");
         let err = StructType::from_ddl("d decimal(40,2)").unwrap_err();
         assert!(matches!(err, SchemaError::InvalidDecimal { .. }), "{err}");
         assert!(StructType::from_ddl("  ").is_err());
