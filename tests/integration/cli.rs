@@ -500,6 +500,33 @@ async fn create_and_append_parquet_csv_and_json_files() {
     assert_eq!(replaced["version"], 3);
     assert_eq!(ids_at(&table, 3).await, vec![1, 2]);
     assert_eq!(ids_at(&table, 2).await, vec![1, 1, 2, 2, 3, 3, 4, 4]);
+    // Options of a new table are refused, not ignored, for a table that exists.
+    let err = fails(
+        &[
+            "append",
+            &location,
+            path_str(&csv),
+            "--partition-by",
+            "country",
+        ],
+        2,
+    );
+    assert!(one_line_error(&err).contains("--create"), "{err}");
+    let err = fails(
+        &[
+            "append",
+            &location,
+            path_str(&csv),
+            "--create",
+            "--partition-by",
+            "day",
+        ],
+        1,
+    );
+    assert!(
+        one_line_error(&err).contains("partitioned by [country]"),
+        "{err}"
+    );
     // Commit metadata reaches the history.
     ok(&[
         "append",

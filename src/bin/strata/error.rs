@@ -25,6 +25,9 @@ pub enum CliError {
     /// Something named on the command line does not exist (a tag, say).
     #[error("{0}")]
     NotFound(String),
+    /// The command does not fit the table as it is.
+    #[error("{0}")]
+    Refused(String),
     /// Arguments that parse but do not fit together.
     #[error("{0}")]
     Usage(String),

@@ -109,7 +109,11 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         Err(e) => return Err(e),
     };
     let table_schema = match &existing {
-        Some(table) => table.snapshot().await?.arrow_schema(),
+        Some(table) => {
+            let snapshot = table.snapshot().await?;
+            check_new_table_options(&args, &snapshot)?;
+            snapshot.arrow_schema()
+        }
         None => Input::open(first_file(&args), options, None)?.schema(),
     };
     // Every input opens (and CSV/JSON headers match) before anything is written.
@@ -147,6 +151,63 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         }
     };
     report_write(&args, &result)
+}
+
+/// The options of a table being created are refused, not ignored, when they cannot apply:
+/// without `--create`, or when the table exists with different settings.
+fn check_new_table_options(args: &AppendArgs, snapshot: &strata::Snapshot) -> CliResult {
+    let options = &args.new_table;
+    let given = !options.partition_by.is_empty()
+        || !options.properties.is_empty()
+        || options.name.is_some()
+        || options.description.is_some();
+    if !given {
+        return Ok(());
+    }
+    if !args.create {
+        return Err(CliError::Usage(
+            "--partition-by, --property, --name and --description apply when the table is created; add --create".into(),
+        ));
+    }
+    let metadata = snapshot.metadata();
+    let partition_by: Vec<String> = options
+        .partition_by
+        .iter()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut differences = Vec::new();
+    if !options.partition_by.is_empty() && partition_by != metadata.partition_columns {
+        differences.push(format!(
+            "it is partitioned by [{}]",
+            metadata.partition_columns.join(", ")
+        ));
+    }
+    for (key, value) in &options.properties {
+        if metadata.configuration.get(key) != Some(value) {
+            differences.push(format!(
+                "its {key} is {}",
+                metadata
+                    .configuration
+                    .get(key)
+                    .map_or("unset", String::as_str)
+            ));
+        }
+    }
+    if options.name.is_some() && options.name != metadata.name {
+        differences.push("its name differs".into());
+    }
+    if options.description.is_some() && options.description != metadata.description {
+        differences.push("its description differs".into());
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Refused(format!(
+        "{} already exists and {}; nothing was written (change the table with its own commands, or drop the options)",
+        args.table,
+        differences.join(", ")
+    )))
 }
 
 fn first_file(args: &AppendArgs) -> &Path {
