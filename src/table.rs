@@ -413,6 +413,11 @@ impl CreateBuilder {
     /// delta-rs's `write_deltalake` to a new location). Configure the write (mode, `txn`,
     /// commit metadata, file layout) on the returned builder.
     ///
+    /// When a table with the same schema and partition columns is already there, or another
+    /// writer creates one first, the data is written to it instead (with the write's mode and
+    /// `txn`, so a rerun of an idempotent job is recognised), as `write_deltalake` in append
+    /// mode does; a table of another shape is [`Error::TableExists`].
+    ///
     /// # Errors
     /// [`Error::InvalidLocation`] at once; the others of [`CreateBuilder::execute`] and
     /// [`WriteBuilder::execute`] from `execute`.
@@ -431,6 +436,18 @@ impl CreateBuilder {
     pub fn write(self, batches: impl IntoIterator<Item = RecordBatch>) -> Result<WriteBuilder> {
         let table = Table::unloaded(self.open_storage()?);
         Ok(WriteBuilder::new(table, batches.into_iter().collect()).creating(self))
+    }
+
+    /// Accepts an existing table as the one this builder would create when its schema and
+    /// partition columns are the ones asked for; otherwise returns `exists`.
+    pub(crate) fn require_same_shape(&self, existing: &Snapshot, exists: Error) -> Result<()> {
+        let same_schema = self.schema.as_ref() == Some(existing.schema());
+        let same_partitioning = self.partition_columns == existing.partition_columns();
+        if same_schema && same_partitioning {
+            Ok(())
+        } else {
+            Err(exists)
+        }
     }
 
     fn open_storage(&self) -> Result<Storage> {

@@ -301,20 +301,84 @@ impl WriteBuilder {
     /// [`Error::UnsupportedWriterFeatures`], [`Error::NotAllowed`] (overwrite of an
     /// append-only table), [`Error::Conflict`], [`Error::Storage`], [`Error::Parquet`], and
     /// any error the input stream yields.
-    pub async fn execute(mut self) -> Result<WriteResult> {
-        let new_table = match self.create.take() {
-            Some(create) => Some(create.prepare(self.table.storage()).await?),
+    pub async fn execute(self) -> Result<WriteResult> {
+        let WriteBuilder {
+            table,
+            input,
+            mode,
+            txn,
+            commit_metadata,
+            options,
+            max_retries,
+            create,
+        } = self;
+        let plan = CommitPlan {
+            table,
+            mode,
+            txn,
+            commit_metadata,
+            max_retries,
+        };
+        // The table to create, unless one of the same shape is already there: then this is an
+        // ordinary write to it.
+        let new_table = match &create {
+            Some(create) => match create.prepare(plan.table.storage()).await {
+                Ok(new_table) => Some(new_table),
+                Err(exists @ Error::TableExists { .. }) => {
+                    create.require_same_shape(&plan.table.snapshot().await?, exists)?;
+                    None
+                }
+                Err(e) => return Err(e),
+            },
             None => None,
         };
         let snapshot = match &new_table {
             Some(new_table) => new_table.snapshot.clone(),
-            None => self.table.snapshot().await?,
+            None => plan.table.snapshot().await?,
         };
-        check_writable(&snapshot)?;
+        if let Some(applied) = plan.check_target(&snapshot)? {
+            return Ok(applied);
+        }
+        let (input, conformer) = prepare_input(input, Conformer::new(&snapshot))?;
+        let written = write_data_files(&snapshot, input, conformer, &options).await?;
+        let creating = new_table.is_some();
+        match plan.commit(&snapshot, new_table, &written).await {
+            // Another writer created the table first. The files were written for the same
+            // shape of table, so they are committed to it if that is what it is.
+            Err(conflict @ Error::Conflict { .. }) if creating => {
+                let exists = crate::table::NewTable::exists(conflict);
+                let latest = plan.table.snapshot().await?;
+                if let Some(create) = &create {
+                    create.require_same_shape(&latest, exists)?;
+                }
+                if let Some(applied) = plan.check_target(&latest)? {
+                    return Ok(applied);
+                }
+                plan.commit(&latest, None, &written).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// What a write commits besides its files: the settings `execute` carries past the input.
+struct CommitPlan {
+    table: crate::Table,
+    mode: WriteMode,
+    txn: Option<(String, i64)>,
+    commit_metadata: Map<String, Value>,
+    max_retries: Option<u32>,
+}
+
+impl CommitPlan {
+    /// Refuses tables strata cannot write or that forbid the operation; an idempotent write
+    /// already in the table is the (successful) result.
+    fn check_target(&self, snapshot: &Snapshot) -> Result<Option<WriteResult>> {
+        check_writable(snapshot)?;
         if let Some((app_id, version)) = &self.txn
             && snapshot.txn_version(app_id).is_some_and(|v| v >= *version)
         {
-            return Ok(WriteResult {
+            return Ok(Some(WriteResult {
                 version: snapshot.version(),
                 attempts: 0,
                 already_applied: true,
@@ -322,23 +386,31 @@ impl WriteBuilder {
                 num_rows: 0,
                 num_bytes: 0,
                 num_removed_files: 0,
-            });
+            }));
         }
-        if self.mode == WriteMode::Overwrite && is_append_only(&snapshot) {
+        if self.mode == WriteMode::Overwrite && is_append_only(snapshot) {
             return Err(Error::NotAllowed {
                 location: snapshot.storage().location().to_string(),
                 operation: "overwrite".into(),
                 reason: "the table property delta.appendOnly is true".into(),
             });
         }
-        let (input, conformer) = prepare_input(self.input, Conformer::new(&snapshot))?;
-        let adds = write_data_files(&snapshot, input, conformer, &self.options).await?;
-        let num_rows: u64 = adds.iter().map(|a| a.1).sum();
-        let adds: Vec<Add> = adds.into_iter().map(|a| a.0).collect();
-        let num_bytes: u64 = adds.iter().map(|a| a.size as u64).sum();
-        let num_files = adds.len();
+        Ok(None)
+    }
 
-        let mut tx = Transaction::new(&snapshot, "WRITE")
+    /// Commits the written files on `snapshot` (with the new table's `protocol` and
+    /// `metaData` when creating it).
+    async fn commit(
+        &self,
+        snapshot: &Snapshot,
+        new_table: Option<crate::table::NewTable>,
+        written: &[(Add, u64)],
+    ) -> Result<WriteResult> {
+        let num_rows: u64 = written.iter().map(|a| a.1).sum();
+        let adds: Vec<Add> = written.iter().map(|a| a.0.clone()).collect();
+        let num_bytes: u64 = adds.iter().map(|a| a.size.max(0) as u64).sum();
+        let num_files = adds.len();
+        let mut tx = Transaction::new(snapshot, "WRITE")
             .with_parameter("mode", self.mode.as_delta())
             .with_parameter(
                 "partitionBy",
@@ -348,7 +420,6 @@ impl WriteBuilder {
             tx = tx.with_max_retries(r);
         }
         let now = chrono::Utc::now().timestamp_millis();
-        let creating = new_table.is_some();
         if let Some(new_table) = new_table {
             tx.add_actions(new_table.actions);
             for (k, v) in new_table.commit_metadata {
@@ -366,10 +437,10 @@ impl WriteBuilder {
             tx.add_actions(removes);
         }
         tx.add_actions(adds.into_iter().map(Action::Add));
-        if let Some((app_id, version)) = self.txn {
+        if let Some((app_id, version)) = &self.txn {
             tx.add_actions([Action::Txn(Txn {
-                app_id,
-                version,
+                app_id: app_id.clone(),
+                version: *version,
                 last_updated: Some(now),
             })]);
         }
@@ -379,13 +450,10 @@ impl WriteBuilder {
         if num_removed_files > 0 {
             tx.set_metric("numRemovedFiles", num_removed_files);
         }
-        for (k, v) in self.commit_metadata {
-            tx.set_commit_metadata(&k, v);
+        for (k, v) in &self.commit_metadata {
+            tx.set_commit_metadata(k, v.clone());
         }
-        let result = match tx.commit().await {
-            Err(e) if creating => return Err(crate::table::NewTable::exists(e)),
-            other => other?,
-        };
+        let result = tx.commit().await?;
         self.table.observe_commit(&result);
         Ok(WriteResult {
             version: result.version,

@@ -552,9 +552,94 @@ async fn a_table_created_with_its_first_data_is_one_commit_or_nothing() {
     assert_eq!(snapshot.version(), 0);
     assert_eq!(snapshot.txn_version("job"), Some(1));
     assert_eq!(id_set(&snapshot).await, (0..10).collect());
-    // Once it exists, creating again is refused and commits nothing.
-    let again = create().write([id_batch(10..20)]).unwrap().execute().await;
-    assert!(matches!(again, Err(Error::TableExists { .. })), "{again:?}");
+    // A rerun of the same idempotent job is recognised.
+    let rerun = create()
+        .write([id_batch(0..10)])
+        .unwrap()
+        .with_txn("job", 1)
+        .execute()
+        .await
+        .unwrap();
+    assert!(rerun.already_applied);
+    // Once it exists, a table of another shape is refused and nothing is committed; the same
+    // shape is appended to.
+    let other_shape = Table::create(location.as_str())
+        .with_arrow_schema(&people_schema())
+        .unwrap()
+        .write([people(0..3, Some("PT"))])
+        .unwrap()
+        .execute()
+        .await;
+    assert!(
+        matches!(other_shape, Err(Error::TableExists { .. })),
+        "{other_shape:?}"
+    );
     assert_eq!(table.version().await.unwrap(), 0);
-    assert_deltalake_row_count(&location, 10);
+    let again = create()
+        .write([id_batch(10..20)])
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(again.version, 1);
+    assert_eq!(
+        id_set(&table.snapshot().await.unwrap()).await,
+        (0..20).collect()
+    );
+    assert_deltalake_row_count(&location, 20);
+}
+
+#[tokio::test]
+async fn a_creating_write_that_loses_the_race_commits_to_the_winners_table() {
+    let dir = tempfile::tempdir().unwrap();
+    for same_shape in [true, false] {
+        let location = dir
+            .path()
+            .join(format!("race-{same_shape}"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        let create = || {
+            Table::create(location.as_str())
+                .with_arrow_schema(&id_batch(0..1).schema())
+                .unwrap()
+        };
+        // The winner creates the table while the loser's input is still streaming, after the
+        // loser checked that no table existed.
+        let winner = location.clone();
+        let input = futures::stream::iter(0..3).then(move |k| {
+            let winner = winner.clone();
+            async move {
+                if k == 1 {
+                    let mut builder = Table::create(winner.as_str());
+                    builder = if same_shape {
+                        builder.with_arrow_schema(&id_batch(0..1).schema()).unwrap()
+                    } else {
+                        builder.with_arrow_schema(&people_schema()).unwrap()
+                    };
+                    builder.execute().await.unwrap();
+                }
+                Ok(id_batch(k * 10..k * 10 + 10))
+            }
+        });
+        let result = create().write_stream(input).unwrap().execute().await;
+        let table = Table::open(&location).await.unwrap();
+        if same_shape {
+            let written = result.unwrap();
+            assert_eq!(
+                written.version, 1,
+                "committed on top of the winner's version 0"
+            );
+            assert_eq!(
+                id_set(&table.snapshot().await.unwrap()).await,
+                (0..30).collect()
+            );
+        } else {
+            assert!(
+                matches!(result, Err(Error::TableExists { .. })),
+                "{result:?}"
+            );
+            assert_eq!(table.version().await.unwrap(), 0, "nothing committed");
+        }
+    }
 }
