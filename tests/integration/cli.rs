@@ -473,13 +473,10 @@ async fn create_and_append_parquet_csv_and_json_files() {
     let table = Table::open(&location).await.unwrap();
     let snapshot = table.snapshot().await.unwrap();
     assert_eq!(snapshot_ids(&snapshot).await, vec![1, 2, 3, 4]);
-    let pt = snapshot
-        .scan()
-        .with_filter("country = 'PT' AND amount > 10")
-        .collect()
-        .await
-        .unwrap();
-    assert_eq!(rendered(&pt), vec!["1|PT|10.50|2026-11-01"]);
+    assert_eq!(
+        rendered_where(&snapshot, "country = 'PT' AND amount > 10").await,
+        vec!["1|PT|10.50|2026-11-01"]
+    );
 
     // Parquet in, idempotent with --txn, then an overwrite.
     let parquet = lake.path().join("c.parquet");
@@ -594,16 +591,11 @@ async fn create_and_append_parquet_csv_and_json_files() {
         json(&["append", &location, path_str(&late)])["numRows"],
         10_001
     );
-    let late_rows = table
-        .snapshot()
-        .await
-        .unwrap()
-        .scan()
-        .with_filter("country = 'LATE'")
-        .collect()
-        .await
-        .unwrap();
-    assert_eq!(rendered(&late_rows), vec!["10100|LATE|2.50|NULL"]);
+    let latest_rows = table.snapshot().await.unwrap();
+    assert_eq!(
+        rendered_where(&latest_rows, "country = 'LATE'").await,
+        vec!["10100|LATE|2.50|NULL"]
+    );
 
     // --create with an unreadable later file creates nothing.
     let never = lake.table("never");

@@ -539,13 +539,13 @@ async fn a_table_created_with_its_first_data_is_one_commit_or_nothing() {
         Err(Error::NotATable { .. })
     ));
 
-    let written = create()
-        .write([id_batch(0..10)])
-        .unwrap()
-        .with_txn("job", 1)
-        .execute()
-        .await
-        .unwrap();
+    let job = || {
+        create()
+            .write([id_batch(0..10)])
+            .unwrap()
+            .with_txn("job", 1)
+    };
+    let written = job().execute().await.unwrap();
     assert_eq!((written.version, written.num_rows), (0, 10));
     let table = Table::open(&location).await.unwrap();
     let snapshot = table.snapshot().await.unwrap();
@@ -553,13 +553,7 @@ async fn a_table_created_with_its_first_data_is_one_commit_or_nothing() {
     assert_eq!(snapshot.txn_version("job"), Some(1));
     assert_eq!(id_set(&snapshot).await, (0..10).collect());
     // A rerun of the same idempotent job is recognised.
-    let rerun = create()
-        .write([id_batch(0..10)])
-        .unwrap()
-        .with_txn("job", 1)
-        .execute()
-        .await
-        .unwrap();
+    let rerun = job().execute().await.unwrap();
     assert!(rerun.already_applied);
     // Once it exists, a table of another shape is refused and nothing is committed; the same
     // shape is appended to.

@@ -338,6 +338,17 @@ pub fn assert_deltalake_row_count(location: &str, rows: i64) {
     assert_eq!(read["rows"].as_i64(), Some(rows), "{out}");
 }
 
+/// The rows of `snapshot` matching `filter`, rendered as [`rendered`] does.
+pub async fn rendered_where(snapshot: &strata::Snapshot, filter: &str) -> Vec<String> {
+    let batches = snapshot
+        .scan()
+        .with_filter(filter)
+        .collect()
+        .await
+        .expect("scan");
+    rendered(&batches)
+}
+
 /// Every row as `|`-joined display text, sorted: comparable across scans whatever the file
 /// order (no conforming; see [`canonical_rows`] for reads by different clients).
 pub fn rendered(batches: &[RecordBatch]) -> Vec<String> {
