@@ -1453,17 +1453,10 @@ mod tests {
 
     fn sample_add(path: &str, part: Option<&str>, stats: Option<&str>) -> Add {
         Add {
-            path: path.into(),
             partition_values: [("p".to_string(), part.map(str::to_string))].into(),
-            size: 100,
             modification_time: 7,
-            data_change: true,
             stats: stats.map(str::to_string),
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
+            ..Add::for_test(path, 100)
         }
     }
 

@@ -105,17 +105,8 @@ mod tests {
 
     fn add(path: &str, data_change: bool) -> Action {
         Action::Add(Add {
-            path: path.into(),
-            partition_values: Default::default(),
-            size: 1,
-            modification_time: 0,
             data_change,
-            stats: None,
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
+            ..Add::for_test(path, 1)
         })
     }
 

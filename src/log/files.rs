@@ -772,17 +772,10 @@ mod tests {
 
     fn add(path: &str) -> Add {
         Add {
-            path: path.into(),
             partition_values: HashMap::from([("p".to_string(), Some("x".to_string()))]),
-            size: 7,
             modification_time: 9,
-            data_change: true,
             stats: Some("{\"numRecords\":1}".into()),
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
+            ..Add::for_test(path, 7)
         }
     }
 

@@ -151,12 +151,7 @@ async fn checkpoints_keep_every_version(partitioned: bool) {
             "version {v} after checkpoints"
         );
     }
-    let latest = Table::open(&location)
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let latest = latest(&location).await;
     assert_eq!(fingerprint(&latest).await, before[25]);
 
     // Log cleanup: without commits 0..=10, versions from the checkpoint on still read.
@@ -382,10 +377,7 @@ async fn last_checkpoint_is_exact_and_only_a_hint() {
     assert_eq!(hint["numOfAddFiles"], info.num_add_files);
     let file_size = std::fs::metadata(checkpoint_path(&path, 3)).unwrap().len();
     assert_eq!(hint["sizeInBytes"].as_u64(), Some(file_size));
-    let rows: usize = read_parquet(&checkpoint_path(&path, 3))
-        .iter()
-        .map(RecordBatch::num_rows)
-        .sum();
+    let rows = num_rows(&read_parquet(&checkpoint_path(&path, 3)));
     assert_eq!(info.num_actions as usize, rows);
     // The spec's canonical form for these four integer fields, hashed by Python's MD5.
     let canonical = format!(
@@ -415,12 +407,7 @@ async fn last_checkpoint_is_exact_and_only_a_hint() {
         let location = location.clone();
         let expected = model[8].clone();
         async move {
-            let snapshot = Table::open(&location)
-                .await
-                .unwrap()
-                .snapshot()
-                .await
-                .unwrap();
+            let snapshot = latest(&location).await;
             assert_eq!(snapshot.version(), 8, "{label}");
             assert_eq!(
                 snapshot_ids(&snapshot)
@@ -595,12 +582,7 @@ async fn assert_reads_as_before(location: &str, before: &[Fingerprint]) {
             "version {v}"
         );
     }
-    let latest = Table::open(location)
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let latest = latest(location).await;
     assert_eq!(latest.version(), 12);
     assert_eq!(
         latest.num_records().await.unwrap(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::support::rendered;
+use crate::support::{latest, rendered, scan_rows};
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use strata::{Error, Table};
@@ -115,21 +115,11 @@ async fn a_concurrent_append_does_not_fail_optimize_but_a_concurrent_rewrite_doe
         .await
         .unwrap();
     assert_eq!(result.num_files_removed, 12);
-    let latest = Table::open(&location)
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
-    let rows: usize = latest
-        .scan()
-        .collect()
-        .await
-        .unwrap()
-        .iter()
-        .map(RecordBatch::num_rows)
-        .sum();
-    assert_eq!(rows, 70, "the concurrent append is kept");
+    assert_eq!(
+        scan_rows(&latest(&location).await).await,
+        70,
+        "the concurrent append is kept"
+    );
 
     // A concurrent overwrite removed the files optimize rewrote: optimize fails, changes
     // nothing.
@@ -145,11 +135,5 @@ async fn a_concurrent_append_does_not_fail_optimize_but_a_concurrent_rewrite_doe
         .await
         .unwrap_err();
     assert!(err.is_conflict(), "{err:?}");
-    let latest = Table::open(&location)
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
-    assert_eq!(latest.num_files(), 2);
+    assert_eq!(latest(&location).await.num_files(), 2);
 }

@@ -12,7 +12,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::support::{latest, rendered};
+use crate::support::{latest, num_rows, rendered, scan_rows};
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -497,7 +497,7 @@ async fn check_filter(location: &str, filter: &str) -> (strata::scan::ScanMetric
         "{location}: {filter} ({:?})",
         plan.metrics()
     );
-    let rows = got.iter().map(RecordBatch::num_rows).sum();
+    let rows = num_rows(&got);
     (plan.metrics(), rows)
 }
 
@@ -665,24 +665,12 @@ async fn strata_tables_read_one_file_of_many_and_skip_row_groups() {
         .with_limit(25)
         .collect()
         .await;
-    assert_eq!(
-        limited
-            .unwrap()
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum::<usize>(),
-        25
-    );
+    assert_eq!(num_rows(&limited.unwrap()), 25);
 }
 
 #[tokio::test]
 async fn bad_filters_are_typed_errors_naming_the_problem() {
-    let snapshot = Table::open(fixture("appends"))
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let snapshot = latest(fixture("appends")).await;
     let err = snapshot
         .scan()
         .with_filter("idd = 1")
@@ -718,19 +706,7 @@ async fn null_partitions_follow_sql_semantics() {
     let (_, rows_not) = check_filter(&fixture("partitioned_special"), "NOT (p = 'a b')").await;
     let (_, rows_null) = check_filter(&fixture("partitioned_special"), "p IS NULL").await;
     let (_, rows_eq) = check_filter(&fixture("partitioned_special"), "p = 'a b'").await;
-    let total = Table::open(fixture("partitioned_special"))
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap()
-        .scan()
-        .collect()
-        .await
-        .unwrap()
-        .iter()
-        .map(RecordBatch::num_rows)
-        .sum::<usize>();
+    let total = scan_rows(&latest(fixture("partitioned_special")).await).await;
     assert!(rows_null > 0 && rows_eq > 0);
     assert_eq!(rows_not + rows_null + rows_eq, total);
 }

@@ -339,12 +339,7 @@ async fn idempotent_writes_apply_once() {
         .await
         .unwrap();
     assert!(older.already_applied);
-    let reopened = Table::open(lake.table("i"))
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let reopened = latest(lake.table("i")).await;
     assert_eq!(
         (
             reopened.txn_version("ingest"),

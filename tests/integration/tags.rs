@@ -1,14 +1,8 @@
 //! Tags: named versions stored in the `strata.tags` domain of the log.
 
-use arrow::array::RecordBatch;
 use strata::{Error, Table};
 
-use crate::support::{assert_deltalake_row_count, id_batch as batch, id_table};
-
-async fn rows(snapshot: &strata::Snapshot) -> usize {
-    let batches = snapshot.scan().collect().await.unwrap();
-    batches.iter().map(RecordBatch::num_rows).sum()
-}
+use crate::support::{assert_deltalake_row_count, id_batch as batch, id_table, scan_rows};
 
 async fn new_table(dir: &tempfile::TempDir) -> (Table, String) {
     id_table(dir.path()).await
@@ -29,7 +23,7 @@ async fn a_tag_pins_a_version_and_travels_with_the_table() {
     assert_eq!(tags["train-2026-11"].version, 1);
     let pinned = table.snapshot_at_tag("train-2026-11").await.unwrap();
     assert_eq!(pinned.version(), 1);
-    assert_eq!(rows(&pinned).await, 10);
+    assert_eq!(scan_rows(&pinned).await, 10);
 
     // The first tag added the domainMetadata writer feature; readers are untouched.
     let protocol = table.snapshot().await.unwrap().protocol().clone();

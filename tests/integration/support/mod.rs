@@ -285,7 +285,7 @@ pub async fn snapshot_ids(snapshot: &strata::Snapshot) -> Vec<i64> {
 }
 
 /// The latest version of the table at `location`.
-pub async fn latest(location: &str) -> strata::Snapshot {
+pub async fn latest(location: impl AsRef<str>) -> strata::Snapshot {
     let table = strata::Table::open(location).await.expect("open");
     table.snapshot().await.expect("snapshot")
 }
@@ -298,6 +298,11 @@ pub async fn ids_at(table: &strata::Table, version: i64) -> Vec<i64> {
 /// Total rows in batches.
 pub fn num_rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// Rows a full scan of `snapshot` returns.
+pub async fn scan_rows(snapshot: &strata::Snapshot) -> usize {
+    num_rows(&snapshot.scan().collect().await.expect("scan"))
 }
 
 /// Path of a commit file in a local table.
