@@ -984,22 +984,27 @@ async fn a_closed_pipe_ends_the_scan_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let (table, location) = id_table(dir.path()).await;
     table.append([id_batch(0..200_000)]).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["scan", &location, "--format", "csv"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert_eq!(first, "id\n");
-    // The reader is gone (like `| head -1`); the scan must stop without an error.
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}: {stderr}", out.status);
-    assert!(stderr.is_empty(), "{stderr}");
+    // Every format's encoder reports the closed pipe its own way (CSV only as text).
+    for format in ["csv", "jsonl", "parquet", "table"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["scan", &location, "--format", format, "--limit", "200000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = Vec::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_until(b'\n', &mut first)
+            .unwrap();
+        if format == "csv" {
+            assert_eq!(first, b"id\n");
+        }
+        // The reader is gone (like `| head -1`); the scan must stop without an error.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{format}: {:?}: {stderr}", out.status);
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
 }
 
 /// The same commands against a real S3-compatible server, configured by `--option` and, as

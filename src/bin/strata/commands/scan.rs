@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -47,8 +48,8 @@ pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
         builder = builder.with_limit(limit);
     }
     let plan = builder.plan().await?;
-    let mut target = Target::open(args.output.as_deref())?;
-    let written = write_rows(format, &mut target, &plan, table_rows).await;
+    let (target, sink) = Target::open(args.output.as_deref())?;
+    let written = write_rows(format, &target, sink, &plan, table_rows).await;
     match written {
         Ok(()) => target.finish()?,
         Err(e) => {
@@ -66,18 +67,26 @@ pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
 /// renamed when complete, so a failed scan leaves no partial file behind.
 struct Target {
     name: String,
-    sink: Option<BufWriter<Box<dyn Write + Send>>>,
     file: Option<(PathBuf, PathBuf)>,
+    /// The first write error the sink met: encoders report it in their own error types,
+    /// some (CSV) only as text, so this is what says a failure was the output's.
+    io_error: Arc<Mutex<Option<std::io::Error>>>,
 }
 
+/// The writer scan output is encoded into.
+type Sink = BufWriter<Box<dyn Write + Send>>;
+
 impl Target {
-    fn open(path: Option<&Path>) -> CliResult<Target> {
+    fn open(path: Option<&Path>) -> CliResult<(Target, Sink)> {
+        let io_error = Arc::new(Mutex::new(None));
         let Some(path) = path else {
-            return Ok(Target {
+            let target = Target {
                 name: "standard output".into(),
-                sink: Some(BufWriter::new(Box::new(std::io::stdout()))),
                 file: None,
-            });
+                io_error: io_error.clone(),
+            };
+            let sink = Recording::sink(std::io::stdout(), io_error);
+            return Ok((target, sink));
         };
         let name = path.display().to_string();
         let mut temp = path.as_os_str().to_owned();
@@ -87,18 +96,12 @@ impl Target {
             path: name.clone(),
             source,
         })?;
-        Ok(Target {
+        let target = Target {
             name,
-            sink: Some(BufWriter::new(Box::new(file))),
             file: Some((temp, path.to_path_buf())),
-        })
-    }
-
-    /// The writer; taken once by the encoder, which hands it back through `finish`.
-    fn take(&mut self) -> BufWriter<Box<dyn Write + Send>> {
-        self.sink
-            .take()
-            .unwrap_or_else(|| BufWriter::new(Box::new(std::io::sink())))
+            io_error: io_error.clone(),
+        };
+        Ok((target, Recording::sink(file, io_error)))
     }
 
     fn io_error(&self, source: std::io::Error) -> CliError {
@@ -108,26 +111,15 @@ impl Target {
         }
     }
 
-    /// An encoder's failure; an I/O error under it (a closed pipe, a full disk) stays one.
-    fn encode_error(
-        &self,
-        format: &'static str,
-        error: impl std::error::Error + 'static,
-    ) -> CliError {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-        while let Some(e) = source {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return self.io_error(std::io::Error::new(io.kind(), io.to_string()));
-            }
-            source = e.source();
-        }
-        let text = error.to_string();
-        if text.contains("Broken pipe") {
-            return self.io_error(std::io::ErrorKind::BrokenPipe.into());
-        }
-        CliError::Output {
-            format,
-            reason: text,
+    /// An encoder's failure: the output's own I/O error (a closed pipe, a full disk) when the
+    /// sink met one, else the encoder's.
+    fn encode_error(&self, format: &'static str, error: impl std::fmt::Display) -> CliError {
+        match self.io_error.lock().ok().and_then(|mut e| e.take()) {
+            Some(io) => self.io_error(io),
+            None => CliError::Output {
+                format,
+                reason: error.to_string(),
+            },
         }
     }
 
@@ -150,20 +142,55 @@ impl Target {
     }
 }
 
+/// A writer that keeps the first error it returned, for [`Target::encode_error`].
+struct Recording<W> {
+    inner: W,
+    error: Arc<Mutex<Option<std::io::Error>>>,
+}
+
+impl<W: Write + Send + 'static> Recording<W> {
+    fn sink(inner: W, error: Arc<Mutex<Option<std::io::Error>>>) -> Sink {
+        BufWriter::new(Box::new(Recording { inner, error }))
+    }
+}
+
+impl<W> Recording<W> {
+    fn record<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result
+            && let Ok(mut slot) = self.error.lock()
+            && slot.is_none()
+        {
+            *slot = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Recording<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.record(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.record(result)
+    }
+}
+
 async fn write_rows(
     format: ScanFormat,
-    target: &mut Target,
+    target: &Target,
+    mut sink: Sink,
     plan: &strata::scan::ScanPlan,
     table_rows: Option<u64>,
 ) -> CliResult {
     let schema = plan.output_schema();
-    let sink = target.take();
     let mut batches = plan.execute()?;
     match format {
         ScanFormat::Table => {
             let all: Vec<RecordBatch> = batches.try_collect().await?;
             let text = render_table(&schema, &all, table_rows)?;
-            let mut sink = sink;
             writeln!(sink, "{text}").map_err(|e| target.io_error(e))?;
             target.flush(sink)
         }
