@@ -243,6 +243,15 @@ impl Table {
         self.restore(target, Some(timestamp)).await
     }
 
+    /// Restores the version tag `name` pins (see [`Table::restore_to_version`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unknown tag; as [`Table::restore_to_version`].
+    pub async fn restore_to_tag(&self, name: &str) -> Result<UndoResult> {
+        let target = self.snapshot_at_tag(name).await?;
+        self.restore(target, None).await
+    }
+
     async fn restore(
         &self,
         target: Snapshot,

@@ -14,10 +14,7 @@ pub async fn restore(ctx: &Context, location: &str, at: &At, json: bool) -> CliR
     let result = match (&at.version, &at.timestamp, &at.tag) {
         (Some(version), _, _) => table.restore_to_version(*version).await?,
         (_, Some(timestamp), _) => table.restore_to_timestamp(*timestamp).await?,
-        (_, _, Some(tag)) => {
-            let version = table.snapshot_at_tag(tag).await?.version();
-            table.restore_to_version(version).await?
-        }
+        (_, _, Some(tag)) => table.restore_to_tag(tag).await?,
         (None, None, None) => {
             return Err(CliError::Usage(
                 "say which version to restore: --version, --timestamp or --tag".into(),
