@@ -273,7 +273,7 @@ fn table_retention_ms(snapshot: &Snapshot) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::path::Path;
+    use crate::storage::Path;
 
     fn obj(relative: &str, modified_ms: i64) -> ListedObject {
         ListedObject {
