@@ -155,21 +155,12 @@ impl Input {
             }
             return Ok(());
         }
-        let known = |name: &str| {
-            table.field_with_name(name).is_ok()
-                || (self.format == InputFormat::Csv
-                    && table
-                        .fields()
-                        .iter()
-                        .filter(|t| t.name().eq_ignore_ascii_case(name))
-                        .count()
-                        == 1)
-        };
+        let csv = self.format == InputFormat::Csv;
         let unknown: Vec<&str> = file
             .fields()
             .iter()
             .map(|f| f.name().as_str())
-            .filter(|name| !known(name))
+            .filter(|name| table_field(table, name, csv).is_none())
             .collect();
         if unknown.is_empty() {
             return Ok(());
@@ -424,6 +415,25 @@ fn integers_as_text(schema: &Schema) -> Schema {
     )
 }
 
+/// The table column a file column names: exactly, else (when `ignore_case`) the one column
+/// whose name differs only in case.
+fn table_field<'a>(table: &'a Schema, name: &str, ignore_case: bool) -> Option<&'a Field> {
+    if let Ok(field) = table.field_with_name(name) {
+        return Some(field);
+    }
+    if !ignore_case {
+        return None;
+    }
+    let mut matches = table
+        .fields()
+        .iter()
+        .filter(|t| t.name().eq_ignore_ascii_case(name));
+    match (matches.next(), matches.next()) {
+        (Some(only), None) => Some(only.as_ref()),
+        _ => None,
+    }
+}
+
 /// The file's columns with the table's types: by name (exactly, else the one
 /// case-insensitive match), or by position when the file has no header. A column the table
 /// lacks keeps its inferred type, so that the writer names it in its schema error.
@@ -434,16 +444,7 @@ fn with_table_types(file: &Schema, table: &Schema, header: bool) -> Schema {
         .enumerate()
         .map(|(i, field)| {
             let target = if header {
-                table.field_with_name(field.name()).ok().or_else(|| {
-                    let mut matches = table
-                        .fields()
-                        .iter()
-                        .filter(|t| t.name().eq_ignore_ascii_case(field.name()));
-                    match (matches.next(), matches.next()) {
-                        (Some(only), None) => Some(only.as_ref()),
-                        _ => None,
-                    }
-                })
+                table_field(table, field.name(), true)
             } else {
                 table.fields().get(i).map(|f| f.as_ref())
             };
