@@ -376,43 +376,36 @@ fn io_error(path: &Path, source: std::io::Error) -> CliError {
 /// Every field nullable: the decoder must not refuse a missing value before the writer can
 /// report it against the table's constraints.
 fn nullable(schema: &Schema) -> Schema {
+    map_fields(schema, |f| f.clone().with_nullable(true))
+}
+
+/// `schema` with every top-level field replaced by `change(field)`.
+fn map_fields(schema: &Schema, change: impl Fn(&Field) -> Field) -> Schema {
     Schema::new(
         schema
             .fields()
             .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
+            .map(|f| change(f))
             .collect::<Vec<_>>(),
     )
 }
 
 fn nulls_as_strings(schema: &Schema) -> Schema {
-    Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Null => f.as_ref().clone().with_data_type(DataType::Utf8),
-                _ => f.as_ref().clone(),
-            })
-            .collect::<Vec<_>>(),
-    )
+    map_fields(schema, |f| match f.data_type() {
+        DataType::Null => f.clone().with_data_type(DataType::Utf8),
+        _ => f.clone(),
+    })
 }
 
 /// Top-level integer columns as text, to be cast exactly after decoding.
 fn integers_as_text(schema: &Schema) -> Schema {
-    Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| {
-                if f.data_type().is_integer() {
-                    f.as_ref().clone().with_data_type(DataType::Utf8)
-                } else {
-                    f.as_ref().clone()
-                }
-            })
-            .collect::<Vec<_>>(),
-    )
+    map_fields(schema, |f| {
+        if f.data_type().is_integer() {
+            f.clone().with_data_type(DataType::Utf8)
+        } else {
+            f.clone()
+        }
+    })
 }
 
 /// The table column a file column names: exactly, else (when `ignore_case`) the one column
