@@ -1,4 +1,6 @@
-//! Shared test helpers: temporary tables, sample data, and order-insensitive comparison.
+//! Test helpers shared by the strata crates: temporary lakes, sample data, order-insensitive
+//! comparison, the Python interop venv ([`python`]), an S3-compatible server on loopback
+//! ([`s3`]) and a seeded fault-injecting object store ([`fault_store`]).
 
 #![allow(dead_code)]
 

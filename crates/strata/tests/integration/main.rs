@@ -1,11 +1,10 @@
 //! strata's integration tests: one binary (link time), topic modules.
 
-mod support;
+use strata_test_support as support;
 
 mod bad_input;
 mod checkpoints;
 mod cleanup;
-mod cli;
 mod conformance;
 mod faults;
 pub mod fixtures;

@@ -1,5 +1,5 @@
 //! A real S3-compatible server for the tests: moto in server mode
-//! (`tests/python/s3_server.py`), run with the interop venv's python.
+//! (`python/s3_server.py`), run with the interop venv's python.
 //!
 //! One server per test process, started on first use ([`s3_server`]) on a free loopback port
 //! with the bucket [`BUCKET`]. It serves one request at a time, so moto's check-then-write of
@@ -85,7 +85,6 @@ impl S3Server {
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
         .join("python")
         .join("s3_server.py")
 }
@@ -193,166 +192,168 @@ pub fn s3_server() -> &'static S3Server {
     SERVER.get_or_init(start)
 }
 
-// ---------------------------------------------------------------------------------------
-// The server itself: it must honour put-if-absent, or none of the S3 tests mean anything.
+/// The server itself: it must honour put-if-absent, or none of the S3 tests mean anything.
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use strata::storage::PutOutcome;
+    use strata::{Storage, Table};
 
-use bytes::Bytes;
-use strata::storage::PutOutcome;
-use strata::{Storage, Table};
+    use super::*;
+    use crate::{people, people_schema};
 
-use super::{people, people_schema};
-
-#[tokio::test]
-async fn s3_rejects_second_create_of_same_key() {
-    let server = s3_server();
-    let storage = Storage::open(&server.location("put-if-absent"), &server.options())
-        .expect("open s3 storage");
-    let path = storage.log_path("00000000000000000000.json");
-    let first = storage
-        .put_if_absent(&path, Bytes::from_static(b"first"))
-        .await
-        .unwrap_or_else(|e| panic!("first create: {e}\nserver log:\n{}", server.log()));
-    assert_eq!(first, PutOutcome::Created);
-    let second = storage
-        .put_if_absent(&path, Bytes::from_static(b"second"))
-        .await
-        .unwrap_or_else(|e| panic!("second create: {e}\nserver log:\n{}", server.log()));
-    assert_eq!(
-        second,
-        PutOutcome::AlreadyExists,
-        "the S3 server let a second If-None-Match: * PUT overwrite the key"
-    );
-    assert_eq!(
-        storage.get(&path).await.expect("get").as_ref(),
-        b"first",
-        "the first write must survive"
-    );
-    // And a different key is still creatable.
-    let other = storage.log_path("00000000000000000001.json");
-    assert_eq!(
-        storage
-            .put_if_absent(&other, Bytes::from_static(b"x"))
+    #[tokio::test]
+    async fn s3_rejects_second_create_of_same_key() {
+        let server = s3_server();
+        let storage = Storage::open(&server.location("put-if-absent"), &server.options())
+            .expect("open s3 storage");
+        let path = storage.log_path("00000000000000000000.json");
+        let first = storage
+            .put_if_absent(&path, Bytes::from_static(b"first"))
             .await
-            .expect("create other"),
-        PutOutcome::Created
-    );
-}
-
-/// Racing creates of one key: exactly one wins and its bytes stay. The property every
-/// concurrent test relies on, checked under real concurrency. (A guard, not a proof: moto's
-/// check-to-write window is short under the GIL, and with the lock in `s3_server.py` removed
-/// this test still passed in 5 tries; the lock is what guarantees it.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn s3_racing_creates_of_same_key_have_one_winner() {
-    let server = s3_server();
-    let storage = Storage::open(&server.location("put-if-absent-race"), &server.options())
-        .expect("open s3 storage");
-    for round in 0..25 {
-        let path = storage.log_path(&format!("{round:020}.json"));
-        let puts: Vec<_> = (0..8)
-            .map(|i| {
-                let (storage, path) = (storage.clone(), path.clone());
-                tokio::spawn(async move {
-                    storage
-                        .put_if_absent(&path, Bytes::from(format!("writer {i}")))
-                        .await
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for (i, put) in puts.into_iter().enumerate() {
-            match put.await.expect("join") {
-                Ok(PutOutcome::Created) => winners.push(i),
-                Ok(PutOutcome::AlreadyExists) => {}
-                Err(e) => panic!(
-                    "round {round}, writer {i}: {e}\nserver log:\n{}",
-                    server.log()
-                ),
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: creators {winners:?}");
+            .unwrap_or_else(|e| panic!("first create: {e}\nserver log:\n{}", server.log()));
+        assert_eq!(first, PutOutcome::Created);
+        let second = storage
+            .put_if_absent(&path, Bytes::from_static(b"second"))
+            .await
+            .unwrap_or_else(|e| panic!("second create: {e}\nserver log:\n{}", server.log()));
+        assert_eq!(
+            second,
+            PutOutcome::AlreadyExists,
+            "the S3 server let a second If-None-Match: * PUT overwrite the key"
+        );
         assert_eq!(
             storage.get(&path).await.expect("get").as_ref(),
-            format!("writer {}", winners[0]).as_bytes(),
-            "round {round}: the winner's bytes must be the object"
+            b"first",
+            "the first write must survive"
+        );
+        // And a different key is still creatable.
+        let other = storage.log_path("00000000000000000001.json");
+        assert_eq!(
+            storage
+                .put_if_absent(&other, Bytes::from_static(b"x"))
+                .await
+                .expect("create other"),
+            PutOutcome::Created
         );
     }
-}
 
-#[tokio::test]
-async fn s3_table_round_trips_every_version() {
-    use arrow::array::AsArray;
-    use arrow::datatypes::Int64Type;
-
-    let server = s3_server();
-    let location = server.location("roundtrip");
-    let table = Table::create(&location)
-        .with_options(server.options())
-        .with_arrow_schema(&people_schema())
-        .expect("schema")
-        .with_partition_columns(["country"])
-        .execute()
-        .await
-        .unwrap_or_else(|e| panic!("create on S3: {e}\nserver log:\n{}", server.log()));
-    assert_eq!(table.version().await.unwrap(), 0);
-    for (i, (ids, country)) in [(0..3, Some("PT")), (3..5, Some("NL")), (5..6, None)]
-        .into_iter()
-        .enumerate()
-    {
-        let w = table.append([people(ids, country)]).await.expect("append");
-        assert_eq!((w.version, w.attempts), (i as i64 + 1, 1));
+    /// Racing creates of one key: exactly one wins and its bytes stay. The property every
+    /// concurrent test relies on, checked under real concurrency. (A guard, not a proof: moto's
+    /// check-to-write window is short under the GIL, and with the lock in `s3_server.py` removed
+    /// this test still passed in 5 tries; the lock is what guarantees it.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn s3_racing_creates_of_same_key_have_one_winner() {
+        let server = s3_server();
+        let storage = Storage::open(&server.location("put-if-absent-race"), &server.options())
+            .expect("open s3 storage");
+        for round in 0..25 {
+            let path = storage.log_path(&format!("{round:020}.json"));
+            let puts: Vec<_> = (0..8)
+                .map(|i| {
+                    let (storage, path) = (storage.clone(), path.clone());
+                    tokio::spawn(async move {
+                        storage
+                            .put_if_absent(&path, Bytes::from(format!("writer {i}")))
+                            .await
+                    })
+                })
+                .collect();
+            let mut winners = Vec::new();
+            for (i, put) in puts.into_iter().enumerate() {
+                match put.await.expect("join") {
+                    Ok(PutOutcome::Created) => winners.push(i),
+                    Ok(PutOutcome::AlreadyExists) => {}
+                    Err(e) => panic!(
+                        "round {round}, writer {i}: {e}\nserver log:\n{}",
+                        server.log()
+                    ),
+                }
+            }
+            assert_eq!(winners.len(), 1, "round {round}: creators {winners:?}");
+            assert_eq!(
+                storage.get(&path).await.expect("get").as_ref(),
+                format!("writer {}", winners[0]).as_bytes(),
+                "round {round}: the winner's bytes must be the object"
+            );
+        }
     }
-    let w = table
-        .overwrite([people(100..102, Some("PT"))])
-        .await
-        .expect("overwrite");
-    assert_eq!((w.version, w.num_removed_files), (4, 3));
 
-    let expected: Vec<Vec<i64>> = vec![
-        vec![],
-        (0..3).collect(),
-        (0..5).collect(),
-        (0..6).collect(),
-        vec![100, 101],
-    ];
-    let reopened = Table::open_with_options(&location, server.options())
-        .await
-        .expect("reopen");
-    assert_eq!(reopened.version().await.unwrap(), 4);
-    for (version, want) in expected.iter().enumerate() {
-        let snapshot = reopened
-            .snapshot_at_version(version as i64)
+    #[tokio::test]
+    async fn s3_table_round_trips_every_version() {
+        use arrow::array::AsArray;
+        use arrow::datatypes::Int64Type;
+
+        let server = s3_server();
+        let location = server.location("roundtrip");
+        let table = Table::create(&location)
+            .with_options(server.options())
+            .with_arrow_schema(&people_schema())
+            .expect("schema")
+            .with_partition_columns(["country"])
+            .execute()
             .await
-            .expect("snapshot");
-        let batches = snapshot
+            .unwrap_or_else(|e| panic!("create on S3: {e}\nserver log:\n{}", server.log()));
+        assert_eq!(table.version().await.unwrap(), 0);
+        for (i, (ids, country)) in [(0..3, Some("PT")), (3..5, Some("NL")), (5..6, None)]
+            .into_iter()
+            .enumerate()
+        {
+            let w = table.append([people(ids, country)]).await.expect("append");
+            assert_eq!((w.version, w.attempts), (i as i64 + 1, 1));
+        }
+        let w = table
+            .overwrite([people(100..102, Some("PT"))])
+            .await
+            .expect("overwrite");
+        assert_eq!((w.version, w.num_removed_files), (4, 3));
+
+        let expected: Vec<Vec<i64>> = vec![
+            vec![],
+            (0..3).collect(),
+            (0..5).collect(),
+            (0..6).collect(),
+            vec![100, 101],
+        ];
+        let reopened = Table::open_with_options(&location, server.options())
+            .await
+            .expect("reopen");
+        assert_eq!(reopened.version().await.unwrap(), 4);
+        for (version, want) in expected.iter().enumerate() {
+            let snapshot = reopened
+                .snapshot_at_version(version as i64)
+                .await
+                .expect("snapshot");
+            let batches = snapshot
+                .scan()
+                .with_columns(["id"])
+                .collect()
+                .await
+                .expect("scan");
+            let mut ids: Vec<i64> = batches
+                .iter()
+                .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+                .collect();
+            ids.sort();
+            assert_eq!(&ids, want, "version {version}");
+            assert_eq!(
+                snapshot.num_records().await.unwrap(),
+                Some(want.len() as i64)
+            );
+        }
+        let rows = reopened
+            .snapshot()
+            .await
+            .unwrap()
             .scan()
-            .with_columns(["id"])
             .collect()
             .await
-            .expect("scan");
-        let mut ids: Vec<i64> = batches
-            .iter()
-            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-            .collect();
-        ids.sort();
-        assert_eq!(&ids, want, "version {version}");
-        assert_eq!(
-            snapshot.num_records().await.unwrap(),
-            Some(want.len() as i64)
+            .unwrap();
+        crate::assert_same_rows(
+            &rows,
+            &[people(100..102, Some("PT"))],
+            &people_schema(),
+            "latest on S3",
         );
     }
-    let rows = reopened
-        .snapshot()
-        .await
-        .unwrap()
-        .scan()
-        .collect()
-        .await
-        .unwrap();
-    super::assert_same_rows(
-        &rows,
-        &[people(100..102, Some("PT"))],
-        &people_schema(),
-        "latest on S3",
-    );
 }

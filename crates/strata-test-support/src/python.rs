@@ -1,7 +1,7 @@
 //! The second Delta client: a Python venv with deltalake, made on first use under target/.
 //!
-//! The venv lives at `<target>/interop-venv` (`<target>` = `$CARGO_TARGET_DIR`, else
-//! `<manifest>/target`) and is built from `tests/python/requirements.txt` with `python3`
+//! The venv lives at `<target>/interop-venv` (`<target>` = `$CARGO_TARGET_DIR`, else the
+//! workspace's `target/`) and is built from `python/requirements.txt` (in this crate) with `python3`
 //! from PATH (or `$STRATA_PYTHON`). A marker file inside it records the exact
 //! requirements it was built from; if the pins change, the venv is rebuilt. Creation is
 //! serialised across threads (a `OnceLock`) and across test processes (an exclusive lock
@@ -20,6 +20,11 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The workspace root (this crate is `crates/strata-test-support`).
+fn workspace_dir() -> PathBuf {
+    manifest_dir().join("..").join("..")
+}
+
 fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
@@ -27,25 +32,19 @@ fn target_dir() -> PathBuf {
             if dir.is_absolute() {
                 dir
             } else {
-                manifest_dir().join(dir)
+                workspace_dir().join(dir)
             }
         }
-        _ => manifest_dir().join("target"),
+        _ => workspace_dir().join("target"),
     }
 }
 
 fn requirements_path() -> PathBuf {
-    manifest_dir()
-        .join("tests")
-        .join("python")
-        .join("requirements.txt")
+    manifest_dir().join("python").join("requirements.txt")
 }
 
 fn interop_script() -> PathBuf {
-    manifest_dir()
-        .join("tests")
-        .join("python")
-        .join("interop.py")
+    manifest_dir().join("python").join("interop.py")
 }
 
 fn venv_bin(venv: &Path) -> PathBuf {
@@ -166,13 +165,13 @@ pub fn venv_python() -> PathBuf {
     match PYTHON.get_or_init(ensure_venv) {
         Ok(python) => python.clone(),
         Err(e) => panic!(
-            "cannot set up the Python interop venv (deltalake, tests/python/requirements.txt); \
+            "cannot set up the Python interop venv (deltalake, python/requirements.txt); \
              these tests need python3 with venv + pip and access to PyPI:\n{e}"
         ),
     }
 }
 
-/// Runs tests/python/interop.py with args; panics with stdout+stderr on failure; returns stdout.
+/// Runs python/interop.py with args; panics with stdout+stderr on failure; returns stdout.
 pub fn interop(args: &[&str]) -> String {
     let python = venv_python();
     let mut cmd = Command::new(&python);

@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use strata::{Snapshot, Table};
 
-use crate::support::*;
+use strata_test_support as support;
+use support::*;
 
 /// What one run of the binary did.
 struct Run {
@@ -101,15 +102,21 @@ fn one_line_error(stderr: &str) -> &str {
         .unwrap_or_else(|| panic!("not an error line: {stderr}"))
 }
 
-fn fixture(name: &str) -> PathBuf {
+/// The library's fixtures (`crates/strata/fixtures`), as an absolute path without `..`.
+fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/tables")
-        .join(name)
+        .join("../strata/fixtures")
+        .canonicalize()
+        .expect("crates/strata/fixtures")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    fixtures_dir().join("tables").join(name)
 }
 
 fn fixture_info(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/expected")
+    let path = fixtures_dir()
+        .join("expected")
         .join(name)
         .join("versions.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("versions.json")).expect("json")

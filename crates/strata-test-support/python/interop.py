@@ -2,7 +2,7 @@
 """Interop helper: the Python `deltalake` (delta-rs) package as a second Delta client.
 
 Used by strata's Rust integration tests (tests/integration/support/python.rs) and by
-fixtures/generate.py. Needs only the packages pinned in tests/python/requirements.txt.
+crates/strata/fixtures/generate.py. Needs only the packages pinned in requirements.txt beside it.
 
 Usage:
   interop.py dump TABLE OUT_DIR [--versions a,b,c]
