@@ -214,7 +214,7 @@ pub fn canonical_rows(batches: &[RecordBatch], schema: &SchemaRef) -> Vec<String
     let mut rows = Vec::new();
     for batch in batches {
         let batch =
-            strata::conform::conform_batch(batch, schema, strata::conform::nulls).expect("conform");
+            strata::protocol::schema::conform::conform_batch(batch, schema, strata::protocol::schema::conform::nulls).expect("conform");
         let formatters: Vec<ArrayFormatter> = batch
             .columns()
             .iter()

@@ -6,8 +6,8 @@
 //! [`StatsError`]) and are wrapped here. Every message names the table, file or version it is
 //! about and, where there is one, what to do next.
 
-use crate::partition::PartitionError;
-use crate::schema::SchemaError;
+use crate::protocol::partition::PartitionError;
+use crate::protocol::schema::SchemaError;
 use crate::stats::StatsError;
 
 /// Result alias for strata operations.

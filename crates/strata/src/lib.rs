@@ -42,48 +42,37 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod actions;
 pub mod checkpoint;
-pub mod cleanup;
-pub mod conflict;
-pub mod conform;
-pub mod diff;
 pub mod error;
 pub mod expr;
-pub mod features;
-pub mod history;
 pub mod log;
-pub mod optimize;
-pub mod partition;
-pub mod predicate;
-pub mod restore;
-pub mod scan;
-pub mod schema;
-pub mod skipping;
+pub mod ops;
+pub mod protocol;
+pub mod read;
 pub mod snapshot;
 pub mod stats;
 pub mod storage;
 pub mod table;
-pub mod tags;
 pub mod transaction;
-pub mod vacuum;
 pub mod write;
 
-pub use cleanup::{CleanupReport, CleanupSkipped};
-pub use diff::TableDiff;
+pub use protocol::actions;
+
+pub use checkpoint::cleanup::{CleanupReport, CleanupSkipped};
+pub use ops::diff::TableDiff;
 pub use error::{ConflictReason, Error, Result};
 pub use expr::{Expr, ExprError, Scalar, col, lit};
-pub use history::HistoryEntry;
+pub use ops::history::HistoryEntry;
 pub use log::files::FileView;
-pub use optimize::{OptimizeBuilder, OptimizeProgress, OptimizeResult};
-pub use predicate::Predicate;
-pub use restore::UndoResult;
-pub use scan::{RecordBatchStream, ScanBuilder};
-pub use schema::{DataType, PrimitiveType, StructField, StructType};
+pub use ops::optimize::{OptimizeBuilder, OptimizeProgress, OptimizeResult};
+pub use expr::predicate::Predicate;
+pub use ops::restore::UndoResult;
+pub use read::scan::{RecordBatchStream, ScanBuilder};
+pub use protocol::schema::{DataType, PrimitiveType, StructField, StructType};
 pub use snapshot::Snapshot;
 pub use storage::Storage;
 pub use table::{CreateBuilder, Table};
-pub use tags::Tag;
+pub use ops::tags::Tag;
 pub use transaction::{CommitResult, Transaction};
-pub use vacuum::{VacuumBuilder, VacuumProgress, VacuumReport};
+pub use ops::vacuum::{VacuumBuilder, VacuumProgress, VacuumReport};
 pub use write::{WriteBuilder, WriteMode, WriteResult, WriterOptions};

@@ -5,7 +5,7 @@
 //! commits use `PutMode::Create`, and `AlreadyExists` is turned into a commit race in exactly
 //! one place ([`Storage::put_if_absent`]).
 //!
-//! Paths: an `add.path` is a URI; it is percent-decoded once ([`decode_path`]) and the result is
+//! Paths: an `add.path` is a URI; it is percent-decoded once (`protocol::paths::decode_path`) and the result is
 //! used verbatim as the object key (`Path::parse`, never `Path::from`, which would encode `%` a
 //! second time and miss Hive-escaped partition directories such as `p=a%3Ab`).
 
@@ -22,42 +22,10 @@ pub use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use url::Url;
 
 use crate::error::{Error, Result};
-
-/// Name of the log directory under the table root.
-pub const LOG_DIR: &str = "_delta_log";
-
-/// Characters percent-encoded when a relative file path becomes an `add.path` URI: everything
-/// RFC 2396 does not allow unescaped in a path, plus `%` itself so decoding is exact.
-const URI_PATH: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
-
-/// Encodes a relative file path for `add.path` (`protocol/PROTOCOL.md#file-paths`).
-pub fn encode_path(relative: &str) -> String {
-    utf8_percent_encode(relative, URI_PATH).to_string()
-}
-
-/// Decodes an `add.path`/`remove.path` URI once into the path it names.
-pub fn decode_path(uri: &str) -> String {
-    percent_decode_str(uri).decode_utf8_lossy().into_owned()
-}
+use crate::protocol::paths::{LOG_DIR, decode_path, encode_path};
 
 /// The outcome of a put-if-absent: the store either created the object or already had one.
 /// A value, not an error: losing the race is an expected outcome of optimistic concurrency.

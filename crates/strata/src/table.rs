@@ -13,11 +13,11 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use serde_json::Value;
 
-use crate::actions::{Action, Format, Metadata};
-use crate::cleanup::{CleanupReport, cleanup_expired_logs};
+use crate::protocol::actions::{Action, Format, Metadata};
+use crate::checkpoint::cleanup::{CleanupReport, cleanup_expired_logs};
 use crate::error::{Error, Result};
-use crate::features;
-use crate::schema::{DataType, StructType};
+use crate::protocol::features;
+use crate::protocol::schema::{DataType, StructType};
 use crate::snapshot::Snapshot;
 use crate::stats::IndexedColumns;
 use crate::storage::Storage;
@@ -206,7 +206,7 @@ impl Table {
     /// automatic cleanup after a checkpoint).
     ///
     /// # Errors
-    /// As [`crate::cleanup::cleanup_expired_logs`], and [`Table::snapshot`].
+    /// As [`crate::checkpoint::cleanup::cleanup_expired_logs`], and [`Table::snapshot`].
     pub async fn cleanup_log(&self) -> Result<CleanupReport> {
         let snapshot = self.snapshot().await?;
         cleanup_expired_logs(&snapshot, chrono::Utc::now().timestamp_millis()).await
@@ -501,7 +501,7 @@ const SPECIAL_NAME_CHARS: &[char] = &[' ', ',', ';', '{', '}', '(', ')', '\n', '
 /// Column names at every level: not empty, unique ignoring case within a struct (Delta is
 /// case-insensitive), and free of [`SPECIAL_NAME_CHARS`].
 fn check_names(
-    fields: &[crate::schema::StructField],
+    fields: &[crate::protocol::schema::StructField],
     parent: &str,
 ) -> std::result::Result<(), String> {
     let mut seen = std::collections::HashSet::new();

@@ -3,7 +3,7 @@
 //!
 //! Pure: input is a listing of the log and the retention cutoff (`now −
 //! delta.logRetentionDuration`, in milliseconds), output the file names to delete. The shell
-//! ([`crate::cleanup`]) lists, plans with [`plan_cleanup`] and deletes.
+//! ([`crate::checkpoint::cleanup`]) lists, plans with [`plan_cleanup`] and deletes.
 //!
 //! # The rule
 //!
@@ -40,7 +40,8 @@
 //! Deletions are returned ascending by version (then name), so a cleanup that stops part-way
 //! has removed a prefix of the old versions and left everything from `C` on intact.
 
-use crate::log::segment::{LogFile, LogFileKind, LogListing};
+use crate::log::segment::{LogFile, LogListing};
+use crate::protocol::paths::LogFileKind;
 use crate::log::timetravel::make_monotonic;
 
 /// What a cleanup will delete.
@@ -167,9 +168,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::log::segment::{
-        SegmentError, checkpoint_file_name, commit_file_name, parse_log_file_name,
-    };
+    use crate::log::segment::SegmentError;
+    use crate::protocol::paths::{checkpoint_file_name, commit_file_name, parse_log_file_name};
     use crate::log::timetravel::version_at;
 
     const HOUR_MS: i64 = 3_600_000;

@@ -27,8 +27,7 @@ use arrow::array::{
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::DataType;
 
-use super::replay::file_key;
-use crate::actions::{Add, DeletionVectorDescriptor, Remove};
+use crate::protocol::actions::{Add, DeletionVectorDescriptor, Remove, file_key};
 
 /// Why a decoded checkpoint batch cannot be used (the caller adds the file and version).
 pub type ColumnError = String;

@@ -9,8 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::files::{BaseFiles, FileSet};
-use crate::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol, Txn};
-use crate::storage::decode_path;
+use crate::protocol::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol, Txn};
 
 /// The reconstructed state of a table at one version.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +20,7 @@ pub struct TableState {
     pub protocol: Option<Protocol>,
     /// Latest metadata.
     pub metadata: Option<Metadata>,
-    /// Live files and tombstones (reconciled by [`file_key`]).
+    /// Live files and tombstones (reconciled by [`file_key`](crate::protocol::actions::file_key)).
     pub files: FileSet,
     /// Latest transaction per application id.
     pub txns: HashMap<String, Txn>,
@@ -29,21 +28,6 @@ pub struct TableState {
     pub domains: BTreeMap<String, DomainMetadata>,
     /// The `commitInfo` of the last commit applied, when it had one.
     pub last_commit_info: Option<CommitInfo>,
-}
-
-/// The reconciliation key of a file: its decoded path plus its deletion vector's identity, as
-/// the protocol defines (a file with a new DV replaces the old pairing).
-pub fn file_key(path: &str, dv: Option<&crate::actions::DeletionVectorDescriptor>) -> String {
-    let decoded = decode_path(path);
-    match dv {
-        None => decoded,
-        Some(dv) => format!(
-            "{decoded}\u{0}{}{}{}",
-            dv.storage_type,
-            dv.path_or_inline_dv,
-            dv.offset.unwrap_or(-1)
-        ),
-    }
 }
 
 impl TableState {
@@ -104,7 +88,7 @@ impl TableState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{Add, Remove};
+    use crate::protocol::actions::{Add, Remove};
 
     fn add(path: &str) -> Action {
         Action::Add(Add::for_test(path, 1))

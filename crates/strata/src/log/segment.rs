@@ -7,26 +7,7 @@
 
 use std::collections::BTreeMap;
 
-/// What a file in `_delta_log/` is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogFileKind {
-    /// `N.json`: the commit of version N.
-    Commit,
-    /// `N.checkpoint.parquet`: a classic single-file checkpoint.
-    Checkpoint,
-    /// `N.checkpoint.P.K.parquet`: part P (1-based) of a K-part checkpoint.
-    MultiPartCheckpoint {
-        /// This part's number.
-        part: u32,
-        /// Number of parts.
-        parts: u32,
-    },
-    /// `N.checkpoint.UUID.(json|parquet)`: a UUID-named V2 checkpoint, whose files may sit in
-    /// sidecars under `_delta_log/_sidecars/` (never listed here: the listing does not descend).
-    V2Checkpoint,
-    /// `N.crc`, `N.M.compacted.json` and other files readers may ignore.
-    Other,
-}
+use crate::protocol::paths::LogFileKind;
 
 /// One file of the log directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,44 +22,6 @@ pub struct LogFile {
     pub size: u64,
     /// Modification time in milliseconds since the epoch.
     pub last_modified_ms: i64,
-}
-
-/// The canonical commit file name of a version (20 zero-padded digits).
-pub fn commit_file_name(version: i64) -> String {
-    format!("{version:020}.json")
-}
-
-/// The classic checkpoint file name of a version.
-pub fn checkpoint_file_name(version: i64) -> String {
-    format!("{version:020}.checkpoint.parquet")
-}
-
-/// Parses a log file name into its version and kind; `None` for names that are not
-/// versioned log files (`_last_checkpoint`, temporary files, anything unknown).
-pub fn parse_log_file_name(name: &str) -> Option<(i64, LogFileKind)> {
-    let (digits, rest) = name.split_once('.')?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let version: i64 = digits.parse().ok()?;
-    let kind = match rest.split('.').collect::<Vec<_>>().as_slice() {
-        ["json"] => LogFileKind::Commit,
-        ["checkpoint", "parquet"] => LogFileKind::Checkpoint,
-        ["checkpoint", part, parts, "parquet"] if is_number(part) && is_number(parts) => {
-            let (part, parts) = (part.parse().ok()?, parts.parse().ok()?);
-            if part == 0 || part > parts {
-                return None;
-            }
-            LogFileKind::MultiPartCheckpoint { part, parts }
-        }
-        ["checkpoint", _uuid, "json" | "parquet"] => LogFileKind::V2Checkpoint,
-        _ => LogFileKind::Other,
-    };
-    Some((version, kind))
-}
-
-fn is_number(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The files that reconstruct one version: a checkpoint (possibly several parts) and the
@@ -219,6 +162,7 @@ impl LogListing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::paths::parse_log_file_name;
 
     fn file(name: &str) -> LogFile {
         let (version, kind) = parse_log_file_name(name).unwrap();
@@ -233,40 +177,6 @@ mod tests {
 
     fn listing(names: &[&str]) -> LogListing {
         LogListing::from_files(names.iter().map(|n| file(n)))
-    }
-
-    #[test]
-    fn parses_every_kind() {
-        assert_eq!(
-            parse_log_file_name("00000000000000000010.json"),
-            Some((10, LogFileKind::Commit))
-        );
-        assert_eq!(
-            parse_log_file_name("00000000000000000010.checkpoint.parquet"),
-            Some((10, LogFileKind::Checkpoint))
-        );
-        assert_eq!(
-            parse_log_file_name("00000000000000000010.checkpoint.0000000002.0000000003.parquet"),
-            Some((10, LogFileKind::MultiPartCheckpoint { part: 2, parts: 3 }))
-        );
-        assert_eq!(
-            parse_log_file_name(
-                "00000000000000000010.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.json"
-            ),
-            Some((10, LogFileKind::V2Checkpoint))
-        );
-        assert_eq!(
-            parse_log_file_name("00000000000000000010.crc"),
-            Some((10, LogFileKind::Other))
-        );
-        for junk in [
-            "_last_checkpoint",
-            "0010.json",
-            ".00000000000000000010.json.tmp",
-            "abcdefghijklmnopqrst.json",
-        ] {
-            assert_eq!(parse_log_file_name(junk), None, "{junk}");
-        }
     }
 
     #[test]

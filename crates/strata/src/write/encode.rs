@@ -37,7 +37,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
 use crate::error::{Error, Result};
-use crate::partition::PartitionValues;
+use crate::protocol::partition::PartitionValues;
 use crate::stats::{ColumnStats, IndexedColumns, StatsCollector};
 
 /// Rows a partition collects before it encodes a step (fewer when its row group has less room

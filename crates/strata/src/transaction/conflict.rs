@@ -14,9 +14,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::actions::Action;
+use crate::protocol::actions::{Action, file_key};
 use crate::error::ConflictReason;
-use crate::log::replay::file_key;
 
 /// What a transaction depends on, for checking it against winning commits.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +100,7 @@ pub fn check(read_set: &ReadSet, winner: &[Action]) -> Result<(), ConflictReason
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{Add, Remove, Txn};
+    use crate::protocol::actions::{Add, Remove, Txn};
 
     fn add(path: &str, data_change: bool) -> Action {
         Action::Add(Add {
@@ -175,7 +174,7 @@ mod tests {
             check(&ours, &[txn]),
             Err(ConflictReason::TxnConflict { .. })
         ));
-        let meta = crate::actions::parse_commit(
+        let meta = crate::protocol::actions::parse_commit(
             br#"{"metaData":{"id":"a","format":{"provider":"parquet","options":{}},"schemaString":"{}","partitionColumns":[],"configuration":{}}}"#,
         )
         .unwrap();

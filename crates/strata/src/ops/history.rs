@@ -10,9 +10,9 @@
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use crate::actions::{Action, CommitInfo};
+use crate::protocol::actions::{Action, CommitInfo};
 use crate::error::Result;
-use crate::log::segment::LogFileKind;
+use crate::protocol::paths::LogFileKind;
 use crate::log::timetravel::make_monotonic;
 use crate::snapshot::{Snapshot, list_log, read_commit};
 

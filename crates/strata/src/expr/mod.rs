@@ -3,14 +3,17 @@
 //! An [`Expr`] is what a user writes: built in Rust (`col("id").gt_eq(lit(10))`) or parsed from
 //! a SQL-like string (`"id >= 10 AND country = 'PT'"`, parsed by the `sqlparser` crate). It is
 //! untyped: literals keep the form they were written in. Binding it to a table schema
-//! ([`crate::predicate::Predicate::bind`]) resolves the columns, coerces each literal to the
+//! ([`crate::expr::predicate::Predicate::bind`]) resolves the columns, coerces each literal to the
 //! type of the column it is compared with, and rejects what cannot be evaluated, before any
 //! file is opened. The same bound predicate prunes files and row groups by their statistics
-//! ([`crate::skipping`]) and filters rows with Arrow kernels, so delete, update and merge can
+//! ([`crate::expr::skipping`]) and filters rows with Arrow kernels, so delete, update and merge can
 //! reuse it.
 //!
 //! Semantics are SQL's three-valued logic: a comparison with a null is null, `NOT null` is null,
 //! and a row is kept only when the predicate is true.
+
+pub mod predicate;
+pub mod skipping;
 
 use std::fmt;
 use std::str::FromStr;
@@ -104,7 +107,7 @@ impl fmt::Display for Scalar {
             Scalar::Float(v) if v.is_finite() => write!(f, "{v:e}"),
             Scalar::Float(v) => write!(f, "'{v}'"),
             Scalar::Decimal { unscaled, scale } => {
-                f.write_str(&crate::partition::format_decimal(*unscaled, *scale))
+                f.write_str(&crate::protocol::partition::format_decimal(*unscaled, *scale))
             }
             Scalar::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Scalar::Binary(b) => {

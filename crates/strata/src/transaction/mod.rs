@@ -9,17 +9,18 @@
 //! lost is recognised by the transaction id in `commitInfo.txnId`, so it is never committed
 //! twice.
 
+pub mod conflict;
+
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use crate::actions::{Action, CommitInfo, serialize_commit};
-use crate::conflict::{self, ReadSet};
+use crate::protocol::actions::{Action, CommitInfo, serialize_commit};
+use conflict::ReadSet;
 use crate::error::{ConflictReason, Error, Result};
-use crate::log::segment::LogFileKind;
-use crate::log::segment::commit_file_name;
+use crate::protocol::paths::{LogFileKind, commit_file_name};
 use crate::snapshot::{Snapshot, list_log, read_commit};
 use crate::storage::PutOutcome;
 
@@ -227,7 +228,7 @@ async fn maybe_checkpoint(snapshot: &Snapshot) {
         return;
     }
     match crate::checkpoint::write_checkpoint(snapshot).await {
-        Ok(_) => crate::cleanup::cleanup_after_checkpoint(snapshot).await,
+        Ok(_) => crate::checkpoint::cleanup::cleanup_after_checkpoint(snapshot).await,
         Err(e) => {
             tracing::warn!(version = snapshot.version(), error = %e, "checkpoint failed; the commit stands");
         }

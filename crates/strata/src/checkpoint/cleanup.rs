@@ -12,7 +12,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::log::cleanup::plan_cleanup;
-use crate::log::segment::{LogFile, LogFileKind, LogListing};
+use crate::log::segment::{LogFile, LogListing};
+use crate::protocol::paths::LogFileKind;
+use crate::protocol::properties::parse_interval_ms;
 use crate::snapshot::{Snapshot, list_log};
 use crate::storage::Storage;
 
@@ -63,14 +65,14 @@ pub enum CleanupSkipped {
 }
 
 /// The table's log retention in milliseconds: `delta.logRetentionDuration` as a Spark
-/// interval ([`crate::checkpoint::parse_interval_ms`]), 30 days when unset.
+/// interval ([`parse_interval_ms`]), 30 days when unset.
 ///
 /// # Errors
 /// The property's value when it cannot be parsed (months, years, negative, not an interval).
 pub fn log_retention_ms(properties: &HashMap<String, String>) -> Result<i64, String> {
     match properties.get(LOG_RETENTION_PROPERTY) {
         None => Ok(DEFAULT_LOG_RETENTION_MS),
-        Some(raw) => crate::checkpoint::parse_interval_ms(raw).ok_or_else(|| raw.clone()),
+        Some(raw) => parse_interval_ms(raw).ok_or_else(|| raw.clone()),
     }
 }
 

@@ -11,12 +11,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::actions::{Action, Add, Remove};
+use crate::protocol::actions::{Action, Add, Remove};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
-use crate::predicate::Predicate;
-use crate::scan::IntoFilter;
-use crate::skipping::ColumnBounds;
+use crate::expr::predicate::Predicate;
+use crate::read::scan::IntoFilter;
+use crate::expr::skipping::ColumnBounds;
 use crate::snapshot::Snapshot;
 use crate::table::Table;
 use crate::transaction::Transaction;
@@ -169,7 +169,7 @@ impl OptimizeBuilder {
         };
         self.report(progress);
         for bin in &bins {
-            let stream = crate::scan::scan_files(&snapshot, bin.clone()).execute()?;
+            let stream = crate::read::scan::scan_files(&snapshot, bin.clone()).execute()?;
             let written = crate::write::write_stream_files(&snapshot, stream, &options).await?;
             added.extend(written.into_iter().map(|(mut add, _)| {
                 add.data_change = false;
@@ -261,7 +261,7 @@ fn partition_files(snapshot: &Snapshot, predicate: Option<&Predicate>) -> Partit
                 .columns()
                 .iter()
                 .map(|c| {
-                    crate::scan::partition_bounds(file.partition_value(&c.path[0]), &c.data_type)
+                    crate::read::scan::partition_bounds(file.partition_value(&c.path[0]), &c.data_type)
                 })
                 .collect();
             if !p.may_match(&bounds) {

@@ -26,7 +26,7 @@ use arrow::datatypes::{
 use serde_json::Value;
 
 use crate::expr::{CompareOp, Scalar};
-use crate::predicate::{BoundColumn, Pred, Predicate};
+use crate::expr::predicate::{BoundColumn, Pred, Predicate};
 
 /// What is known about one column's values in a file or row group.
 #[derive(Debug, Clone, Default, PartialEq)]

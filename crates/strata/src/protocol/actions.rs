@@ -3,7 +3,7 @@
 //! See `protocol/PROTOCOL.md#actions`. Every line of a commit file is one JSON object with a
 //! single key naming the action. Keys strata does not know are skipped (the protocol requires
 //! readers to tolerate them), so a newer writer's actions never make a table unreadable; the
-//! protocol gate ([`crate::features`]) is what refuses tables strata cannot honour.
+//! protocol gate ([`crate::protocol::features`]) is what refuses tables strata cannot honour.
 //!
 //! Parsing goes through private raw structs and is validated at the edge (`TryFrom`), so no
 //! path into the rest of the crate skips the checks.
@@ -118,7 +118,7 @@ pub struct Metadata {
     /// Data file format.
     #[serde(default)]
     pub format: Format,
-    /// The schema as Delta schema JSON (parsed by [`crate::schema::StructType::parse`]).
+    /// The schema as Delta schema JSON (parsed by [`crate::protocol::schema::StructType::parse`]).
     pub schema_string: String,
     /// Names of the partition columns, in directory order.
     #[serde(default)]
@@ -161,12 +161,27 @@ pub struct DeletionVectorDescriptor {
     pub cardinality: i64,
 }
 
+/// The reconciliation key of a file: its decoded path plus its deletion vector's identity, as
+/// the protocol defines (a file with a new DV replaces the old pairing).
+pub fn file_key(path: &str, dv: Option<&DeletionVectorDescriptor>) -> String {
+    let decoded = super::paths::decode_path(path);
+    match dv {
+        None => decoded,
+        Some(dv) => format!(
+            "{decoded}\u{0}{}{}{}",
+            dv.storage_type,
+            dv.path_or_inline_dv,
+            dv.offset.unwrap_or(-1)
+        ),
+    }
+}
+
 /// `add`: a data file becomes part of the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Add {
     /// A URI relative to the table root (or absolute). Percent-encoded: decode once to get the
-    /// object path ([`crate::storage::decode_path`]).
+    /// object path ([`decode_path`](super::paths::decode_path)).
     pub path: String,
     /// Partition column → serialized value (`None` is SQL NULL).
     #[serde(default)]

@@ -27,6 +27,7 @@ use serde_json::Value;
 /// Largest decimal precision Delta allows (the range of a 128-bit decimal).
 const MAX_DECIMAL_PRECISION: u8 = 38;
 
+pub mod conform;
 mod ddl;
 
 /// Arrow reserves metadata keys with this prefix (extension types and the like);

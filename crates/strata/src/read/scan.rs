@@ -25,13 +25,13 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, async_reader::ParquetRecordBatchStream};
 
-use crate::actions::Add;
-use crate::conform::conform_batch;
+use crate::protocol::actions::Add;
+use crate::protocol::schema::conform::conform_batch;
 use crate::error::{Error, Result};
 use crate::expr::{Expr, ExprError};
-use crate::partition;
-use crate::predicate::Predicate;
-use crate::skipping::{ColumnBounds, RowGroupStats, scalar_at, stats_bounds};
+use crate::protocol::partition;
+use crate::expr::predicate::Predicate;
+use crate::expr::skipping::{ColumnBounds, RowGroupStats, scalar_at, stats_bounds};
 use crate::snapshot::Snapshot;
 use crate::storage::{DataFileReader, Storage};
 
@@ -682,7 +682,7 @@ fn fill_column(
     values: &HashMap<String, Option<String>>,
 ) -> Result<ArrayRef, ArrowError> {
     if !partition_columns.contains(field.name()) {
-        return crate::conform::nulls(field, len);
+        return crate::protocol::schema::conform::nulls(field, len);
     }
     let value = lookup_partition_value(values, field.name());
     partition::parse_value(value, field.data_type(), len)

@@ -14,9 +14,8 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::checkpoint::{
-    DEFAULT_DELETED_FILE_RETENTION_MS, DELETED_FILE_RETENTION_PROPERTY, parse_interval_ms,
-};
+use crate::checkpoint::{DEFAULT_DELETED_FILE_RETENTION_MS, DELETED_FILE_RETENTION_PROPERTY};
+use crate::protocol::properties::{format_duration_ms, parse_interval_ms};
 use crate::error::{Error, Result};
 use crate::snapshot::Snapshot;
 use crate::storage::ListedObject;
@@ -150,8 +149,8 @@ impl VacuumBuilder {
                 operation: "vacuum".into(),
                 reason: format!(
                     "a retention of {} is shorter than the table's {} ({DELETED_FILE_RETENTION_PROPERTY}); versions older than it would become unreadable; force it (`with_force(true)`, `strata vacuum --force`) only if no reader or writer needs them",
-                    crate::checkpoint::format_duration_ms(retention_ms),
-                    crate::checkpoint::format_duration_ms(table_retention)
+                    format_duration_ms(retention_ms),
+                    format_duration_ms(table_retention)
                 ),
             });
         }

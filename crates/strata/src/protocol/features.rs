@@ -11,8 +11,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::actions::{Metadata, Protocol};
-use crate::schema::{DataType, StructType};
+use crate::protocol::actions::{Metadata, Protocol};
+use crate::protocol::schema::{DataType, StructType};
 
 /// Reader features strata implements when reading.
 pub const SUPPORTED_READER_FEATURES: &[&str] = &[
@@ -231,7 +231,7 @@ fn visit_fields(schema: &StructType, prefix: &str, f: &mut dyn FnMut(&str, Vec<&
 }
 
 fn schema_has_ntz(data_type: &DataType) -> bool {
-    use crate::schema::PrimitiveType;
+    use crate::protocol::schema::PrimitiveType;
     match data_type {
         DataType::Primitive(p) => *p == PrimitiveType::TimestampNtz,
         DataType::Struct(s) => s.fields.iter().any(|f| schema_has_ntz(&f.data_type)),
@@ -294,7 +294,7 @@ pub fn protocol_for_new_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{PrimitiveType, StructField};
+    use crate::protocol::schema::{PrimitiveType, StructField};
     use std::collections::HashMap;
 
     fn meta(config: &[(&str, &str)]) -> Metadata {

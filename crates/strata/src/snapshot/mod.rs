@@ -6,23 +6,26 @@
 //! cheap to clone; [`Snapshot::refresh`] reads only commits newer than it.
 //! `protocol/PROTOCOL.md#snapshots`.
 
+mod checkpoint;
+
+pub use checkpoint::parse_checkpoint;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol, parse_commit};
-use crate::checkpoint::LastCheckpointHint;
+use crate::protocol::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol, parse_commit};
+use crate::log::last_checkpoint::LastCheckpointHint;
 use crate::error::{Error, Result};
-use crate::features;
+use crate::protocol::features;
 use crate::log::files::Files;
 use crate::log::replay::TableState;
-use crate::log::segment::{
-    LogFile, LogListing, SegmentError, commit_file_name, parse_log_file_name,
-};
+use crate::log::segment::{LogFile, LogListing, SegmentError};
+use crate::protocol::paths::{commit_file_name, parse_log_file_name};
 use crate::log::timetravel::{OutOfRange, make_monotonic, version_at};
-use crate::schema::StructType;
+use crate::protocol::schema::StructType;
 use crate::storage::Storage;
 
 /// How many log files are fetched at once while loading.
@@ -115,7 +118,7 @@ impl Snapshot {
     pub async fn load_stats(&self) -> Result<()> {
         match self.inner.state.files.base() {
             Some(base) => {
-                crate::checkpoint::load_stats(&self.inner.storage, base, self.version()).await
+                checkpoint::load_stats(&self.inner.storage, base, self.version()).await
             }
             None => Ok(()),
         }
@@ -170,7 +173,7 @@ impl Snapshot {
         self.load_stats().await?;
         // Checked: counts come from storage and may be anything.
         Ok(self.files().try_fold(0i64, |total, f| {
-            total.checked_add(crate::actions::Stats::parse(f.stats())?.num_records?)
+            total.checked_add(crate::protocol::actions::Stats::parse(f.stats())?.num_records?)
         }))
     }
 
@@ -251,7 +254,7 @@ impl Snapshot {
             .map_err(|e| segment_error(storage, e))?;
         let mut state = match &segment.checkpoint {
             Some((cp_version, parts)) => {
-                crate::checkpoint::read_checkpoint(storage, *cp_version, parts).await?
+                checkpoint::read_checkpoint(storage, *cp_version, parts).await?
             }
             None => TableState::new(),
         };

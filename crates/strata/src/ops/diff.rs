@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::actions::{Add, Stats};
+use crate::protocol::actions::{Add, Stats};
 use crate::error::Result;
-use crate::restore::{live_files, plan_restore};
+use crate::ops::restore::{live_files, plan_restore};
 use crate::snapshot::Snapshot;
 use crate::table::Table;
 

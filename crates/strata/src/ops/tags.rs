@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{Action, DomainMetadata};
+use crate::protocol::actions::{Action, DomainMetadata};
 use crate::error::{ConflictReason, Error, Result};
-use crate::features;
+use crate::protocol::features;
 use crate::snapshot::Snapshot;
 use crate::table::Table;
 use crate::transaction::Transaction;

@@ -20,15 +20,16 @@ use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
-use crate::actions::{Action, Add, Remove, Txn};
-use crate::conform::{conform_batch, nulls};
+use crate::protocol::actions::{Action, Add, Remove, Txn};
+use crate::protocol::schema::conform::{conform_batch, nulls};
 use crate::error::{Error, Result};
-use crate::features;
-use crate::partition;
-use crate::schema::StructType;
+use crate::protocol::features;
+use crate::protocol::partition;
+use crate::protocol::schema::StructType;
 use crate::snapshot::Snapshot;
 use crate::stats::IndexedColumns;
-use crate::storage::{Storage, encode_path};
+use crate::protocol::paths::encode_path;
+use crate::storage::Storage;
 use crate::transaction::Transaction;
 
 mod encode;
@@ -507,7 +508,7 @@ impl Conformer {
         self.schema
             .check_write_compatible(&batch.schema())
             .map_err(|e| match e {
-                crate::schema::SchemaError::Mismatch { problems } => Error::SchemaMismatch {
+                crate::protocol::schema::SchemaError::Mismatch { problems } => Error::SchemaMismatch {
                     location: self.location.clone(),
                     problems,
                 },
@@ -546,7 +547,7 @@ impl Conformer {
 /// bounded memory; for operations that rewrite data (optimize).
 pub(crate) async fn write_stream_files(
     snapshot: &Snapshot,
-    stream: crate::scan::RecordBatchStream,
+    stream: crate::read::scan::RecordBatchStream,
     options: &WriterOptions,
 ) -> Result<Vec<(Add, u64)>> {
     write_data_files(snapshot, stream, None, options).await

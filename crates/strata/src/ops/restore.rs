@@ -12,9 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::actions::{Action, Add, Remove};
+use crate::protocol::actions::{Action, Add, Remove, file_key};
 use crate::error::{Error, Result};
-use crate::log::replay::file_key;
 use crate::snapshot::{Snapshot, read_commit};
 use crate::table::Table;
 use crate::transaction::Transaction;

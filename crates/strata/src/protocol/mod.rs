@@ -1,0 +1,12 @@
+//! The Delta protocol as types: actions, table features, table properties, schemas, partition
+//! values and paths, named and shaped as `protocol/PROTOCOL.md` names them.
+//!
+//! Everything here is pure (no I/O, no async): parsing and validating what the log says, and
+//! serializing what strata writes.
+
+pub mod actions;
+pub mod features;
+pub mod partition;
+pub mod paths;
+pub mod properties;
+pub mod schema;

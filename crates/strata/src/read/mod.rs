@@ -1,0 +1,3 @@
+//! Reading a snapshot's rows: scans with projection, filters and data skipping.
+
+pub mod scan;
