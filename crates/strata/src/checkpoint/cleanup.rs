@@ -106,7 +106,7 @@ pub fn expired_log_cleanup_enabled(properties: &HashMap<String, String>) -> bool
 /// deleted before the failure stay deleted; the log stays readable from the checkpoint on);
 /// [`Error::NotATable`] when the log is gone.
 pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<CleanupReport> {
-    crate::write::check_writable(snapshot)?;
+    snapshot.require_writable()?;
     let storage = snapshot.storage();
     let files = list_log(storage, None).await?;
     if snapshot.in_commit_timestamps_enabled() {

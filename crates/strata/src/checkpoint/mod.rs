@@ -27,14 +27,14 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 
-use crate::protocol::actions::{Action, Add, DomainMetadata, Metadata, Protocol, Remove, Txn};
 use crate::error::{Error, Result};
-use crate::log::replay::TableState;
-use crate::snapshot::Snapshot;
-use crate::stats::{IndexedColumns, StatsCollector};
 use crate::log::last_checkpoint::LastCheckpointHint;
+use crate::log::replay::TableState;
+use crate::protocol::actions::{Action, Add, DomainMetadata, Metadata, Protocol, Remove, Txn};
 use crate::protocol::paths::{LAST_CHECKPOINT, checkpoint_file_name};
 use crate::protocol::properties::parse_interval_ms;
+use crate::snapshot::Snapshot;
+use crate::stats::{IndexedColumns, StatsCollector};
 
 /// The table feature that allows V2 checkpoints.
 pub const V2_CHECKPOINT_FEATURE: &str = "v2Checkpoint";
@@ -98,7 +98,7 @@ pub(crate) async fn write_checkpoint_at(
             snapshot.storage().location()
         )));
     }
-    crate::write::check_writable(snapshot)?;
+    snapshot.require_writable()?;
     // Live files carry their statistics into the checkpoint.
     snapshot.load_stats().await?;
     let storage = snapshot.storage().clone();
@@ -209,7 +209,8 @@ fn encode_checkpoint(snapshot: &Snapshot, now_ms: i64, path: &str) -> Result<Enc
         .then(|| parsed_columns(snapshot));
     // `protocol/PROTOCOL.md#checkpoints`: on a table with the `v2Checkpoint` feature the
     // (classic-named) checkpoint follows the V2 spec and carries a `checkpointMetadata` row.
-    let v2 = crate::protocol::features::reader_features(snapshot.protocol()).contains(V2_CHECKPOINT_FEATURE);
+    let v2 = crate::protocol::features::reader_features(snapshot.protocol())
+        .contains(V2_CHECKPOINT_FEATURE);
     let base_schema = Arc::new(checkpoint_schema(None, v2));
     let schema = Arc::new(checkpoint_schema(parsed.as_ref(), v2));
 
@@ -590,10 +591,12 @@ fn partition_values_parsed(rows: &[Row], partition: &Fields, is_add: &[bool]) ->
                 .get(field.name())
                 .and_then(|v| v.as_deref());
             let array = cache.entry(value).or_insert_with(|| {
-                crate::protocol::partition::parse_value(value, field.data_type(), 1).unwrap_or_else(|e| {
-                    tracing::warn!("partitionValues_parsed left null for {}: {e}", add.path);
-                    null.clone()
-                })
+                crate::protocol::partition::parse_value(value, field.data_type(), 1).unwrap_or_else(
+                    |e| {
+                        tracing::warn!("partitionValues_parsed left null for {}: {e}", add.path);
+                        null.clone()
+                    },
+                )
             });
             parts.push(array.clone());
         }

@@ -6,7 +6,7 @@
 //! down to the leaves. Pushing `NOT` is exact under SQL's three-valued logic (De Morgan holds,
 //! `NOT (a < b)` is `a >= b` for non-null operands and null otherwise), so the bound form has no
 //! negation, which is what makes conservative pruning by min/max bounds simple
-//! ([`crate::expr::skipping`]).
+//! (`skipping.rs`).
 //!
 //! Rows are filtered with Arrow's comparison and Kleene boolean kernels; a row is kept only
 //! where the predicate is true. Floats compare in IEEE total order (`NaN` is greater than every
@@ -537,7 +537,7 @@ fn coerce(value: &Scalar, data_type: &DataType) -> Result<Coerced, String> {
             Scalar::Float(f) => exact(Scalar::Float(*f)),
             Scalar::Int(v) => exact(Scalar::Float(*v as f64)),
             Scalar::Decimal { unscaled, scale } => exact(Scalar::Float(
-                crate::protocol::partition::format_decimal(*unscaled, *scale)
+                crate::protocol::values::format_decimal(*unscaled, *scale)
                     .parse()
                     .map_err(|_| mismatch())?,
             )),
@@ -553,9 +553,11 @@ fn coerce(value: &Scalar, data_type: &DataType) -> Result<Coerced, String> {
                 Scalar::Int(v) => (i128::from(*v), 0),
                 Scalar::Decimal { unscaled, scale } => (*unscaled, *scale),
                 Scalar::Float(f) if f.is_finite() => {
-                    crate::expr::parse_decimal(&format!("{f}")).ok_or_else(mismatch)?
+                    crate::protocol::values::parse_decimal(&format!("{f}")).ok_or_else(mismatch)?
                 }
-                Scalar::String(s) => crate::expr::parse_decimal(s).ok_or_else(mismatch)?,
+                Scalar::String(s) => {
+                    crate::protocol::values::parse_decimal(s).ok_or_else(mismatch)?
+                }
                 _ => return Err(mismatch()),
             };
             let Some((n, is_exact)) = to_grid(unscaled, from_scale, *scale) else {
@@ -631,9 +633,9 @@ fn compare_literals(
     if a.is_null() || b.is_null() {
         return Ok(None);
     }
-    let ordering = crate::expr::skipping::compare_scalars(a, b)
+    let ordering = crate::expr::compare_scalars(a, b)
         .ok_or_else(|| type_error(whole, &format!("cannot compare {a} with {b}")))?;
-    Ok(Some(crate::expr::skipping::op_holds(op, ordering)))
+    Ok(Some(crate::expr::op_holds(op, ordering)))
 }
 
 /// Folds constants and flattens nested AND/OR.

@@ -25,8 +25,8 @@ use arrow::datatypes::{
 };
 use serde_json::Value;
 
-use crate::expr::{CompareOp, Scalar};
 use crate::expr::predicate::{BoundColumn, Pred, Predicate};
+use crate::expr::{CompareOp, Scalar, compare_scalars};
 
 /// What is known about one column's values in a file or row group.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,67 +66,19 @@ impl ColumnBounds {
     }
 }
 
-/// Whether `a op b` holds for two ordered values.
-pub fn op_holds(op: CompareOp, ordering: Ordering) -> bool {
-    match op {
-        CompareOp::Eq => ordering == Ordering::Equal,
-        CompareOp::NotEq => ordering != Ordering::Equal,
-        CompareOp::Lt => ordering == Ordering::Less,
-        CompareOp::LtEq => ordering != Ordering::Greater,
-        CompareOp::Gt => ordering == Ordering::Greater,
-        CompareOp::GtEq => ordering != Ordering::Less,
-    }
+/// Whether a file or row group with these bounds (one per [`Predicate::columns`] entry) may
+/// hold a row for which `predicate` is true.
+pub fn may_match(predicate: &Predicate, bounds: &[ColumnBounds]) -> bool {
+    pred_may_match(predicate.root(), predicate.columns(), bounds)
 }
 
-/// Orders two values of the same kind (decimals of any scale; floats in IEEE total order, as
-/// the row filter does); `None` for values of different kinds.
-pub fn compare_scalars(a: &Scalar, b: &Scalar) -> Option<Ordering> {
-    use Scalar as S;
-    Some(match (a, b) {
-        (S::Boolean(x), S::Boolean(y)) => x.cmp(y),
-        (S::Int(x), S::Int(y)) => x.cmp(y),
-        (S::Float(x), S::Float(y)) => x.total_cmp(y),
-        (S::Int(x), S::Float(y)) => (*x as f64).total_cmp(y),
-        (S::Float(x), S::Int(y)) => x.total_cmp(&(*y as f64)),
-        (S::Decimal { .. } | S::Int(_), S::Decimal { .. } | S::Int(_)) => {
-            let (xu, xs) = decimal_parts(a)?;
-            let (yu, ys) = decimal_parts(b)?;
-            let scale = xs.max(ys);
-            let x = xu.checked_mul(10i128.checked_pow(u32::from((scale - xs).unsigned_abs()))?)?;
-            let y = yu.checked_mul(10i128.checked_pow(u32::from((scale - ys).unsigned_abs()))?)?;
-            x.cmp(&y)
-        }
-        (S::String(x), S::String(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (S::Binary(x), S::Binary(y)) => x.cmp(y),
-        (S::Date(x), S::Date(y)) => x.cmp(y),
-        (S::Timestamp(x), S::Timestamp(y)) | (S::TimestampNtz(x), S::TimestampNtz(y)) => x.cmp(y),
-        _ => return None,
-    })
-}
-
-fn decimal_parts(s: &Scalar) -> Option<(i128, i8)> {
-    match s {
-        Scalar::Int(v) => Some((i128::from(*v), 0)),
-        Scalar::Decimal { unscaled, scale } if *scale >= 0 => Some((*unscaled, *scale)),
-        _ => None,
-    }
-}
-
-impl Predicate {
-    /// Whether a file or row group with these bounds (one per [`Predicate::columns`] entry)
-    /// may hold a row for which the predicate is true.
-    pub fn may_match(&self, bounds: &[ColumnBounds]) -> bool {
-        may_match(self.root(), self.columns(), bounds)
-    }
-}
-
-fn may_match(pred: &Pred, columns: &[BoundColumn], bounds: &[ColumnBounds]) -> bool {
+fn pred_may_match(pred: &Pred, columns: &[BoundColumn], bounds: &[ColumnBounds]) -> bool {
     let unknown = ColumnBounds::unknown();
     let of = |c: usize| bounds.get(c).unwrap_or(&unknown);
     match pred {
         Pred::Const(value) => *value == Some(true),
-        Pred::And(parts) => parts.iter().all(|p| may_match(p, columns, bounds)),
-        Pred::Or(parts) => parts.iter().any(|p| may_match(p, columns, bounds)),
+        Pred::And(parts) => parts.iter().all(|p| pred_may_match(p, columns, bounds)),
+        Pred::Or(parts) => parts.iter().any(|p| pred_may_match(p, columns, bounds)),
         Pred::IsNull(c) => of(*c).null_count.is_none_or(|n| n > 0),
         Pred::IsNotNull(c) => of(*c).all_null != Some(true),
         Pred::CompareColumns { left, right, .. } => {
@@ -268,7 +220,7 @@ fn json_bound(value: &Value, data_type: &DataType, side: Side) -> Option<Scalar>
 /// A decimal bound from JSON text, an integer or a float, rounded outward to `scale`.
 fn decimal_bound(value: &Value, scale: i8, side: Side) -> Option<Scalar> {
     let exact = |text: &str| {
-        let (unscaled, from) = crate::expr::parse_decimal(text)?;
+        let (unscaled, from) = crate::protocol::values::parse_decimal(text)?;
         let shift = i32::from(scale) - i32::from(from);
         let factor = 10i128.checked_pow(shift.unsigned_abs())?;
         let n = if shift >= 0 {
@@ -408,7 +360,7 @@ mod tests {
 
     fn keeps(predicate: &str, stats: Value) -> bool {
         let p = Predicate::bind(&Expr::parse(predicate).unwrap(), &schema()).unwrap();
-        p.may_match(&stats_bounds(&stats, p.columns()))
+        may_match(&p, &stats_bounds(&stats, p.columns()))
     }
 
     fn ids(min: i64, max: i64, nulls: u64, rows: u64) -> Value {
@@ -522,11 +474,20 @@ mod tests {
     #[test]
     fn partition_values_are_exact() {
         let p = Predicate::bind(&Expr::parse("id = 3").unwrap(), &schema()).unwrap();
-        assert!(p.may_match(&[ColumnBounds::constant(Some(Scalar::Int(3)))]));
-        assert!(!p.may_match(&[ColumnBounds::constant(Some(Scalar::Int(4)))]));
-        assert!(!p.may_match(&[ColumnBounds::constant(None)]));
+        assert!(may_match(
+            &p,
+            &[ColumnBounds::constant(Some(Scalar::Int(3)))]
+        ));
+        assert!(!may_match(
+            &p,
+            &[ColumnBounds::constant(Some(Scalar::Int(4)))]
+        ));
+        assert!(!may_match(&p, &[ColumnBounds::constant(None)]));
         let p = Predicate::bind(&Expr::parse("id IS NULL").unwrap(), &schema()).unwrap();
-        assert!(p.may_match(&[ColumnBounds::constant(None)]));
-        assert!(!p.may_match(&[ColumnBounds::constant(Some(Scalar::Int(4)))]));
+        assert!(may_match(&p, &[ColumnBounds::constant(None)]));
+        assert!(!may_match(
+            &p,
+            &[ColumnBounds::constant(Some(Scalar::Int(4)))]
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Pure: input is a listing of the log and the retention cutoff (`now −
 //! delta.logRetentionDuration`, in milliseconds), output the file names to delete. The shell
-//! ([`crate::checkpoint::cleanup`]) lists, plans with [`plan_cleanup`] and deletes.
+//! (`checkpoint/cleanup.rs`) lists, plans with [`plan_cleanup`] and deletes.
 //!
 //! # The rule
 //!
@@ -41,8 +41,8 @@
 //! has removed a prefix of the old versions and left everything from `C` on intact.
 
 use crate::log::segment::{LogFile, LogListing};
-use crate::protocol::paths::LogFileKind;
 use crate::log::timetravel::make_monotonic;
+use crate::protocol::paths::LogFileKind;
 
 /// What a cleanup will delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,8 +169,8 @@ mod tests {
 
     use super::*;
     use crate::log::segment::SegmentError;
-    use crate::protocol::paths::{checkpoint_file_name, commit_file_name, parse_log_file_name};
     use crate::log::timetravel::version_at;
+    use crate::protocol::paths::{checkpoint_file_name, commit_file_name, parse_log_file_name};
 
     const HOUR_MS: i64 = 3_600_000;
 

@@ -9,11 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::protocol::actions::{Add, Stats};
 use crate::error::Result;
 use crate::ops::restore::{live_files, plan_restore};
+use crate::protocol::actions::{Add, Stats};
 use crate::snapshot::Snapshot;
-use crate::table::Table;
 
 /// The data files two versions of a table do not share.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,37 +79,21 @@ pub fn diff_files(
     (changes.add, changes.remove)
 }
 
-impl Snapshot {
-    /// The files this snapshot and `other` do not share: `added` are live in `other` only,
-    /// `removed` in `self` only. Loads both snapshots' statistics for the row counts.
-    ///
-    /// # Errors
-    /// As [`Snapshot::load_stats`].
-    pub async fn diff(&self, other: &Snapshot) -> Result<TableDiff> {
-        self.load_stats().await?;
-        other.load_stats().await?;
-        let (added, removed) = diff_files(&live_files(self), &live_files(other));
-        Ok(TableDiff {
-            from: self.version(),
-            to: other.version(),
-            added,
-            removed,
-        })
-    }
-}
-
-impl Table {
-    /// What changed from version `from` to version `to` (either order; `from > to` lists the
-    /// changes that would undo the later version).
-    ///
-    /// # Errors
-    /// [`crate::Error::VersionNotFound`] when either version cannot be read; as
-    /// [`Snapshot::diff`].
-    pub async fn diff(&self, from: i64, to: i64) -> Result<TableDiff> {
-        let from = self.snapshot_at_version(from).await?;
-        let to = self.snapshot_at_version(to).await?;
-        from.diff(&to).await
-    }
+/// The files `from` and `to` do not share: `added` are live in `to` only, `removed` in `from`
+/// only. Loads both snapshots' statistics for the row counts.
+///
+/// # Errors
+/// As [`Snapshot::load_stats`].
+pub(crate) async fn diff(from: &Snapshot, to: &Snapshot) -> Result<TableDiff> {
+    from.load_stats().await?;
+    to.load_stats().await?;
+    let (added, removed) = diff_files(&live_files(from), &live_files(to));
+    Ok(TableDiff {
+        from: from.version(),
+        to: to.version(),
+        added,
+        removed,
+    })
 }
 
 #[cfg(test)]

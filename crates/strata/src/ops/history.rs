@@ -10,10 +10,10 @@
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use crate::protocol::actions::{Action, CommitInfo};
 use crate::error::Result;
-use crate::protocol::paths::LogFileKind;
 use crate::log::timetravel::make_monotonic;
+use crate::protocol::actions::{Action, CommitInfo};
+use crate::protocol::paths::LogFileKind;
 use crate::snapshot::{Snapshot, list_log, read_commit};
 
 /// Commit files read at once.
@@ -68,41 +68,42 @@ impl HistoryEntry {
     }
 }
 
-impl Snapshot {
-    /// The commits up to this snapshot's version, newest first, at most `limit` of them
-    /// (all still in the log when `None`).
-    ///
-    /// # Errors
-    /// [`crate::Error::Storage`] listing or reading the log, [`crate::Error::CorruptLog`] for a
-    /// commit that does not parse.
-    pub async fn history(&self, limit: Option<usize>) -> Result<Vec<HistoryEntry>> {
-        let storage = self.storage().clone();
-        let mut commits: Vec<(i64, i64)> = list_log(&storage, None)
-            .await?
-            .into_iter()
-            .filter(|f| f.kind == LogFileKind::Commit && f.version <= self.version())
-            .map(|f| (f.version, f.last_modified_ms))
-            .collect();
-        commits.sort_unstable();
-        make_monotonic(&mut commits);
-        let wanted: Vec<(i64, i64)> = commits
-            .into_iter()
-            .rev()
-            .take(limit.unwrap_or(usize::MAX))
-            .collect();
-        futures::stream::iter(wanted.into_iter().map(|(version, time)| {
-            let storage = storage.clone();
-            async move {
-                let (_, actions) = read_commit(&storage, version).await?;
-                let info = actions.into_iter().find_map(|a| match a {
-                    Action::CommitInfo(c) => Some(c),
-                    _ => None,
-                });
-                Ok(HistoryEntry::new(version, time, info))
-            }
-        }))
-        .buffered(HISTORY_FETCH_CONCURRENCY)
-        .try_collect()
-        .await
-    }
+/// The commits up to this snapshot's version, newest first, at most `limit` of them
+/// (all still in the log when `None`).
+///
+/// # Errors
+/// [`crate::Error::Storage`] listing or reading the log, [`crate::Error::CorruptLog`] for a
+/// commit that does not parse.
+pub(crate) async fn history(
+    snapshot: &Snapshot,
+    limit: Option<usize>,
+) -> Result<Vec<HistoryEntry>> {
+    let storage = snapshot.storage().clone();
+    let mut commits: Vec<(i64, i64)> = list_log(&storage, None)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == LogFileKind::Commit && f.version <= snapshot.version())
+        .map(|f| (f.version, f.last_modified_ms))
+        .collect();
+    commits.sort_unstable();
+    make_monotonic(&mut commits);
+    let wanted: Vec<(i64, i64)> = commits
+        .into_iter()
+        .rev()
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    futures::stream::iter(wanted.into_iter().map(|(version, time)| {
+        let storage = storage.clone();
+        async move {
+            let (_, actions) = read_commit(&storage, version).await?;
+            let info = actions.into_iter().find_map(|a| match a {
+                Action::CommitInfo(c) => Some(c),
+                _ => None,
+            });
+            Ok(HistoryEntry::new(version, time, info))
+        }
+    }))
+    .buffered(HISTORY_FETCH_CONCURRENCY)
+    .try_collect()
+    .await
 }

@@ -11,14 +11,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::protocol::actions::{Action, Add, Remove};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::expr::predicate::Predicate;
-use crate::read::scan::IntoFilter;
 use crate::expr::skipping::ColumnBounds;
+use crate::protocol::actions::{Action, Add, Remove};
+use crate::read::scan::IntoFilter;
 use crate::snapshot::Snapshot;
-use crate::table::Table;
+use crate::snapshot::latest::LatestSnapshot;
 use crate::transaction::Transaction;
 use crate::write::{DEFAULT_TARGET_FILE_SIZE, WriterOptions};
 
@@ -53,21 +53,21 @@ pub struct OptimizeProgress {
     pub bytes_total: u64,
 }
 
-/// An optimize request, built by [`Table::optimize`].
+/// An optimize request, built by [`Table::optimize`](crate::Table::optimize).
 #[must_use = "optimize does nothing until `.execute().await`"]
 pub struct OptimizeBuilder {
-    table: Table,
+    latest: LatestSnapshot,
     target_size: u64,
     filter: Option<std::result::Result<Expr, crate::expr::ExprError>>,
     snapshot: Option<Snapshot>,
     progress: Option<Box<dyn Fn(OptimizeProgress) + Send + Sync>>,
 }
 
-impl Table {
-    /// Starts a compaction of small files.
-    pub fn optimize(&self) -> OptimizeBuilder {
+impl OptimizeBuilder {
+    /// A new request on the table `latest` caches.
+    pub(crate) fn new(latest: LatestSnapshot) -> OptimizeBuilder {
         OptimizeBuilder {
-            table: self.clone(),
+            latest,
             target_size: DEFAULT_TARGET_FILE_SIZE,
             filter: None,
             snapshot: None,
@@ -139,9 +139,9 @@ impl OptimizeBuilder {
     pub async fn execute(self) -> Result<OptimizeResult> {
         let snapshot = match &self.snapshot {
             Some(s) => s.clone(),
-            None => self.table.snapshot().await?,
+            None => self.latest.get().await?,
         };
-        crate::write::check_writable(&snapshot)?;
+        snapshot.require_writable()?;
         let predicate = self.partition_predicate(&snapshot)?;
         let partitions = partition_files(&snapshot, predicate.as_ref());
         let bins = plan_optimize(&partitions, self.target_size);
@@ -209,7 +209,7 @@ impl OptimizeBuilder {
         tx.set_metric("numBytesAdded", bytes_added);
         tx.set_metric("partitionsOptimized", partitions_optimized);
         let result = tx.commit().await?;
-        self.table.observe_commit(&result);
+        self.latest.remember_committed(&result.snapshot);
         Ok(OptimizeResult {
             version: result.version,
             num_files_removed: removed.len(),
@@ -261,10 +261,13 @@ fn partition_files(snapshot: &Snapshot, predicate: Option<&Predicate>) -> Partit
                 .columns()
                 .iter()
                 .map(|c| {
-                    crate::read::scan::partition_bounds(file.partition_value(&c.path[0]), &c.data_type)
+                    crate::read::scan::partition_bounds(
+                        file.partition_value(&c.path[0]),
+                        &c.data_type,
+                    )
                 })
                 .collect();
-            if !p.may_match(&bounds) {
+            if !crate::expr::skipping::may_match(p, &bounds) {
                 continue;
             }
         }

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::protocol::actions::{Action, Add, Remove, file_key};
 use crate::error::{Error, Result};
+use crate::protocol::actions::{Action, Add, Remove, file_key};
+use crate::snapshot::latest::LatestSnapshot;
 use crate::snapshot::{Snapshot, read_commit};
-use crate::table::Table;
 use crate::transaction::Transaction;
 
 /// Attempts when concurrent writers change the table while a restore is committing.
@@ -217,162 +217,129 @@ fn bytes(files: &[Add]) -> i64 {
     files.iter().map(|a| a.size).sum()
 }
 
-impl Table {
-    /// Makes the table's live files, schema and properties equal to `version`'s again, in one
-    /// new commit (operation `RESTORE`). Later versions stay readable by time travel.
-    ///
-    /// # Errors
-    /// [`Error::VersionNotFound`] when the version cannot be read, [`Error::NotAllowed`] when
-    /// files it needs were deleted, [`Error::Conflict`] when concurrent writers keep winning.
-    pub async fn restore_to_version(&self, version: i64) -> Result<UndoResult> {
-        let target = self.snapshot_at_version(version).await?;
-        self.restore(target, None).await
-    }
-
-    /// Restores the version that was current at `timestamp` (see
-    /// [`Table::restore_to_version`]).
-    ///
-    /// # Errors
-    /// [`Error::TimestampOutOfRange`]; as [`Table::restore_to_version`].
-    pub async fn restore_to_timestamp(
-        &self,
-        timestamp: chrono::DateTime<chrono::Utc>,
-    ) -> Result<UndoResult> {
-        let target = self.snapshot_at_timestamp(timestamp).await?;
-        self.restore(target, Some(timestamp)).await
-    }
-
-    /// Restores the version tag `name` pins (see [`Table::restore_to_version`]).
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for an unknown tag; as [`Table::restore_to_version`].
-    pub async fn restore_to_tag(&self, name: &str) -> Result<UndoResult> {
-        let target = self.snapshot_at_tag(name).await?;
-        self.restore(target, None).await
-    }
-
-    async fn restore(
-        &self,
-        target: Snapshot,
-        timestamp: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<UndoResult> {
-        let wanted = live_files(&target);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let current = self.snapshot().await?;
-            crate::write::check_writable(&current)?;
-            let changes = plan_restore(&live_files(&current), &wanted);
-            let operation = format!("restore to version {}", target.version());
-            check_files_exist(&current, &changes.add, &operation).await?;
-            let mut tx =
-                Transaction::new(&current, "RESTORE").with_parameter("version", target.version());
-            if let Some(ts) = timestamp {
-                tx = tx.with_parameter("timestamp", ts.to_rfc3339());
-            }
-            tx.read_whole_table();
-            if target.metadata() != current.metadata() {
-                tx.add_actions([Action::Metadata(target.metadata().clone())]);
-            }
-            let now_ms = chrono::Utc::now().timestamp_millis();
-            stage(&mut tx, &changes, now_ms);
-            let after_files = wanted.len();
-            let after_bytes: i64 = wanted.values().map(|a| a.size).sum();
-            tx.set_metric("numRestoredFiles", changes.add.len());
-            tx.set_metric("numRemovedFiles", changes.remove.len());
-            tx.set_metric("restoredFilesSize", bytes(&changes.add));
-            tx.set_metric("removedFilesSize", bytes(&changes.remove));
-            tx.set_metric("numOfFilesAfterRestore", after_files);
-            tx.set_metric("tableSizeAfterRestore", after_bytes);
-            match tx.commit().await {
-                Ok(result) => {
-                    self.observe_commit(&result);
-                    return Ok(UndoResult {
-                        version: result.version,
-                        target: target.version(),
-                        num_restored_files: changes.add.len(),
-                        num_removed_files: changes.remove.len(),
-                        restored_bytes: bytes(&changes.add),
-                        removed_bytes: bytes(&changes.remove),
-                    });
-                }
-                Err(e @ Error::Conflict { .. }) if attempt >= RESTORE_ATTEMPTS => return Err(e),
-                Err(Error::Conflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
+/// Makes the table's live files, schema and properties equal to `target`'s again, in one
+/// new commit (operation `RESTORE`), re-planning when a concurrent writer wins.
+pub(crate) async fn restore(
+    latest: &LatestSnapshot,
+    target: Snapshot,
+    timestamp: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<UndoResult> {
+    let wanted = live_files(&target);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = latest.get().await?;
+        current.require_writable()?;
+        let changes = plan_restore(&live_files(&current), &wanted);
+        let operation = format!("restore to version {}", target.version());
+        check_files_exist(&current, &changes.add, &operation).await?;
+        let mut tx =
+            Transaction::new(&current, "RESTORE").with_parameter("version", target.version());
+        if let Some(ts) = timestamp {
+            tx = tx.with_parameter("timestamp", ts.to_rfc3339());
         }
-    }
-
-    /// Undoes commit `version` and keeps every commit after it: removes the files it added
-    /// (still live) and adds back the files it removed, in one new commit (operation
-    /// `REVERT`). Refused when a later commit touched the same files or changed the schema,
-    /// naming those commits, and for commits that changed metadata (use restore).
-    ///
-    /// # Errors
-    /// [`Error::NotAllowed`] with the reason; [`Error::VersionNotFound`] when the commit or the
-    /// version before it is no longer in the log; [`Error::Conflict`] when a concurrent writer
-    /// removed a file the revert removes.
-    pub async fn revert(&self, version: i64) -> Result<UndoResult> {
-        let location = self.location().to_string();
-        let refuse = |reason: String| Error::NotAllowed {
-            location: location.clone(),
-            operation: format!("revert of version {version}"),
-            reason,
-        };
-        if version < 0 {
-            return Err(refuse("versions start at 0".into()));
+        tx.read_whole_table();
+        if target.metadata() != current.metadata() {
+            tx.add_actions([Action::Metadata(target.metadata().clone())]);
         }
-        if version == 0 {
-            return Err(refuse(
-                "version 0 created the table; there is nothing before it".into(),
-            ));
-        }
-        let latest = self.snapshot().await?;
-        crate::write::check_writable(&latest)?;
-        if version > latest.version() {
-            return Err(Error::VersionNotFound {
-                location,
-                version,
-                earliest: 0,
-                latest: latest.version(),
-            });
-        }
-        let before = self.snapshot_at_version(version - 1).await?;
-        let storage = latest.storage().clone();
-        let (_, actions) = read_commit(&storage, version).await?;
-        let later: Vec<(i64, Vec<Action>)> =
-            futures::stream::iter((version + 1..=latest.version()).map(|v| {
-                let storage = storage.clone();
-                async move { read_commit(&storage, v).await }
-            }))
-            .buffered(HEAD_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let changes = plan_revert(&actions, &live_files(&before), &live_files(&latest), &later)
-            .map_err(|r| refuse(refusal_text(&r)))?;
-        check_files_exist(
-            &latest,
-            &changes.add,
-            &format!("revert of version {version}"),
-        )
-        .await?;
-        let mut tx = Transaction::new(&latest, "REVERT").with_parameter("version", version);
-        stage(&mut tx, &changes, chrono::Utc::now().timestamp_millis());
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        stage(&mut tx, &changes, now_ms);
+        let after_files = wanted.len();
+        let after_bytes: i64 = wanted.values().map(|a| a.size).sum();
         tx.set_metric("numRestoredFiles", changes.add.len());
         tx.set_metric("numRemovedFiles", changes.remove.len());
         tx.set_metric("restoredFilesSize", bytes(&changes.add));
         tx.set_metric("removedFilesSize", bytes(&changes.remove));
-        let result = tx.commit().await?;
-        self.observe_commit(&result);
-        Ok(UndoResult {
-            version: result.version,
-            target: version,
-            num_restored_files: changes.add.len(),
-            num_removed_files: changes.remove.len(),
-            restored_bytes: bytes(&changes.add),
-            removed_bytes: bytes(&changes.remove),
-        })
+        tx.set_metric("numOfFilesAfterRestore", after_files);
+        tx.set_metric("tableSizeAfterRestore", after_bytes);
+        match tx.commit().await {
+            Ok(result) => {
+                latest.remember_committed(&result.snapshot);
+                return Ok(UndoResult {
+                    version: result.version,
+                    target: target.version(),
+                    num_restored_files: changes.add.len(),
+                    num_removed_files: changes.remove.len(),
+                    restored_bytes: bytes(&changes.add),
+                    removed_bytes: bytes(&changes.remove),
+                });
+            }
+            Err(e @ Error::Conflict { .. }) if attempt >= RESTORE_ATTEMPTS => return Err(e),
+            Err(Error::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
     }
+}
+
+/// Undoes commit `version` and keeps every commit after it: removes the files it added
+/// (still live) and adds back the files it removed, in one new commit (operation
+/// `REVERT`). Refused when a later commit touched the same files or changed the schema,
+/// naming those commits, and for commits that changed metadata (use restore).
+///
+/// # Errors
+/// [`Error::NotAllowed`] with the reason; [`Error::VersionNotFound`] when the commit or the
+/// version before it is no longer in the log; [`Error::Conflict`] when a concurrent writer
+/// removed a file the revert removes.
+pub(crate) async fn revert(handle: &LatestSnapshot, version: i64) -> Result<UndoResult> {
+    let location = handle.storage().location().to_string();
+    let refuse = |reason: String| Error::NotAllowed {
+        location: location.clone(),
+        operation: format!("revert of version {version}"),
+        reason,
+    };
+    if version < 0 {
+        return Err(refuse("versions start at 0".into()));
+    }
+    if version == 0 {
+        return Err(refuse(
+            "version 0 created the table; there is nothing before it".into(),
+        ));
+    }
+    let latest = handle.get().await?;
+    latest.require_writable()?;
+    if version > latest.version() {
+        return Err(Error::VersionNotFound {
+            location,
+            version,
+            earliest: 0,
+            latest: latest.version(),
+        });
+    }
+    let before = handle.at_version(version - 1).await?;
+    let storage = latest.storage().clone();
+    let (_, actions) = read_commit(&storage, version).await?;
+    let later: Vec<(i64, Vec<Action>)> =
+        futures::stream::iter((version + 1..=latest.version()).map(|v| {
+            let storage = storage.clone();
+            async move { read_commit(&storage, v).await }
+        }))
+        .buffered(HEAD_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let changes = plan_revert(&actions, &live_files(&before), &live_files(&latest), &later)
+        .map_err(|r| refuse(refusal_text(&r)))?;
+    check_files_exist(
+        &latest,
+        &changes.add,
+        &format!("revert of version {version}"),
+    )
+    .await?;
+    let mut tx = Transaction::new(&latest, "REVERT").with_parameter("version", version);
+    stage(&mut tx, &changes, chrono::Utc::now().timestamp_millis());
+    tx.set_metric("numRestoredFiles", changes.add.len());
+    tx.set_metric("numRemovedFiles", changes.remove.len());
+    tx.set_metric("restoredFilesSize", bytes(&changes.add));
+    tx.set_metric("removedFilesSize", bytes(&changes.remove));
+    let result = tx.commit().await?;
+    handle.remember_committed(&result.snapshot);
+    Ok(UndoResult {
+        version: result.version,
+        target: version,
+        num_restored_files: changes.add.len(),
+        num_removed_files: changes.remove.len(),
+        restored_bytes: bytes(&changes.add),
+        removed_bytes: bytes(&changes.remove),
+    })
 }
 
 fn refusal_text(refusal: &RevertRefusal) -> String {

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::checkpoint::{DEFAULT_DELETED_FILE_RETENTION_MS, DELETED_FILE_RETENTION_PROPERTY};
-use crate::protocol::properties::{format_duration_ms, parse_interval_ms};
 use crate::error::{Error, Result};
+use crate::protocol::properties::{format_duration_ms, parse_interval_ms};
 use crate::snapshot::Snapshot;
+use crate::snapshot::latest::LatestSnapshot;
 use crate::storage::ListedObject;
-use crate::table::Table;
 use crate::transaction::Transaction;
 
 /// Deletes run at once.
@@ -53,21 +53,21 @@ pub struct VacuumReport {
     pub version: Option<i64>,
 }
 
-/// A vacuum request, built by [`Table::vacuum`].
+/// A vacuum request, built by [`Table::vacuum`](crate::Table::vacuum).
 #[must_use = "a vacuum does nothing until `.execute().await`"]
 pub struct VacuumBuilder {
-    table: Table,
+    latest: LatestSnapshot,
     retention_ms: Option<i64>,
     dry_run: bool,
     force: bool,
     progress: Option<Arc<dyn Fn(VacuumProgress) + Send + Sync>>,
 }
 
-impl Table {
-    /// Starts a vacuum (see the module docs for what is kept).
-    pub fn vacuum(&self) -> VacuumBuilder {
+impl VacuumBuilder {
+    /// A new request on the table `latest` caches.
+    pub(crate) fn new(latest: LatestSnapshot) -> VacuumBuilder {
         VacuumBuilder {
-            table: self.clone(),
+            latest,
             retention_ms: None,
             dry_run: false,
             force: false,
@@ -138,8 +138,8 @@ impl VacuumBuilder {
     /// [`Error::UnsupportedWriterFeatures`] for tables strata cannot write (the protocol's
     /// `vacuumProtocolCheck`); [`Error::Storage`].
     pub async fn execute(self) -> Result<VacuumReport> {
-        let snapshot = self.table.snapshot().await?;
-        crate::write::check_writable(&snapshot)?;
+        let snapshot = self.latest.get().await?;
+        snapshot.require_writable()?;
         let location = snapshot.storage().location().to_string();
         let table_retention = table_retention_ms(&snapshot)?;
         let retention_ms = self.retention_ms.unwrap_or(table_retention);
@@ -184,7 +184,7 @@ impl VacuumBuilder {
         start.set_metric("numFilesToDelete", chosen.len());
         start.set_metric("sizeOfDataToDelete", bytes);
         let started = start.commit().await?;
-        self.table.observe_commit(&started);
+        self.latest.remember_committed(&started.snapshot);
         let storage = snapshot.storage().clone();
         let mut deletes = futures::stream::iter(chosen.iter().map(|o| {
             let (storage, path) = (storage.clone(), o.location.clone());
@@ -198,12 +198,12 @@ impl VacuumBuilder {
             }
         }
         self.report(progress);
-        let after = self.table.snapshot().await?;
+        let after = self.latest.get().await?;
         let mut end = Transaction::new(&after, "VACUUM END").with_parameter("status", "COMPLETED");
         end.set_metric("numDeletedFiles", chosen.len());
         end.set_metric("sizeOfDeletedData", bytes);
         let ended = end.commit().await?;
-        self.table.observe_commit(&ended);
+        self.latest.remember_committed(&ended.snapshot);
         Ok(VacuumReport {
             dry_run: false,
             retention_ms,
@@ -237,7 +237,7 @@ impl VacuumBuilder {
             }
         }
         for (name, tag) in snapshot.tags()? {
-            let tagged = self.table.snapshot_at_version(tag.version).await.map_err(|e| {
+            let tagged = self.latest.at_version(tag.version).await.map_err(|e| {
                 Error::NotAllowed {
                     location: storage.location().to_string(),
                     operation: "vacuum".into(),

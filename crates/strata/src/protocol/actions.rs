@@ -3,7 +3,7 @@
 //! See `protocol/PROTOCOL.md#actions`. Every line of a commit file is one JSON object with a
 //! single key naming the action. Keys strata does not know are skipped (the protocol requires
 //! readers to tolerate them), so a newer writer's actions never make a table unreadable; the
-//! protocol gate ([`crate::protocol::features`]) is what refuses tables strata cannot honour.
+//! protocol gate (`features.rs`) is what refuses tables strata cannot honour.
 //!
 //! Parsing goes through private raw structs and is validated at the edge (`TryFrom`), so no
 //! path into the rest of the crate skips the checks.

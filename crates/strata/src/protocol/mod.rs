@@ -10,3 +10,5 @@ pub mod partition;
 pub mod paths;
 pub mod properties;
 pub mod schema;
+pub mod tags;
+pub mod values;

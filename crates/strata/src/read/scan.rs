@@ -25,13 +25,13 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, async_reader::ParquetRecordBatchStream};
 
-use crate::protocol::actions::Add;
-use crate::protocol::schema::conform::conform_batch;
 use crate::error::{Error, Result};
-use crate::expr::{Expr, ExprError};
-use crate::protocol::partition;
 use crate::expr::predicate::Predicate;
 use crate::expr::skipping::{ColumnBounds, RowGroupStats, scalar_at, stats_bounds};
+use crate::expr::{Expr, ExprError};
+use crate::protocol::actions::Add;
+use crate::protocol::partition;
+use crate::protocol::schema::conform::conform_batch;
 use crate::snapshot::Snapshot;
 use crate::storage::{DataFileReader, Storage};
 
@@ -83,20 +83,6 @@ pub struct ScanBuilder {
     file_concurrency: usize,
 }
 
-impl Snapshot {
-    /// Starts a scan of this snapshot's data.
-    pub fn scan(&self) -> ScanBuilder {
-        ScanBuilder {
-            snapshot: self.clone(),
-            columns: None,
-            filter: None,
-            limit: None,
-            batch_rows: DEFAULT_BATCH_ROWS,
-            file_concurrency: DEFAULT_FILE_CONCURRENCY,
-        }
-    }
-}
-
 /// What a scan did: files considered and pruned while planning, then row groups and rows as
 /// the stream is read. Read it from [`ScanPlan::metrics`] after the stream is drained.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -129,6 +115,18 @@ struct Counters {
 }
 
 impl ScanBuilder {
+    /// A scan of all of `snapshot`'s rows and columns.
+    pub(crate) fn new(snapshot: Snapshot) -> ScanBuilder {
+        ScanBuilder {
+            snapshot,
+            columns: None,
+            filter: None,
+            limit: None,
+            batch_rows: DEFAULT_BATCH_ROWS,
+            file_concurrency: DEFAULT_FILE_CONCURRENCY,
+        }
+    }
+
     /// Reads only these columns, in this order.
     pub fn with_columns<I, S>(mut self, columns: I) -> Self
     where
@@ -291,7 +289,7 @@ fn prune_files(
                 bounds[i] = partition_bounds(value, &column.data_type);
             }
         }
-        if !predicate.may_match(&bounds) {
+        if !crate::expr::skipping::may_match(predicate, &bounds) {
             metrics.files_pruned_by_partition += 1;
             continue;
         }
@@ -303,7 +301,7 @@ fn prune_files(
             for &i in &data_columns {
                 bounds[i] = from_stats[i].clone();
             }
-            if !predicate.may_match(&bounds) {
+            if !crate::expr::skipping::may_match(predicate, &bounds) {
                 metrics.files_pruned_by_stats += 1;
                 continue;
             }
@@ -617,7 +615,7 @@ impl FileScan {
                         Some(ColumnStats::RowGroups(s)) => s.bounds(rg, column.is_float()),
                     })
                     .collect();
-                predicate.may_match(&bounds)
+                crate::expr::skipping::may_match(predicate, &bounds)
             })
             .collect()
     }

@@ -1,35 +1,33 @@
-//! Snapshots: the state of a table at one version, and the I/O shell that builds them.
+//! Snapshots: the state of a table at one version.
 //!
-//! Loading lists `_delta_log/` (starting at the `_last_checkpoint` hint when there is one),
-//! selects a segment with [`LogListing::segment`], reads the checkpoint and commits
-//! concurrently, and replays them with [`TableState`]. A loaded snapshot is immutable and
-//! cheap to clone; [`Snapshot::refresh`] reads only commits newer than it.
+//! A [`Snapshot`] is immutable and cheap to clone. This module holds what a snapshot *is* (its
+//! protocol, metadata, schema, live files, transactions and domains) and how one is built:
+//! loading and time travel ([`load`](self::load)), checkpoint reading ([`checkpoint`]) and the
+//! cached latest snapshot a table handle shares with its builders ([`latest`]). What can be
+//! *done* with a snapshot (scan, history, diff) is reached from it too, but lives in the
+//! layers above (`read/`, `ops/`); `table.rs` lists every such entry point.
 //! `protocol/PROTOCOL.md#snapshots`.
 
-mod checkpoint;
+pub(crate) mod checkpoint;
+pub(crate) mod latest;
+pub(crate) mod load;
 
 pub use checkpoint::parse_checkpoint;
+pub(crate) use load::{list_log, read_commit};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use futures::{StreamExt, TryStreamExt};
 
-use crate::protocol::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol, parse_commit};
-use crate::log::last_checkpoint::LastCheckpointHint;
 use crate::error::{Error, Result};
-use crate::protocol::features;
 use crate::log::files::Files;
 use crate::log::replay::TableState;
-use crate::log::segment::{LogFile, LogListing, SegmentError};
-use crate::protocol::paths::{commit_file_name, parse_log_file_name};
-use crate::log::timetravel::{OutOfRange, make_monotonic, version_at};
+use crate::protocol::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol};
+use crate::protocol::features;
 use crate::protocol::schema::StructType;
+use crate::protocol::tags::{TAGS_DOMAIN, Tag, TagsConfig};
 use crate::storage::Storage;
-
-/// How many log files are fetched at once while loading.
-const LOG_FETCH_CONCURRENCY: usize = 32;
 
 /// The state of a table at one version. Cheap to clone.
 #[derive(Clone)]
@@ -117,9 +115,7 @@ impl Snapshot {
     /// [`Error::CorruptCheckpoint`], [`Error::Storage`].
     pub async fn load_stats(&self) -> Result<()> {
         match self.inner.state.files.base() {
-            Some(base) => {
-                checkpoint::load_stats(&self.inner.storage, base, self.version()).await
-            }
+            Some(base) => checkpoint::load_stats(&self.inner.storage, base, self.version()).await,
             None => Ok(()),
         }
     }
@@ -146,6 +142,30 @@ impl Snapshot {
     /// A live metadata domain.
     pub fn domain(&self, name: &str) -> Option<&DomainMetadata> {
         self.inner.state.domains.get(name)
+    }
+
+    /// The table's tags at this version, by name (`protocol/PROTOCOL.md#tags`).
+    ///
+    /// # Errors
+    /// [`Error::CorruptLog`] when the `strata.tags` domain is not the JSON strata writes.
+    pub fn tags(&self) -> Result<BTreeMap<String, Tag>> {
+        Ok(self.tags_config()?.tags)
+    }
+
+    /// The `strata.tags` domain's configuration (empty when the table has no tags).
+    pub(crate) fn tags_config(&self) -> Result<TagsConfig> {
+        let Some(domain) = self.domain(TAGS_DOMAIN).filter(|d| !d.removed) else {
+            return Ok(TagsConfig::default());
+        };
+        TagsConfig::parse(&domain.configuration).map_err(|e| Error::CorruptLog {
+            path: format!(
+                "{}/_delta_log (domainMetadata {TAGS_DOMAIN})",
+                self.storage().location()
+            ),
+            version: self.version(),
+            line: 0,
+            reason: format!("the tags configuration is not valid: {e}"),
+        })
     }
 
     /// The commit timestamp of this version in milliseconds: the in-commit timestamp when the
@@ -192,7 +212,11 @@ impl Snapshot {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
-    fn from_state(storage: Storage, state: TableState, timestamp_ms: i64) -> Result<Snapshot> {
+    pub(super) fn from_state(
+        storage: Storage,
+        state: TableState,
+        timestamp_ms: i64,
+    ) -> Result<Snapshot> {
         let location = storage.location().to_string();
         let missing = |action| Error::MissingAction {
             location: location.clone(),
@@ -248,24 +272,7 @@ impl Snapshot {
     /// [`Error::CorruptLog`], [`Error::CorruptCheckpoint`], [`Error::MissingAction`],
     /// [`Error::UnsupportedReaderFeatures`], [`Error::Storage`].
     pub async fn load(storage: &Storage, version: Option<i64>) -> Result<Snapshot> {
-        let listing = list_from_hint(storage, version).await?;
-        let segment = listing
-            .segment(version)
-            .map_err(|e| segment_error(storage, e))?;
-        let mut state = match &segment.checkpoint {
-            Some((cp_version, parts)) => {
-                checkpoint::read_checkpoint(storage, *cp_version, parts).await?
-            }
-            None => TableState::new(),
-        };
-        let timestamp_ms = listing
-            .commits
-            .get(&segment.version)
-            .or_else(|| segment.checkpoint.as_ref().and_then(|(_, p)| p.first()))
-            .map(|f| f.last_modified_ms)
-            .unwrap_or_default();
-        replay_commits(storage, &mut state, &segment.commits).await?;
-        Snapshot::from_state(storage.clone(), state, timestamp_ms)
+        load::load(storage, version).await
     }
 
     /// Loads the version that was current at `timestamp` (Delta semantics: the latest commit
@@ -279,49 +286,7 @@ impl Snapshot {
         storage: &Storage,
         timestamp: chrono::DateTime<chrono::Utc>,
     ) -> Result<Snapshot> {
-        let target_ms = timestamp.timestamp_millis();
-        let latest = Snapshot::load(storage, None).await?;
-        let listing = LogListing::from_files(list_log(storage, None).await?);
-        // After log cleanup (by strata or another client) the enablement commit may be gone:
-        // the search then starts at the earliest commit still listed.
-        let earliest_commit = listing.commits.keys().next().copied().unwrap_or(0);
-        let ict_start = ict_enablement_version(&latest).map(|s| s.max(earliest_commit));
-        let first_ict = match ict_start {
-            Some(start) => ict_of(storage, start).await?,
-            None => None,
-        };
-        let version = match (ict_start, first_ict) {
-            (Some(start), Some(first)) if first <= target_ms => {
-                search_ict(storage, start, latest.version(), target_ms).await?
-            }
-            _ => {
-                // Before in-commit timestamps took effect (or without them): file times.
-                let mut commits: Vec<(i64, i64)> = listing
-                    .commits
-                    .values()
-                    .filter(|f| ict_start.is_none_or(|s| f.version < s))
-                    .map(|f| (f.version, f.last_modified_ms))
-                    .collect();
-                make_monotonic(&mut commits);
-                match (version_at(&commits, target_ms), ict_start, first_ict) {
-                    (Ok(v), _, _) => v,
-                    // Later than every pre-enablement commit but before the first in-commit
-                    // timestamp: the last version before enablement was current.
-                    (Err(OutOfRange::After(v, _)), Some(_), Some(_)) => v,
-                    (Err(OutOfRange::Before(..)), Some(start), Some(first))
-                        if commits.is_empty() =>
-                    {
-                        return Err(out_of_range(
-                            storage,
-                            timestamp,
-                            OutOfRange::Before(start, first),
-                        ));
-                    }
-                    (Err(e), _, _) => return Err(out_of_range(storage, timestamp, e)),
-                }
-            }
-        };
-        Snapshot::load(storage, Some(version)).await
+        load::load_at_timestamp(storage, timestamp).await
     }
 
     /// The latest version of the table, reading only commits newer than this snapshot (or
@@ -330,28 +295,23 @@ impl Snapshot {
     /// # Errors
     /// As [`Snapshot::load`].
     pub async fn refresh(&self) -> Result<Snapshot> {
-        let storage = &self.inner.storage;
-        let files = list_log(storage, Some(&format!("{:020}", self.version()))).await?;
-        let listing = LogListing::from_files(files);
-        let newer: Vec<LogFile> = listing
-            .commits
-            .into_values()
-            .filter(|f| f.version > self.version())
-            .collect();
-        let contiguous = newer
-            .iter()
-            .zip(self.version() + 1..)
-            .all(|(f, v)| f.version == v);
-        if newer.is_empty() {
-            return Ok(self.clone());
-        }
-        if !contiguous {
-            return Snapshot::load(storage, None).await;
-        }
-        let mut state = self.inner.state.clone();
-        let timestamp_ms = newer.last().map(|f| f.last_modified_ms).unwrap_or_default();
-        replay_commits(storage, &mut state, &newer).await?;
-        Snapshot::from_state(storage.clone(), state, timestamp_ms)
+        load::refresh(self).await
+    }
+
+    /// Refuses tables whose writer protocol strata cannot honour: the protocol gate every
+    /// operation that changes the table (or its log) passes first
+    /// (`protocol/PROTOCOL.md#supported-features`).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedWriterFeatures`] naming the features.
+    pub(crate) fn require_writable(&self) -> Result<()> {
+        features::check_write(self.protocol(), self.metadata(), self.schema()).map_err(|features| {
+            Error::UnsupportedWriterFeatures {
+                location: self.storage().location().to_string(),
+                writer_version: self.protocol().min_writer_version,
+                features,
+            }
+        })
     }
 
     /// The snapshot after `commits` (contiguous, starting right after this version) were
@@ -369,197 +329,4 @@ impl Snapshot {
         }
         Snapshot::from_state(self.inner.storage.clone(), state, timestamp_ms)
     }
-}
-
-fn segment_error(storage: &Storage, e: SegmentError) -> Error {
-    let location = storage.location().to_string();
-    match e {
-        SegmentError::Empty => Error::NotATable { location },
-        SegmentError::VersionNotFound {
-            version,
-            earliest,
-            latest,
-        } => Error::VersionNotFound {
-            location,
-            version,
-            earliest,
-            latest,
-        },
-        SegmentError::MissingVersion { missing } => Error::MissingVersion {
-            location,
-            missing,
-            last_good: missing - 1,
-        },
-    }
-}
-
-fn out_of_range(
-    storage: &Storage,
-    timestamp: chrono::DateTime<chrono::Utc>,
-    e: OutOfRange,
-) -> Error {
-    let fmt = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .unwrap_or_default()
-            .to_rfc3339()
-    };
-    let reason = match e {
-        OutOfRange::Before(v, ts) => format!(
-            "it is before the earliest available commit (version {v} at {})",
-            fmt(ts)
-        ),
-        OutOfRange::After(v, ts) => format!(
-            "it is after the latest commit (version {v} at {}); open the latest version or version {v} explicitly",
-            fmt(ts)
-        ),
-    };
-    Error::TimestampOutOfRange {
-        location: storage.location().to_string(),
-        timestamp: timestamp.to_rfc3339(),
-        reason,
-    }
-}
-
-/// Lists `_delta_log/` as versioned log files, from `offset` (a name prefix) when given.
-pub(crate) async fn list_log(storage: &Storage, offset: Option<&str>) -> Result<Vec<LogFile>> {
-    let files = storage.list_log(offset).await?;
-    Ok(files
-        .into_iter()
-        .filter_map(|(name, meta)| {
-            let (version, kind) = parse_log_file_name(&name)?;
-            Some(LogFile {
-                name,
-                version,
-                kind,
-                size: meta.size,
-                last_modified_ms: meta.last_modified.timestamp_millis(),
-            })
-        })
-        .collect())
-}
-
-/// How far back from a requested version the first listing for time travel looks for a
-/// checkpoint (Spark looks back in windows of 1,000 versions too).
-const TIME_TRAVEL_WINDOW: i64 = 1000;
-
-/// Lists the part of the log that loading needs, falling back to a full listing.
-///
-/// - Latest version: from the `_last_checkpoint` hint, when the hint is readable and its
-///   checkpoint is listed (a missing, unreadable or stale hint costs the full listing only).
-/// - A given version: from [`TIME_TRAVEL_WINDOW`] versions before it, when that window holds
-///   a checkpoint that reconstructs the version.
-async fn list_from_hint(storage: &Storage, version: Option<i64>) -> Result<LogListing> {
-    match version {
-        None => {
-            let hint = match storage.get(&storage.log_path("_last_checkpoint")).await {
-                Ok(bytes) => LastCheckpointHint::parse(&bytes),
-                Err(_) => None,
-            };
-            if let Some(hint) = hint {
-                let listing = list_after(storage, hint.version - 1).await?;
-                if listing.checkpoints.contains_key(&hint.version) {
-                    return Ok(listing);
-                }
-            }
-        }
-        Some(v) if v > TIME_TRAVEL_WINDOW => {
-            let listing = list_after(storage, v - TIME_TRAVEL_WINDOW).await?;
-            if listing
-                .segment(Some(v))
-                .is_ok_and(|segment| segment.checkpoint.is_some())
-            {
-                return Ok(listing);
-            }
-        }
-        Some(_) => {}
-    }
-    Ok(LogListing::from_files(list_log(storage, None).await?))
-}
-
-/// Lists the log files of versions `>= version`.
-async fn list_after(storage: &Storage, version: i64) -> Result<LogListing> {
-    let offset = format!("{:020}", version.max(0));
-    Ok(LogListing::from_files(
-        list_log(storage, Some(&offset)).await?,
-    ))
-}
-
-/// Reads and parses commits (fetched concurrently, applied in order).
-async fn replay_commits(
-    storage: &Storage,
-    state: &mut TableState,
-    commits: &[LogFile],
-) -> Result<()> {
-    // Each fetch owns a clone of the storage handle (an Arc), so the future is `Send +
-    // 'static` and the whole load can run inside `tokio::spawn`.
-    let versions: Vec<i64> = commits.iter().map(|f| f.version).collect();
-    let mut parsed = futures::stream::iter(versions.into_iter().map(|version| {
-        let storage = storage.clone();
-        async move { read_commit(&storage, version).await }
-    }))
-    .buffered(LOG_FETCH_CONCURRENCY);
-    while let Some((version, actions)) = parsed.try_next().await? {
-        state.apply(version, actions);
-    }
-    Ok(())
-}
-
-/// Reads one commit file into actions.
-pub(crate) async fn read_commit(storage: &Storage, version: i64) -> Result<(i64, Vec<Action>)> {
-    let path = storage.log_path(&commit_file_name(version));
-    let bytes = storage.get(&path).await?;
-    let actions = parse_commit(&bytes).map_err(|(line, reason)| Error::CorruptLog {
-        path: path.to_string(),
-        version,
-        line,
-        reason,
-    })?;
-    Ok((version, actions))
-}
-
-fn ict_enablement_version(latest: &Snapshot) -> Option<i64> {
-    if !latest.in_commit_timestamps_enabled() {
-        return None;
-    }
-    Some(
-        latest
-            .properties()
-            .get("delta.inCommitTimestampEnablementVersion")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    )
-}
-
-async fn ict_of(storage: &Storage, version: i64) -> Result<Option<i64>> {
-    let (_, actions) = read_commit(storage, version).await?;
-    Ok(actions.into_iter().find_map(|a| match a {
-        Action::CommitInfo(ci) => ci.in_commit_timestamp,
-        _ => None,
-    }))
-}
-
-/// Binary search over versions `[lo, hi]` whose in-commit timestamps are monotonic; the
-/// caller has checked that `ict(lo) <= target`.
-async fn search_ict(storage: &Storage, lo: i64, hi: i64, target_ms: i64) -> Result<i64> {
-    let latest_ict = ict_of(storage, hi).await?.unwrap_or(i64::MAX);
-    if target_ms > latest_ict {
-        return Err(Error::TimestampOutOfRange {
-            location: storage.location().to_string(),
-            timestamp: chrono::DateTime::from_timestamp_millis(target_ms)
-                .unwrap_or_default()
-                .to_rfc3339(),
-            reason: format!(
-                "it is after the latest commit (version {hi}); open the latest version explicitly"
-            ),
-        });
-    }
-    let (mut lo, mut hi) = (lo, hi);
-    while lo < hi {
-        let mid = lo + (hi - lo + 1) / 2;
-        match ict_of(storage, mid).await? {
-            Some(t) if t <= target_ms => lo = mid,
-            _ => hi = mid - 1,
-        }
-    }
-    Ok(lo)
 }

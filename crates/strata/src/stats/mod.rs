@@ -748,7 +748,7 @@ fn write_bound(out: &mut String, leaf: &Leaf, is_max: bool) {
             }
         }
         (Bounds::Decimal(lo, hi), Kind::Decimal { scale }) => {
-            out.push_str(&crate::protocol::partition::format_decimal(
+            out.push_str(&crate::protocol::values::format_decimal(
                 pick(is_max, lo, hi),
                 scale,
             ));
@@ -1300,9 +1300,9 @@ mod tests {
                 r#""nullCount":{"d38":1,"d":1,"d0":2}}"#
             )
         );
-        assert_eq!(crate::protocol::partition::format_decimal(5, 3), "0.005");
-        assert_eq!(crate::protocol::partition::format_decimal(-123, -2), "-12300");
-        assert_eq!(crate::protocol::partition::format_decimal(0, 2), "0.00");
+        assert_eq!(crate::protocol::values::format_decimal(5, 3), "0.005");
+        assert_eq!(crate::protocol::values::format_decimal(-123, -2), "-12300");
+        assert_eq!(crate::protocol::values::format_decimal(0, 2), "0.00");
     }
 
     #[test]

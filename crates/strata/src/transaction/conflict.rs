@@ -14,8 +14,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::protocol::actions::{Action, file_key};
 use crate::error::ConflictReason;
+use crate::protocol::actions::{Action, file_key};
 
 /// What a transaction depends on, for checking it against winning commits.
 #[derive(Debug, Clone, Default)]

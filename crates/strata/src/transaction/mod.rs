@@ -10,19 +10,22 @@
 //! twice.
 
 pub mod conflict;
+pub(crate) mod hooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use crate::protocol::actions::{Action, CommitInfo, serialize_commit};
-use conflict::ReadSet;
 use crate::error::{ConflictReason, Error, Result};
+use crate::protocol::actions::{Action, CommitInfo, serialize_commit};
 use crate::protocol::paths::{LogFileKind, commit_file_name};
 use crate::snapshot::{Snapshot, list_log, read_commit};
 use crate::storage::PutOutcome;
+use conflict::ReadSet;
+use hooks::PostCommitHook;
 
 /// Engine identification written to `commitInfo.engineInfo`.
 pub const ENGINE_INFO: &str = concat!("strata/", env!("CARGO_PKG_VERSION"));
@@ -61,6 +64,7 @@ pub struct Transaction {
     extra_commit_info: Map<String, Value>,
     max_retries: u32,
     txn_id: String,
+    post_commit: Vec<Arc<dyn PostCommitHook>>,
 }
 
 impl Transaction {
@@ -77,6 +81,7 @@ impl Transaction {
             extra_commit_info: Map::new(),
             max_retries: DEFAULT_MAX_RETRIES,
             txn_id: uuid::Uuid::new_v4().to_string(),
+            post_commit: hooks::default_hooks(),
         }
     }
 
@@ -176,7 +181,9 @@ impl Transaction {
                 Landed::Ours => {
                     winners.push((version, ours));
                     let snapshot = self.snapshot.advance(winners, ict.unwrap_or(now_ms))?;
-                    maybe_checkpoint(&snapshot).await;
+                    for hook in &self.post_commit {
+                        hook.run(&snapshot).await;
+                    }
                     return Ok(CommitResult {
                         version,
                         attempts,
@@ -205,32 +212,6 @@ impl Transaction {
                 });
             }
             tokio::time::sleep(backoff(attempts)).await;
-        }
-    }
-}
-
-/// Default `delta.checkpointInterval`: a checkpoint every 100 commits, as delta-rs does
-/// (`protocol/PROTOCOL.md#checkpoints`).
-pub const DEFAULT_CHECKPOINT_INTERVAL: i64 = 100;
-
-/// Writes a checkpoint when `snapshot.version()` is a multiple of the table's checkpoint
-/// interval, then cleans up the log files it made expendable
-/// (`protocol/PROTOCOL.md#log-cleanup`). Runs after the commit succeeded and never fails it:
-/// the checkpoint is derived data, and readers fall back to the commits (a failure is logged).
-async fn maybe_checkpoint(snapshot: &Snapshot) {
-    let interval = snapshot
-        .properties()
-        .get("delta.checkpointInterval")
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL);
-    if snapshot.version() <= 0 || snapshot.version() % interval != 0 {
-        return;
-    }
-    match crate::checkpoint::write_checkpoint(snapshot).await {
-        Ok(_) => crate::checkpoint::cleanup::cleanup_after_checkpoint(snapshot).await,
-        Err(e) => {
-            tracing::warn!(version = snapshot.version(), error = %e, "checkpoint failed; the commit stands");
         }
     }
 }

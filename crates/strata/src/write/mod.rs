@@ -20,19 +20,22 @@ use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
-use crate::protocol::actions::{Action, Add, Remove, Txn};
-use crate::protocol::schema::conform::{conform_batch, nulls};
 use crate::error::{Error, Result};
-use crate::protocol::features;
-use crate::protocol::partition;
-use crate::protocol::schema::StructType;
-use crate::snapshot::Snapshot;
-use crate::stats::IndexedColumns;
+use crate::protocol::actions::{Action, Add, Remove, Txn};
+use crate::protocol::partition::partition_dir;
 use crate::protocol::paths::encode_path;
+use crate::protocol::schema::StructType;
+use crate::protocol::schema::conform::{conform_batch, nulls};
+use crate::snapshot::Snapshot;
+use crate::snapshot::latest::LatestSnapshot;
+use crate::stats::IndexedColumns;
 use crate::storage::Storage;
 use crate::transaction::Transaction;
+use create::{NewTable, TableDefinition};
 
+pub(crate) mod create;
 mod encode;
+mod partition;
 
 use encode::{EncodedFile, Encoder, EncoderOptions};
 
@@ -194,7 +197,7 @@ pub struct WriteResult {
 /// Everything is committed at the end, in one commit.
 #[must_use = "a write does nothing until `.execute().await`"]
 pub struct WriteBuilder {
-    table: crate::Table,
+    latest: LatestSnapshot,
     input: Input,
     mode: WriteMode,
     txn: Option<(String, i64)>,
@@ -202,26 +205,26 @@ pub struct WriteBuilder {
     options: WriterOptions,
     max_retries: Option<u32>,
     /// Create the table in the same commit ([`crate::CreateBuilder::write_stream`]).
-    create: Option<Box<crate::CreateBuilder>>,
+    create: Option<Box<TableDefinition>>,
 }
 
 impl WriteBuilder {
-    pub(crate) fn new(table: crate::Table, batches: Vec<RecordBatch>) -> WriteBuilder {
-        WriteBuilder::with_input(table, Input::Batches(batches))
+    pub(crate) fn new(latest: LatestSnapshot, batches: Vec<RecordBatch>) -> WriteBuilder {
+        WriteBuilder::with_input(latest, Input::Batches(batches))
     }
 
-    pub(crate) fn from_stream<S>(table: crate::Table, batches: S) -> WriteBuilder
+    pub(crate) fn from_stream<S>(latest: LatestSnapshot, batches: S) -> WriteBuilder
     where
         S: Stream<Item = Result<RecordBatch>> + Send + 'static,
     {
         // Fused: the writer may ask for the next batch again after the end, which a plain
         // stream (e.g. `futures::stream::unfold`) is allowed to answer with a panic.
-        WriteBuilder::with_input(table, Input::Stream(batches.fuse().boxed()))
+        WriteBuilder::with_input(latest, Input::Stream(batches.fuse().boxed()))
     }
 
-    fn with_input(table: crate::Table, input: Input) -> WriteBuilder {
+    fn with_input(latest: LatestSnapshot, input: Input) -> WriteBuilder {
         WriteBuilder {
-            table,
+            latest,
             input,
             mode: WriteMode::Append,
             txn: None,
@@ -232,7 +235,7 @@ impl WriteBuilder {
         }
     }
 
-    pub(crate) fn creating(mut self, create: crate::CreateBuilder) -> WriteBuilder {
+    pub(crate) fn creating(mut self, create: TableDefinition) -> WriteBuilder {
         self.create = Some(Box::new(create));
         self
     }
@@ -304,7 +307,7 @@ impl WriteBuilder {
     /// any error the input stream yields.
     pub async fn execute(self) -> Result<WriteResult> {
         let WriteBuilder {
-            table,
+            latest,
             input,
             mode,
             txn,
@@ -314,7 +317,7 @@ impl WriteBuilder {
             create,
         } = self;
         let plan = CommitPlan {
-            table,
+            latest,
             mode,
             txn,
             commit_metadata,
@@ -323,10 +326,10 @@ impl WriteBuilder {
         // The table to create, unless one of the same shape is already there: then this is an
         // ordinary write to it.
         let new_table = match &create {
-            Some(create) => match create.prepare(plan.table.storage()).await {
+            Some(create) => match create.prepare(plan.latest.storage()).await {
                 Ok(new_table) => Some(new_table),
                 Err(exists @ Error::TableExists { .. }) => {
-                    create.require_same_shape(&plan.table.snapshot().await?, exists)?;
+                    create.require_same_shape(&plan.latest.get().await?, exists)?;
                     None
                 }
                 Err(e) => return Err(e),
@@ -335,7 +338,7 @@ impl WriteBuilder {
         };
         let snapshot = match &new_table {
             Some(new_table) => new_table.snapshot.clone(),
-            None => plan.table.snapshot().await?,
+            None => plan.latest.get().await?,
         };
         if let Some(applied) = plan.check_target(&snapshot)? {
             return Ok(applied);
@@ -347,8 +350,8 @@ impl WriteBuilder {
             // Another writer created the table first. The files were written for the same
             // shape of table, so they are committed to it if that is what it is.
             Err(conflict @ Error::Conflict { .. }) if creating => {
-                let exists = crate::table::NewTable::exists(conflict);
-                let latest = plan.table.snapshot().await?;
+                let exists = NewTable::exists(conflict);
+                let latest = plan.latest.get().await?;
                 if let Some(create) = &create {
                     create.require_same_shape(&latest, exists)?;
                 }
@@ -364,7 +367,7 @@ impl WriteBuilder {
 
 /// What a write commits besides its files: the settings `execute` carries past the input.
 struct CommitPlan {
-    table: crate::Table,
+    latest: LatestSnapshot,
     mode: WriteMode,
     txn: Option<(String, i64)>,
     commit_metadata: Map<String, Value>,
@@ -375,7 +378,7 @@ impl CommitPlan {
     /// Refuses tables strata cannot write or that forbid the operation; an idempotent write
     /// already in the table is the (successful) result.
     fn check_target(&self, snapshot: &Snapshot) -> Result<Option<WriteResult>> {
-        check_writable(snapshot)?;
+        snapshot.require_writable()?;
         if let Some((app_id, version)) = &self.txn
             && snapshot.txn_version(app_id).is_some_and(|v| v >= *version)
         {
@@ -404,7 +407,7 @@ impl CommitPlan {
     async fn commit(
         &self,
         snapshot: &Snapshot,
-        new_table: Option<crate::table::NewTable>,
+        new_table: Option<NewTable>,
         written: &[(Add, u64)],
     ) -> Result<WriteResult> {
         let num_rows: u64 = written.iter().map(|a| a.1).sum();
@@ -455,7 +458,7 @@ impl CommitPlan {
             tx.set_commit_metadata(k, v.clone());
         }
         let result = tx.commit().await?;
-        self.table.observe_commit(&result);
+        self.latest.remember_committed(&result.snapshot);
         Ok(WriteResult {
             version: result.version,
             attempts: result.attempts,
@@ -466,17 +469,6 @@ impl CommitPlan {
             num_removed_files,
         })
     }
-}
-
-/// Refuses tables whose writer protocol strata cannot honour.
-pub(crate) fn check_writable(snapshot: &Snapshot) -> Result<()> {
-    features::check_write(snapshot.protocol(), snapshot.metadata(), snapshot.schema()).map_err(
-        |features| Error::UnsupportedWriterFeatures {
-            location: snapshot.storage().location().to_string(),
-            writer_version: snapshot.protocol().min_writer_version,
-            features,
-        },
-    )
 }
 
 fn is_append_only(snapshot: &Snapshot) -> bool {
@@ -508,10 +500,12 @@ impl Conformer {
         self.schema
             .check_write_compatible(&batch.schema())
             .map_err(|e| match e {
-                crate::protocol::schema::SchemaError::Mismatch { problems } => Error::SchemaMismatch {
-                    location: self.location.clone(),
-                    problems,
-                },
+                crate::protocol::schema::SchemaError::Mismatch { problems } => {
+                    Error::SchemaMismatch {
+                        location: self.location.clone(),
+                        problems,
+                    }
+                }
                 other => Error::Schema(other),
             })?;
         let conformed =
@@ -754,7 +748,7 @@ impl Uploads {
             let relative = if self.partition_columns.is_empty() {
                 name
             } else {
-                let dir = partition::partition_dir(&self.partition_columns, &file.partition);
+                let dir = partition_dir(&self.partition_columns, &file.partition);
                 format!("{dir}/{name}")
             };
             let partition_values: HashMap<String, Option<String>> = self

@@ -29,6 +29,7 @@ const MAX_DECIMAL_PRECISION: u8 = 38;
 
 pub mod conform;
 mod ddl;
+pub(crate) mod validate;
 
 /// Arrow reserves metadata keys with this prefix (extension types and the like);
 /// they describe the in-memory representation, not the table, so they never reach

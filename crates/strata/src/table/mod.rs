@@ -1,0 +1,429 @@
+//! The entry point: a [`Table`] handle, and every operation on a table or a [`Snapshot`].
+//!
+//! This module is the map of what strata can do. Each method here is a short delegation to the
+//! layer that implements it, so a newcomer finds every capability in one place and follows it
+//! down:
+//!
+//! | capability | method | implemented in |
+//! |---|---|---|
+//! | open, create | [`Table::open`], [`Table::create`] | `snapshot/load.rs`, `write/create.rs` |
+//! | read a version | [`Table::snapshot`], [`Table::snapshot_at_version`], [`Table::snapshot_at_timestamp`], [`Table::snapshot_at_tag`] | `snapshot/` |
+//! | scan rows | [`Snapshot::scan`] | `read/scan.rs` |
+//! | write | [`Table::write`], [`Table::write_stream`], [`Table::append`], [`Table::overwrite`] | `write/` |
+//! | history, diff | [`Table::history`], [`Snapshot::history`], [`Table::diff`], [`Snapshot::diff`] | `ops/history.rs`, `ops/diff.rs` |
+//! | roll back | [`Table::restore_to_version`], [`Table::restore_to_timestamp`], [`Table::restore_to_tag`], [`Table::revert`] | `ops/restore.rs` |
+//! | tags | [`Table::tag`], [`Table::delete_tag`], [`Table::tags`], [`Snapshot::tags`] | `ops/tags.rs`, `protocol/tags.rs` |
+//! | maintenance | [`Table::optimize`], [`Table::vacuum`], [`Table::checkpoint`], [`Table::cleanup_log`] | `ops/`, `checkpoint/` |
+//!
+//! A [`Table`] is a location plus a cached latest snapshot. Reading goes through
+//! [`Snapshot`]s (immutable; time travel by version, timestamp or tag); writing goes through
+//! builders that commit via the transaction layer. The handle and its builders share the cache
+//! and refresh it incrementally, so a process that commits often through one handle reads only
+//! the commits other writers added since.
+
+mod create;
+
+pub use create::CreateBuilder;
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::RecordBatch;
+
+use crate::checkpoint::cleanup::{CleanupReport, cleanup_expired_logs};
+use crate::checkpoint::{CheckpointInfo, write_checkpoint};
+use crate::error::Result;
+use crate::ops::diff::TableDiff;
+use crate::ops::history::HistoryEntry;
+use crate::ops::optimize::OptimizeBuilder;
+use crate::ops::restore::UndoResult;
+use crate::ops::vacuum::VacuumBuilder;
+use crate::ops::{diff, history, restore, tags};
+use crate::protocol::tags::Tag;
+use crate::read::scan::ScanBuilder;
+use crate::snapshot::Snapshot;
+use crate::snapshot::latest::LatestSnapshot;
+use crate::storage::Storage;
+use crate::write::{WriteBuilder, WriteMode, WriteResult};
+
+/// A Delta table at a location.
+#[derive(Clone, Debug)]
+pub struct Table {
+    latest: LatestSnapshot,
+}
+
+impl Table {
+    pub(crate) fn from_latest(latest: LatestSnapshot) -> Table {
+        Table { latest }
+    }
+
+    // --- Opening and creating -----------------------------------------------------------
+
+    /// Opens an existing table at a local path or URL and loads its latest version.
+    ///
+    /// # Errors
+    /// [`Error::NotATable`](crate::Error::NotATable) when there is no Delta log there; the
+    /// errors of [`Snapshot::load`].
+    pub async fn open(location: impl AsRef<str>) -> Result<Table> {
+        Table::open_with_options(location, HashMap::new()).await
+    }
+
+    /// Opens with object store options (e.g. `aws_endpoint`, `aws_allow_http`).
+    ///
+    /// # Errors
+    /// As [`Table::open`], plus [`Error::InvalidLocation`](crate::Error::InvalidLocation).
+    pub async fn open_with_options(
+        location: impl AsRef<str>,
+        options: HashMap<String, String>,
+    ) -> Result<Table> {
+        let storage = Storage::open(location.as_ref(), &options)?;
+        Table::open_storage(storage).await
+    }
+
+    /// Opens a table on an already-configured [`Storage`] (custom or test stores).
+    ///
+    /// # Errors
+    /// As [`Table::open`].
+    pub async fn open_storage(storage: Storage) -> Result<Table> {
+        let snapshot = Snapshot::load(&storage, None).await?;
+        Ok(Table::from_latest(LatestSnapshot::loaded(snapshot)))
+    }
+
+    /// Starts creating a table at a local path or URL.
+    pub fn create(location: impl Into<String>) -> CreateBuilder {
+        CreateBuilder::new(location.into())
+    }
+
+    /// The table location.
+    pub fn location(&self) -> &str {
+        self.latest.storage().location()
+    }
+
+    /// The storage the table lives on.
+    pub fn storage(&self) -> &Storage {
+        self.latest.storage()
+    }
+
+    // --- Reading ------------------------------------------------------------------------
+
+    /// The latest version, refreshed from storage (reads only new commits).
+    ///
+    /// # Errors
+    /// As [`Snapshot::load`].
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        self.latest.get().await
+    }
+
+    /// The table as of `version`.
+    ///
+    /// # Errors
+    /// [`Error::VersionNotFound`](crate::Error::VersionNotFound) when the version does not
+    /// exist or its log was cleaned up; the errors of [`Snapshot::load`].
+    pub async fn snapshot_at_version(&self, version: i64) -> Result<Snapshot> {
+        self.latest.at_version(version).await
+    }
+
+    /// The table as it was at `timestamp` (the latest commit at or before it).
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`](crate::Error::TimestampOutOfRange); the errors of
+    /// [`Snapshot::load`].
+    pub async fn snapshot_at_timestamp(
+        &self,
+        timestamp: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Snapshot> {
+        Snapshot::load_at_timestamp(self.latest.storage(), timestamp).await
+    }
+
+    /// Opens the version a tag names.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an unknown tag; as
+    /// [`Table::snapshot_at_version`].
+    pub async fn snapshot_at_tag(&self, name: &str) -> Result<Snapshot> {
+        tags::snapshot_at_tag(&self.latest, name).await
+    }
+
+    /// The latest version number (refreshing).
+    ///
+    /// # Errors
+    /// As [`Table::snapshot`].
+    pub async fn version(&self) -> Result<i64> {
+        Ok(self.snapshot().await?.version())
+    }
+
+    /// The table's commits, newest first, at most `limit` (see [`Snapshot::history`]).
+    ///
+    /// # Errors
+    /// As [`Snapshot::history`].
+    pub async fn history(&self, limit: Option<usize>) -> Result<Vec<HistoryEntry>> {
+        self.snapshot().await?.history(limit).await
+    }
+
+    /// What changed from version `from` to version `to` (either order; `from > to` lists the
+    /// changes that would undo the later version).
+    ///
+    /// # Errors
+    /// [`Error::VersionNotFound`](crate::Error::VersionNotFound) when either version cannot be
+    /// read; as [`Snapshot::diff`].
+    pub async fn diff(&self, from: i64, to: i64) -> Result<TableDiff> {
+        let from = self.snapshot_at_version(from).await?;
+        let to = self.snapshot_at_version(to).await?;
+        from.diff(&to).await
+    }
+
+    /// The table's current tags, by name.
+    ///
+    /// # Errors
+    /// As [`Snapshot::tags`].
+    pub async fn tags(&self) -> Result<BTreeMap<String, Tag>> {
+        self.snapshot().await?.tags()
+    }
+
+    // --- Writing ------------------------------------------------------------------------
+
+    /// Starts a write of `batches` (append by default; see [`WriteBuilder`]).
+    pub fn write(&self, batches: impl IntoIterator<Item = RecordBatch>) -> WriteBuilder {
+        WriteBuilder::new(self.latest.clone(), batches.into_iter().collect())
+    }
+
+    /// Starts a write of a stream of batches (append by default; see [`WriteBuilder`]), for
+    /// input larger than memory: batches are checked, encoded and uploaded as they arrive, and
+    /// everything is committed in one commit once the stream ends. An `Err` from the stream
+    /// stops the write before the commit and is returned by `execute`.
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table, batches: Vec<arrow::array::RecordBatch>) -> strata::Result<()> {
+    /// let stream = futures::stream::iter(batches.into_iter().map(Ok));
+    /// let written = table.write_stream(stream).execute().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn write_stream<S>(&self, batches: S) -> WriteBuilder
+    where
+        S: futures::Stream<Item = Result<RecordBatch>> + Send + 'static,
+    {
+        WriteBuilder::from_stream(self.latest.clone(), batches)
+    }
+
+    /// Appends `batches` in one commit.
+    ///
+    /// # Errors
+    /// As [`WriteBuilder::execute`].
+    pub async fn append(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+    ) -> Result<WriteResult> {
+        self.write(batches).execute().await
+    }
+
+    /// Replaces all data with `batches` in one commit.
+    ///
+    /// # Errors
+    /// As [`WriteBuilder::execute`].
+    pub async fn overwrite(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+    ) -> Result<WriteResult> {
+        self.write(batches)
+            .with_mode(WriteMode::Overwrite)
+            .execute()
+            .await
+    }
+
+    // --- Rolling back and naming versions ---------------------------------------------
+
+    /// Makes the table's live files, schema and properties equal to `version`'s again, in one
+    /// new commit (operation `RESTORE`). Later versions stay readable by time travel.
+    ///
+    /// # Errors
+    /// [`Error::VersionNotFound`](crate::Error::VersionNotFound) when the version cannot be
+    /// read, [`Error::NotAllowed`](crate::Error::NotAllowed) when files it needs were deleted,
+    /// [`Error::Conflict`](crate::Error::Conflict) when concurrent writers keep winning.
+    pub async fn restore_to_version(&self, version: i64) -> Result<UndoResult> {
+        let target = self.snapshot_at_version(version).await?;
+        restore::restore(&self.latest, target, None).await
+    }
+
+    /// Restores the version that was current at `timestamp` (see
+    /// [`Table::restore_to_version`]).
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`](crate::Error::TimestampOutOfRange); as
+    /// [`Table::restore_to_version`].
+    pub async fn restore_to_timestamp(
+        &self,
+        timestamp: chrono::DateTime<chrono::Utc>,
+    ) -> Result<UndoResult> {
+        let target = self.snapshot_at_timestamp(timestamp).await?;
+        restore::restore(&self.latest, target, Some(timestamp)).await
+    }
+
+    /// Restores the version tag `name` pins (see [`Table::restore_to_version`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an unknown tag; as
+    /// [`Table::restore_to_version`].
+    pub async fn restore_to_tag(&self, name: &str) -> Result<UndoResult> {
+        let target = self.snapshot_at_tag(name).await?;
+        restore::restore(&self.latest, target, None).await
+    }
+
+    /// Undoes commit `version` and keeps every commit after it: removes the files it added
+    /// (still live) and adds back the files it removed, in one new commit (operation
+    /// `REVERT`). Refused when a later commit touched the same files or changed the schema,
+    /// naming those commits, and for commits that changed metadata (use restore).
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`](crate::Error::NotAllowed) with the reason;
+    /// [`Error::VersionNotFound`](crate::Error::VersionNotFound) when the commit or the
+    /// version before it is no longer in the log; [`Error::Conflict`](crate::Error::Conflict)
+    /// when a concurrent writer removed a file the revert removes.
+    pub async fn revert(&self, version: i64) -> Result<UndoResult> {
+        restore::revert(&self.latest, version).await
+    }
+
+    /// Names `version`: `table.tag("train-2026-11", 41)`. Tagging the same version again is a
+    /// no-op; a name already on another version is refused (delete it first). Returns the
+    /// version committed (the current one when nothing changed).
+    ///
+    /// # Errors
+    /// [`Error::VersionNotFound`](crate::Error::VersionNotFound) when the version cannot be
+    /// read, [`Error::NotAllowed`](crate::Error::NotAllowed) for a name taken by another
+    /// version, [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a bad name,
+    /// [`Error::Conflict`](crate::Error::Conflict) when concurrent writers keep winning.
+    pub async fn tag(&self, name: &str, version: i64) -> Result<i64> {
+        tags::tag(&self.latest, name, version).await
+    }
+
+    /// Deletes a tag.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when there is no such tag; as
+    /// [`Table::tag`] otherwise.
+    pub async fn delete_tag(&self, name: &str) -> Result<i64> {
+        tags::delete_tag(&self.latest, name).await
+    }
+
+    // --- Maintenance --------------------------------------------------------------------
+
+    /// Starts a compaction of small files (`protocol/PROTOCOL.md#optimize`).
+    pub fn optimize(&self) -> OptimizeBuilder {
+        OptimizeBuilder::new(self.latest.clone())
+    }
+
+    /// Starts a vacuum: deleting data files no retained or tagged version reads
+    /// (`protocol/PROTOCOL.md#vacuum`).
+    pub fn vacuum(&self) -> VacuumBuilder {
+        VacuumBuilder::new(self.latest.clone())
+    }
+
+    /// Writes a checkpoint of the latest version now, then `_last_checkpoint`
+    /// (`protocol/PROTOCOL.md#checkpoints`), as the automatic checkpoint every
+    /// `delta.checkpointInterval` commits does.
+    ///
+    /// # Errors
+    /// As [`write_checkpoint`], and [`Table::snapshot`].
+    pub async fn checkpoint(&self) -> Result<CheckpointInfo> {
+        let snapshot = self.snapshot().await?;
+        write_checkpoint(&snapshot).await
+    }
+
+    /// Deletes commit and checkpoint files older than the table's log retention
+    /// (`delta.logRetentionDuration`, default `interval 30 days`) once a newer checkpoint covers
+    /// them (`protocol/PROTOCOL.md#log-cleanup`). Versions inside the retention window stay
+    /// readable by version and by timestamp; older ones then give
+    /// [`Error::VersionNotFound`](crate::Error::VersionNotFound). Runs whatever
+    /// `delta.enableExpiredLogCleanup` says (that property only turns off the automatic cleanup
+    /// after a checkpoint).
+    ///
+    /// # Errors
+    /// As [`cleanup_expired_logs`], and [`Table::snapshot`].
+    pub async fn cleanup_log(&self) -> Result<CleanupReport> {
+        let snapshot = self.snapshot().await?;
+        cleanup_expired_logs(&snapshot, chrono::Utc::now().timestamp_millis()).await
+    }
+}
+
+/// What can be done with a snapshot (what a snapshot *is* lives in `snapshot/`).
+impl Snapshot {
+    /// Starts a scan of this snapshot's data.
+    pub fn scan(&self) -> ScanBuilder {
+        ScanBuilder::new(self.clone())
+    }
+
+    /// The commits up to this snapshot's version, newest first, at most `limit` of them
+    /// (all still in the log when `None`).
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) listing or reading the log,
+    /// [`Error::CorruptLog`](crate::Error::CorruptLog) for a commit that does not parse.
+    pub async fn history(&self, limit: Option<usize>) -> Result<Vec<HistoryEntry>> {
+        history::history(self, limit).await
+    }
+
+    /// The files this snapshot and `other` do not share: `added` are live in `other` only,
+    /// `removed` in `self` only. Loads both snapshots' statistics for the row counts.
+    ///
+    /// # Errors
+    /// As [`Snapshot::load_stats`].
+    pub async fn diff(&self, other: &Snapshot) -> Result<TableDiff> {
+        diff::diff(self, other).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::schema::StructType;
+    use crate::storage::Storage;
+
+    fn assert_spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+
+    fn refusal(ddl: &str, partitions: &[&str], properties: &[(&str, &str)]) -> String {
+        let mut builder =
+            Table::create("memory://validate/t").with_partition_columns(partitions.iter().copied());
+        for (k, v) in properties {
+            builder = builder.with_property(*k, *v);
+        }
+        let schema = StructType::from_ddl(ddl).unwrap();
+        match builder.definition.validate(&schema) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("{ddl} {partitions:?} {properties:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn creation_refuses_names_and_settings_delta_or_strata_cannot_honour() {
+        assert!(refusal("a int, b int, c int", &["a", "A"], &[]).contains("given twice"));
+        assert!(
+            refusal("s struct<x:int, X:int>, y int", &[], &[]).contains("\"s.X\" appears twice")
+        );
+        assert!(refusal("`` int", &[], &[]).contains("empty"));
+        assert!(refusal("`a b` int", &[], &[]).contains("\"a b\""));
+        assert!(refusal("a array<struct<`x=y`:int>>", &[], &[]).contains("x=y"));
+        assert!(
+            refusal("a int", &[], &[("delta.columnMapping.mode", "name")])
+                .contains("column mapping")
+        );
+        let ok = Table::create("memory://validate/t")
+            .with_partition_columns(["p"])
+            .with_property("delta.columnMapping.mode", "none");
+        assert!(
+            ok.definition
+                .validate(&StructType::from_ddl("p string, `ümlaut_名` int").unwrap())
+                .is_ok()
+        );
+    }
+
+    /// Writes, reads and creation must be spawnable on a multi-threaded runtime: a
+    /// non-`Send` or borrowing future here is an API bug, caught at compile time.
+    #[allow(dead_code)]
+    fn futures_are_send_and_static(table: Table, batch: RecordBatch, storage: Storage) {
+        let t = table.clone();
+        assert_spawnable(async move { t.append([batch]).await });
+        let t = table.clone();
+        assert_spawnable(async move { t.snapshot().await?.scan().collect().await });
+        assert_spawnable(async move { table.snapshot_at_timestamp(chrono::Utc::now()).await });
+        assert_spawnable(async move { Table::open_storage(storage).await });
+        assert_spawnable(async move { Table::create("x").execute().await });
+    }
+}
