@@ -394,7 +394,7 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
 /// `7d`, `168h`, `30m`, `45s`, `500ms`, `2w`, or Delta's `interval 7 days`.
 pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     let text = text.trim();
-    if let Some(ms) = strata::checkpoint::parse_interval_ms(text) {
+    if let Some(ms) = strata::parse_interval_ms(text) {
         return Ok(ms);
     }
     let err = || {

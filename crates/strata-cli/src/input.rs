@@ -22,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use strata::scan::RecordBatchStream;
+use strata::RecordBatchStream;
 
 use crate::args::InputFormat;
 use crate::error::{CliError, CliResult};

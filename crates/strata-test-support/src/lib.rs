@@ -213,12 +213,7 @@ pub fn canonical_rows(batches: &[RecordBatch], schema: &SchemaRef) -> Vec<String
     let options = FormatOptions::default().with_null("∅");
     let mut rows = Vec::new();
     for batch in batches {
-        let batch = strata::protocol::schema::conform::conform_batch(
-            batch,
-            schema,
-            strata::protocol::schema::conform::nulls,
-        )
-        .expect("conform");
+        let batch = strata::conform_to_schema(batch, schema).expect("conform");
         let formatters: Vec<ArrayFormatter> = batch
             .columns()
             .iter()

@@ -196,7 +196,7 @@ pub fn s3_server() -> &'static S3Server {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use strata::storage::PutOutcome;
+    use strata::PutOutcome;
     use strata::{Storage, Table};
 
     use super::*;

@@ -1,13 +1,14 @@
 //! # strata
 //!
-//! ACID tables on a data lake, compatible with the Delta Lake protocol: an append-only JSON
-//! commit log with optimistic concurrency over Parquet data files on object storage (local
-//! disk by default; `memory://` for tests; S3, GCS and Azure behind cargo features).
+//! ACID tables on a data lake, in the Delta Lake format: an append-only JSON commit log with
+//! optimistic concurrency over Parquet data files on object storage (local disk by default;
+//! `memory://` for tests; S3, GCS and Azure behind the `s3`, `gcs`, `azure` or `cloud`
+//! features). Tables strata writes read in other Delta clients (Spark, delta-rs, DuckDB), and
+//! theirs read here; `protocol/PROTOCOL.md` in the repository states exactly which parts of
+//! the protocol strata implements. Where strata cannot honour a table it refuses with an error
+//! naming what it lacks; it never returns silently wrong data.
 //!
-//! The format is the Delta Lake protocol; `protocol/PROTOCOL.md` states exactly which reader
-//! and writer versions and table features strata implements. Tables strata writes are
-//! readable by other Delta clients, and tables they write read correctly here. Where strata
-//! cannot honour a table's protocol it refuses with an error naming the features.
+//! ## Create, append, read
 //!
 //! ```no_run
 //! # async fn demo() -> strata::Result<()> {
@@ -23,56 +24,100 @@
 //!     .with_arrow_schema(&schema)?
 //!     .with_partition_columns(["country"])
 //!     .execute()
-//!     .await?;
+//!     .await?;                                           // version 0
 //! let batch = RecordBatch::try_new(schema, vec![
 //!     Arc::new(Int64Array::from(vec![1, 2])),
 //!     Arc::new(StringArray::from(vec!["PT", "NL"])),
 //! ])?;
-//! let written = table.append([batch]).await?;          // version 1
+//! let written = table.append([batch.clone()]).await?;  // version 1
+//!
+//! // Idempotent writes: a rerun of the same (appId, version) commits nothing.
+//! let again = table.write([batch]).with_txn("nightly", 42).execute().await?;
+//!
+//! // Read any version: by number, by timestamp, or by tag; filter and project.
 //! let v1 = table.snapshot_at_version(written.version).await?;
-//! let rows = v1.scan().with_columns(["id"]).collect().await?;
+//! let plan = v1.scan().with_columns(["id"]).with_filter("country = 'PT'").plan().await?;
+//! let rows = plan.collect().await?;
+//! println!("read {} of {} files", plan.metrics().files_to_read, plan.metrics().files_considered);
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`actions`], [`schema`], [`features`] and [`log`] are the pure protocol core (no
-//! I/O); [`storage`] is the one boundary to object storage; [`snapshot`], [`transaction`],
-//! [`write`](mod@write), [`scan`] and [`cleanup`] are the shell built on them; [`Table`] is the entry
-//! point.
+//! ## What is where
+//!
+//! Everything starts at a [`Table`] (a location and its cached latest version) or a
+//! [`Snapshot`] (one immutable version). `Table`'s documentation lists every operation:
+//!
+//! - **Reading**: [`Table::snapshot`], [`Table::snapshot_at_version`],
+//!   [`Table::snapshot_at_timestamp`], [`Table::snapshot_at_tag`]; then [`Snapshot::scan`]
+//!   ([`ScanBuilder`]: columns, [`Expr`] or SQL-like filters, limits; files and row groups that
+//!   cannot match are skipped by partition values and statistics, [`ScanMetrics`] says what
+//!   was read).
+//! - **Writing**: [`Table::write`] / [`Table::write_stream`] ([`WriteBuilder`]: append or
+//!   overwrite, `txn`, commit metadata, file layout), streamed with bounded memory.
+//! - **Undoing and naming versions**: [`Table::restore_to_version`], [`Table::revert`],
+//!   [`Table::tag`]; what happened: [`Table::history`], [`Table::diff`].
+//! - **Maintenance**: [`Table::optimize`], [`Table::vacuum`], [`Table::checkpoint`],
+//!   [`Table::cleanup_log`].
+//! - **Your own commits**: a [`Transaction`] stages [`actions`] on a snapshot and commits them
+//!   with put-if-absent; losing the race to a compatible writer is retried on the next version,
+//!   a conflicting one is [`Error::Conflict`] naming the winner and why.
+//!
+//! Errors are one enum, [`Error`], with structured fields (`Conflict { version, reason }`,
+//! `SchemaMismatch { problems }`, `CorruptLog { path, version, line }`, …); each message names
+//! the table, file or version and says what to do.
+//!
+//! The crate is layered (see `ARCHITECTURE.md` in the repository): the protocol types and the
+//! pure log core at the bottom, one storage boundary, snapshots, the transaction layer, then
+//! reading, writing and operations, with [`Table`] on top. Only what this page lists is public.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod checkpoint;
-pub mod error;
-pub mod expr;
-pub mod log;
-pub mod ops;
-pub mod protocol;
-pub mod read;
-pub mod snapshot;
+mod error;
+mod expr;
+mod log;
+mod ops;
+mod protocol;
+mod read;
+mod snapshot;
 pub mod stats;
-pub mod storage;
-pub mod table;
-pub mod transaction;
-pub mod write;
+mod storage;
+mod table;
+mod transaction;
+mod write;
 
-pub use protocol::actions;
+/// The log's actions as the protocol names them (`protocol/PROTOCOL.md#actions`), and commit
+/// files as lines of them.
+pub mod actions {
+    pub use crate::protocol::actions::{
+        Action, Add, Cdc, CheckpointMetadata, CommitInfo, DeletionVectorDescriptor, DomainMetadata,
+        Format, Metadata, Protocol, Remove, Sidecar, Stats, Txn, parse_commit, serialize_commit,
+    };
+}
+
+pub use protocol::paths;
 
 pub use checkpoint::cleanup::{CleanupReport, CleanupSkipped};
 pub use error::{ConflictReason, Error, Result};
 pub use expr::predicate::Predicate;
-pub use expr::{Expr, ExprError, Scalar, col, lit};
-pub use log::files::FileView;
+pub use expr::{CompareOp, Expr, ExprError, Scalar, col, lit};
+pub use log::files::{FileView, Files};
 pub use ops::diff::TableDiff;
 pub use ops::history::HistoryEntry;
 pub use ops::optimize::{OptimizeBuilder, OptimizeProgress, OptimizeResult};
 pub use ops::restore::UndoResult;
 pub use ops::vacuum::{VacuumBuilder, VacuumProgress, VacuumReport};
-pub use protocol::schema::{DataType, PrimitiveType, StructField, StructType};
+pub use protocol::partition::PartitionError;
+pub use protocol::properties::{format_duration_ms, parse_interval_ms};
+pub use protocol::schema::conform::conform_to_schema;
+pub use protocol::schema::{
+    ArrayType, DataType, MapType, PrimitiveType, SchemaError, StructField, StructType,
+};
 pub use protocol::tags::Tag;
-pub use read::scan::{RecordBatchStream, ScanBuilder};
+pub use read::scan::{IntoFilter, RecordBatchStream, ScanBuilder, ScanMetrics, ScanPlan};
 pub use snapshot::Snapshot;
-pub use storage::Storage;
+pub use storage::{PutOutcome, Storage};
 pub use table::{CreateBuilder, Table};
 pub use transaction::{CommitResult, Transaction};
 pub use write::{WriteBuilder, WriteMode, WriteResult, WriterOptions};

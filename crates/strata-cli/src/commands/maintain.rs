@@ -122,7 +122,7 @@ pub async fn vacuum(
         "{} ({}) not needed by any version of the last {} or any tagged version",
         output::plural(report.files.len() as i64, "file"),
         output::bytes(report.bytes),
-        strata::checkpoint::format_duration_ms(report.retention_ms)
+        strata::format_duration_ms(report.retention_ms)
     );
     if report.dry_run {
         let mut text = format!("dry run: would delete {summary}");

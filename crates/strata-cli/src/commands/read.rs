@@ -2,7 +2,6 @@
 
 use serde_json::{Map, Value, json};
 use strata::actions::Add;
-use strata::diff::file_rows;
 use strata::{HistoryEntry, Snapshot, TableDiff};
 
 use super::Context;
@@ -204,8 +203,8 @@ pub async fn files(
     let mut table = output::table(&["path", "rows", "size", "modified"]);
     for add in files {
         table.add_row(vec![
-            strata::storage::decode_path(&add.path),
-            file_rows(add)
+            strata::paths::decode_path(&add.path),
+            add.num_records()
                 .map(output::count)
                 .unwrap_or_else(|| "?".into()),
             output::bytes_i64(add.size),
@@ -233,7 +232,7 @@ fn file_json(add: &Add) -> Value {
     json!({
         "path": add.path,
         "size": add.size,
-        "numRecords": file_rows(add),
+        "numRecords": add.num_records(),
         "partitionValues": partition_values,
         "modificationTime": output::rfc3339(add.modification_time),
     })
@@ -298,8 +297,8 @@ fn render_diff(diff: &TableDiff) -> String {
     for (change, add) in changes {
         table.add_row(vec![
             change.to_string(),
-            strata::storage::decode_path(&add.path),
-            file_rows(add)
+            strata::paths::decode_path(&add.path),
+            add.num_records()
                 .map(output::count)
                 .unwrap_or_else(|| "?".into()),
             output::bytes_i64(add.size),

@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
-use strata::scan::ScanMetrics;
+use strata::ScanMetrics;
 
 use super::Context;
 use crate::args::{ScanArgs, ScanFormat};
@@ -182,7 +182,7 @@ async fn write_rows(
     format: ScanFormat,
     target: &Target,
     mut sink: Sink,
-    plan: &strata::scan::ScanPlan,
+    plan: &strata::ScanPlan,
     table_rows: Option<u64>,
 ) -> CliResult {
     let schema = plan.output_schema();

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use strata::schema::StructType;
+use strata::StructType;
 use strata::{Table, WriteMode, WriteResult};
 
 use super::Context;

@@ -12,7 +12,9 @@
 //! already says, so the transaction layer runs them after a commit (its post-commit hook)
 //! without a cycle between the two.
 
-pub mod cleanup;
+pub(crate) mod cleanup;
+
+pub use crate::snapshot::parse_checkpoint;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -309,6 +309,7 @@ impl BaseFiles {
     }
 
     /// Number of files.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -630,6 +631,7 @@ impl FileSet {
     }
 
     /// Whether every live file's statistics are available.
+    #[cfg(test)]
     pub fn stats_loaded(&self) -> bool {
         self.base.as_ref().is_none_or(|b| b.stats_loaded())
     }
@@ -673,11 +675,13 @@ impl FileSet {
     }
 
     /// Whether no file is live.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether a file (by reconciliation key) is live.
+    #[cfg(test)]
     pub fn contains(&self, key: &str) -> bool {
         match self.changes.get(key) {
             Some(Change::Add(_)) => true,

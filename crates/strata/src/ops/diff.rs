@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::ops::restore::{live_files, plan_restore};
-use crate::protocol::actions::{Add, Stats};
+use crate::protocol::actions::Add;
 use crate::snapshot::Snapshot;
 
 /// The data files two versions of a table do not share.
@@ -49,11 +49,6 @@ impl TableDiff {
     }
 }
 
-/// Rows of one file according to its statistics.
-pub fn file_rows(add: &Add) -> Option<i64> {
-    Stats::parse(add.stats.as_deref()).and_then(|s| s.num_records)
-}
-
 /// Saturating: sizes come from the log, which may hold anything.
 fn bytes(files: &[Add]) -> i64 {
     files
@@ -65,7 +60,7 @@ fn bytes(files: &[Add]) -> i64 {
 fn rows(files: &[Add]) -> Option<i64> {
     files
         .iter()
-        .try_fold(0i64, |total, a| total.checked_add(file_rows(a)?))
+        .try_fold(0i64, |total, a| total.checked_add(a.num_records()?))
 }
 
 /// The files of `to` that `from` lacks (added) and of `from` that `to` lacks (removed), each

@@ -269,6 +269,13 @@ impl Remove {
     }
 }
 
+impl Add {
+    /// The file's row count from its statistics (`numRecords`), when it has them.
+    pub fn num_records(&self) -> Option<i64> {
+        Stats::parse(self.stats.as_deref()).and_then(|s| s.num_records)
+    }
+}
+
 #[cfg(test)]
 impl Add {
     /// A minimal `add` for unit tests: unpartitioned, no stats.

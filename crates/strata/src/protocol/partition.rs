@@ -640,6 +640,7 @@ pub fn escape_path_name(s: &str) -> String {
 
 /// Hive/Spark `unescapePathName`: replace each `%XX` (two hex digits) by the
 /// char U+00XX; malformed `%` sequences are left as-is.
+#[cfg(test)]
 pub fn unescape_path_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use strata::log::segment::{checkpoint_file_name, commit_file_name, parse_log_file_name};
+use strata::paths::{checkpoint_file_name, commit_file_name, parse_log_file_name};
 use strata::{CleanupSkipped, Error, Snapshot, Storage, Table};
 
 use crate::fixtures::assert_deltalake_reads;

@@ -487,7 +487,7 @@ impl Run {
                 .snapshot_at_version(v)
                 .await
                 .map_err(|e| e.to_string())?;
-            referenced.extend(s.files().map(|a| strata::storage::decode_path(a.path())));
+            referenced.extend(s.files().map(|a| strata::paths::decode_path(a.path())));
         }
         let all = self.lake.data_files().await?;
         ensure!(

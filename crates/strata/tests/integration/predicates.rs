@@ -483,7 +483,7 @@ fn fixture(name: &str) -> String {
 
 /// Scans `location` with `filter` and checks the rows equal filtering the full scan.
 /// Returns the scan's metrics and the number of rows.
-async fn check_filter(location: &str, filter: &str) -> (strata::scan::ScanMetrics, usize) {
+async fn check_filter(location: &str, filter: &str) -> (strata::ScanMetrics, usize) {
     let snapshot = latest(location).await;
     let full = snapshot.scan().collect().await.unwrap();
     let predicate = Predicate::bind(&Expr::parse(filter).unwrap(), &snapshot.arrow_schema())

@@ -13,8 +13,8 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use strata::paths::decode_path;
 use strata::stats::{IndexedColumns, StatsCollector};
-use strata::storage::decode_path;
 use strata::{Error, Snapshot, Table};
 
 use crate::fixtures::assert_deltalake_reads;

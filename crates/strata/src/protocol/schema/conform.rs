@@ -127,6 +127,20 @@ pub fn conform_batch(
     RecordBatch::try_new_with_options(schema.clone(), columns, &options)
 }
 
+/// `batch` with exactly `schema`'s columns, as strata conforms written data and data files to a
+/// table's schema: columns taken by name, cast strictly (a value that does not fit is an
+/// error, never truncated or null), struct fields and map entries by name, and columns the
+/// batch lacks filled with nulls.
+///
+/// # Errors
+/// The Arrow error for a value or type that cannot be cast.
+pub fn conform_to_schema(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, ArrowError> {
+    conform_batch(batch, schema, nulls)
+}
+
 /// A column of nulls, for a column the data does not have.
 pub fn nulls(field: &Field, len: usize) -> Result<ArrayRef, ArrowError> {
     Ok(new_null_array(field.data_type(), len))
