@@ -27,8 +27,6 @@ pub(super) struct ParsedColumns {
     pub(super) stats: DataType,
 }
 
-// --- stats_parsed / partitionValues_parsed ----------------------------------------------------
-
 /// The typed columns for this table: partition columns with their table types, and the stats
 /// struct over exactly the columns strata's writer indexes (`protocol/PROTOCOL.md#statistics`):
 /// `numRecords`, `minValues`/`maxValues` for the types that get bounds, `nullCount` (long) for

@@ -53,10 +53,6 @@ const READ_BATCH_ROWS: usize = 32 * 1024;
 /// How many checkpoint files (parts, sidecars) are decoded at once.
 const READ_CONCURRENCY: usize = 8;
 
-// -------------------------------------------------------------------------------------------
-// Reading
-// -------------------------------------------------------------------------------------------
-
 /// Which columns of a checkpoint file to decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Columns {

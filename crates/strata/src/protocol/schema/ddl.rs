@@ -278,7 +278,7 @@ impl Parser<'_> {
     }
 }
 
-fn primitive(name: &str) -> Option<PrimitiveType> {
+pub(super) fn primitive(name: &str) -> Option<PrimitiveType> {
     Some(match name {
         "string" | "text" => PrimitiveType::String,
         "long" | "bigint" => PrimitiveType::Long,
