@@ -279,9 +279,24 @@ pub enum Error {
     /// A caller-supplied argument was invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An invariant of strata broke, or a task it ran in the background failed (panicked or
+    /// was cancelled): a bug, not bad input or a store failure. The operation that returns it
+    /// committed nothing.
+    #[error("internal error: {context}; this is a bug in strata, please report it")]
+    Internal {
+        /// What broke, and where.
+        context: String,
+    },
 }
 
 impl Error {
+    /// An [`Error::Internal`] with `context`.
+    pub(crate) fn internal(context: impl Into<String>) -> Error {
+        Error::Internal {
+            context: context.into(),
+        }
+    }
+
     /// True when the error is a lost commit race that a retry could fix.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. })

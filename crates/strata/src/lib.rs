@@ -108,8 +108,11 @@ pub use ops::history::HistoryEntry;
 pub use ops::optimize::{OptimizeBuilder, OptimizeProgress, OptimizeResult};
 pub use ops::restore::UndoResult;
 pub use ops::vacuum::{VacuumBuilder, VacuumProgress, VacuumReport};
+pub use protocol::features::TableFeature;
 pub use protocol::partition::PartitionError;
-pub use protocol::properties::{format_duration_ms, parse_interval_ms};
+pub use protocol::properties::{
+    ColumnMappingMode, PropertyValue, TableProperties, format_duration_ms, parse_interval_ms,
+};
 pub use protocol::schema::conform::conform_to_schema;
 pub use protocol::schema::{
     ArrayType, DataType, MapType, PrimitiveType, SchemaError, StructField, StructType,

@@ -6,26 +6,15 @@
 //! ([`crate::Table::cleanup_log`], [`cleanup_expired_logs`]) and after every automatic
 //! checkpoint, unless `delta.enableExpiredLogCleanup=false`.
 
-use std::collections::HashMap;
-
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::log::cleanup::plan_cleanup;
 use crate::log::segment::{LogFile, LogListing};
 use crate::protocol::paths::LogFileKind;
-use crate::protocol::properties::parse_interval_ms;
+use crate::protocol::properties::LOG_RETENTION_DURATION;
 use crate::snapshot::{Snapshot, list_log};
 use crate::storage::Storage;
-
-/// The table property holding how long the log keeps history.
-pub const LOG_RETENTION_PROPERTY: &str = "delta.logRetentionDuration";
-
-/// Default `delta.logRetentionDuration`: `interval 30 days`, as in Delta.
-pub const DEFAULT_LOG_RETENTION_MS: i64 = 30 * 86_400_000;
-
-/// The table property that turns the automatic cleanup after a checkpoint off (`false`).
-pub const ENABLE_EXPIRED_LOG_CLEANUP_PROPERTY: &str = "delta.enableExpiredLogCleanup";
 
 /// Deletes in flight at once. Each window of this many deletions is ascending by version, so
 /// an interrupted cleanup leaves at most this many old versions out of order, all below the
@@ -64,36 +53,6 @@ pub enum CleanupSkipped {
     InCommitTimestamps,
 }
 
-/// The table's log retention in milliseconds: `delta.logRetentionDuration` as a Spark
-/// interval ([`parse_interval_ms`]), 30 days when unset.
-///
-/// # Errors
-/// The property's value when it cannot be parsed (months, years, negative, not an interval).
-pub fn log_retention_ms(properties: &HashMap<String, String>) -> Result<i64, String> {
-    match properties.get(LOG_RETENTION_PROPERTY) {
-        None => Ok(DEFAULT_LOG_RETENTION_MS),
-        Some(raw) => parse_interval_ms(raw).ok_or_else(|| raw.clone()),
-    }
-}
-
-/// Whether the automatic cleanup after a checkpoint runs: `delta.enableExpiredLogCleanup`,
-/// true when unset. A value other than `true`/`false` turns it off (deleting nothing is the
-/// safe reading) and is logged.
-pub fn expired_log_cleanup_enabled(properties: &HashMap<String, String>) -> bool {
-    match properties.get(ENABLE_EXPIRED_LOG_CLEANUP_PROPERTY) {
-        None => true,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) => {
-            if !v.eq_ignore_ascii_case("false") {
-                tracing::warn!(
-                    "{ENABLE_EXPIRED_LOG_CLEANUP_PROPERTY}={v:?} is not true or false; automatic log cleanup is off"
-                );
-            }
-            false
-        }
-    }
-}
-
 /// Deletes the log files of `snapshot`'s table that left the retention window
 /// (`delta.logRetentionDuration` before `now_ms`, default 30 days) and are covered by a newer
 /// checkpoint, by the rule of [`crate::log::cleanup`]. Every version whose commit is inside the
@@ -112,13 +71,14 @@ pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<Cl
     if snapshot.in_commit_timestamps_enabled() {
         return skipped(storage, files, CleanupSkipped::InCommitTimestamps);
     }
-    let retention_ms = match log_retention_ms(snapshot.properties()) {
+    let retention_ms = match snapshot.table_properties().log_retention() {
         Ok(ms) => ms,
         Err(value) => {
             tracing::warn!(
                 location = storage.location(),
-                "{LOG_RETENTION_PROPERTY}={value:?} is not a valid interval; log cleanup deletes nothing"
+                "{LOG_RETENTION_DURATION}={value:?} is not a valid interval; log cleanup deletes nothing"
             );
+            let value = value.to_string();
             return skipped(storage, files, CleanupSkipped::InvalidRetention { value });
         }
     };
@@ -153,7 +113,7 @@ fn protect_tagged(snapshot: &Snapshot, files: &[LogFile], cutoff_ms: i64) -> Res
 /// The cleanup that follows an automatic checkpoint: runs unless the table turned it off, and
 /// never fails the commit that triggered it (a failure is logged).
 pub(crate) async fn cleanup_after_checkpoint(snapshot: &Snapshot) {
-    if !expired_log_cleanup_enabled(snapshot.properties()) {
+    if !snapshot.table_properties().expired_log_cleanup_enabled() {
         return;
     }
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -210,52 +170,5 @@ fn skipped(
 fn not_a_table(storage: &Storage) -> Error {
     Error::NotATable {
         location: storage.location().to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn retention_defaults_to_thirty_days_and_refuses_what_it_cannot_read() {
-        assert_eq!(log_retention_ms(&props(&[])), Ok(DEFAULT_LOG_RETENTION_MS));
-        assert_eq!(
-            log_retention_ms(&props(&[(LOG_RETENTION_PROPERTY, "interval 2 days")])),
-            Ok(2 * 86_400_000)
-        );
-        assert_eq!(
-            log_retention_ms(&props(&[(LOG_RETENTION_PROPERTY, "interval 0 seconds")])),
-            Ok(0)
-        );
-        for bad in ["interval 1 month", "forever", "", "-1 days"] {
-            assert_eq!(
-                log_retention_ms(&props(&[(LOG_RETENTION_PROPERTY, bad)])),
-                Err(bad.to_string()),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn automatic_cleanup_is_on_unless_turned_off() {
-        assert!(expired_log_cleanup_enabled(&props(&[])));
-        assert!(expired_log_cleanup_enabled(&props(&[(
-            ENABLE_EXPIRED_LOG_CLEANUP_PROPERTY,
-            "TRUE"
-        )])));
-        for off in ["false", "False", "maybe"] {
-            assert!(
-                !expired_log_cleanup_enabled(&props(&[(ENABLE_EXPIRED_LOG_CLEANUP_PROPERTY, off)])),
-                "{off:?}"
-            );
-        }
     }
 }

@@ -21,7 +21,6 @@ use schema::checkpoint_schema;
 
 pub use crate::snapshot::parse_checkpoint;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -36,21 +35,10 @@ use crate::error::{Error, Result};
 use crate::log::last_checkpoint::LastCheckpointHint;
 use crate::log::replay::TableState;
 use crate::protocol::actions::{Action, Add, DomainMetadata, Metadata, Protocol, Remove, Txn};
+use crate::protocol::features::{self, TableFeature};
 use crate::protocol::paths::{LAST_CHECKPOINT, checkpoint_file_name};
-use crate::protocol::properties::parse_interval_ms;
+use crate::protocol::properties::{DELETED_FILE_RETENTION_DURATION, TableProperties};
 use crate::snapshot::Snapshot;
-
-/// The table feature that allows V2 checkpoints.
-pub const V2_CHECKPOINT_FEATURE: &str = "v2Checkpoint";
-
-/// Table property: also write `add.stats_parsed` and `add.partitionValues_parsed`.
-pub const WRITE_STATS_AS_STRUCT_PROPERTY: &str = "delta.checkpoint.writeStatsAsStruct";
-
-/// Table property: how long a `remove` is kept in checkpoints (a Spark interval string).
-pub const DELETED_FILE_RETENTION_PROPERTY: &str = "delta.deletedFileRetentionDuration";
-
-/// Default of [`DELETED_FILE_RETENTION_PROPERTY`]: `interval 1 week`.
-pub const DEFAULT_DELETED_FILE_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Rows per record batch when encoding a checkpoint.
 const CHECKPOINT_BATCH_ROWS: usize = 8192;
@@ -112,9 +100,7 @@ pub(crate) async fn write_checkpoint_at(
         let path_text = path.to_string();
         tokio::task::spawn_blocking(move || encode_checkpoint(&snapshot, now_ms, &path_text))
             .await
-            .map_err(|e| {
-                Error::InvalidArgument(format!("checkpoint encoding task failed: {e}"))
-            })??
+            .map_err(|e| Error::internal(format!("checkpoint encoding task failed: {e}")))??
     };
     let info = CheckpointInfo {
         version,
@@ -197,19 +183,17 @@ impl Row<'_> {
 
 fn encode_checkpoint(snapshot: &Snapshot, now_ms: i64, path: &str) -> Result<EncodedCheckpoint> {
     let state: &TableState = snapshot.state();
-    let props = snapshot.properties();
-    let parsed = props
-        .get(WRITE_STATS_AS_STRUCT_PROPERTY)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    let properties = snapshot.table_properties();
+    let parsed = properties
+        .checkpoint_write_stats_as_struct
         .then(|| parsed_columns(snapshot));
     // `protocol/PROTOCOL.md#checkpoints`: on a table with the `v2Checkpoint` feature the
     // (classic-named) checkpoint follows the V2 spec and carries a `checkpointMetadata` row.
-    let v2 = crate::protocol::features::reader_features(snapshot.protocol())
-        .contains(V2_CHECKPOINT_FEATURE);
+    let v2 = features::reader_features(snapshot.protocol()).contains(&TableFeature::V2Checkpoint);
     let base_schema = Arc::new(checkpoint_schema(None, v2));
     let schema = Arc::new(checkpoint_schema(parsed.as_ref(), v2));
 
-    let cutoff = tombstone_cutoff(props, now_ms);
+    let cutoff = tombstone_cutoff(properties, now_ms);
     let mut txns: Vec<&Txn> = state.txns.values().collect();
     txns.sort_by(|a, b| a.app_id.cmp(&b.app_id));
     let rows = v2
@@ -303,25 +287,19 @@ pub(super) fn decode_json_lines(
     Ok(batch)
 }
 
-// --- tombstone retention ----------------------------------------------------------------------
-
 /// Tombstones with `deletionTimestamp` at or before the returned time are expired (a missing
 /// timestamp counts as 0, as in Spark). `None` keeps every tombstone: when the retention
 /// property cannot be parsed, keeping more tombstones is always safe.
-fn tombstone_cutoff(props: &HashMap<String, String>, now_ms: i64) -> Option<i64> {
-    let retention = match props.get(DELETED_FILE_RETENTION_PROPERTY) {
-        None => DEFAULT_DELETED_FILE_RETENTION_MS,
-        Some(raw) => match parse_interval_ms(raw) {
-            Some(ms) => ms,
-            None => {
-                tracing::warn!(
-                    "{DELETED_FILE_RETENTION_PROPERTY}={raw:?} is not a valid interval; the checkpoint keeps every tombstone"
-                );
-                return None;
-            }
-        },
-    };
-    Some(now_ms.saturating_sub(retention))
+fn tombstone_cutoff(properties: &TableProperties, now_ms: i64) -> Option<i64> {
+    match properties.deleted_file_retention() {
+        Ok(retention) => Some(now_ms.saturating_sub(retention)),
+        Err(raw) => {
+            tracing::warn!(
+                "{DELETED_FILE_RETENTION_DURATION}={raw:?} is not a valid interval; the checkpoint keeps every tombstone"
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -329,7 +307,10 @@ mod tests {
     use arrow::array::{Array, AsArray};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::protocol::properties::DEFAULT_DELETED_FILE_RETENTION_MS;
     use crate::snapshot::parse_checkpoint;
 
     fn sample_add(path: &str, part: Option<&str>, stats: Option<&str>) -> Add {
@@ -556,9 +537,9 @@ mod tests {
                 paths
             }
         };
-        let hour = [(DELETED_FILE_RETENTION_PROPERTY, "interval 1 hour")];
+        let hour = [(DELETED_FILE_RETENTION_DURATION, "interval 1 hour")];
         assert_eq!(kept(&hour, "hour").await, ["b.parquet"]);
-        let bad = [(DELETED_FILE_RETENTION_PROPERTY, "interval 1 month")];
+        let bad = [(DELETED_FILE_RETENTION_DURATION, "interval 1 month")];
         assert_eq!(kept(&bad, "bad").await, ["a.parquet", "b.parquet"]);
         assert_eq!(kept(&[], "default").await, ["a.parquet", "b.parquet"]);
     }
@@ -579,7 +560,10 @@ mod tests {
         ];
         let snapshot = snapshot_of(
             "struct",
-            &[(WRITE_STATS_AS_STRUCT_PROPERTY, "true")],
+            &[(
+                crate::protocol::properties::CHECKPOINT_WRITE_STATS_AS_STRUCT,
+                "true",
+            )],
             actions,
         );
         write_checkpoint_at(&snapshot, 0).await.unwrap();

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{ConflictReason, Error, Result};
 use crate::protocol::actions::{Action, DomainMetadata};
-use crate::protocol::features;
+use crate::protocol::features::{self, TableFeature};
 use crate::protocol::tags::{TAGS_DOMAIN, Tag};
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
@@ -126,12 +126,13 @@ async fn change_tags(
         if let Some(tag) = config.tags.get(name) {
             tx = tx.with_parameter("version", tag.version);
         }
-        if let Some(upgraded) = features::with_writer_feature(snapshot.protocol(), "domainMetadata")
+        if let Some(upgraded) =
+            features::with_writer_feature(snapshot.protocol(), TableFeature::DomainMetadata)
         {
             tx.add_actions([Action::Protocol(upgraded)]);
         }
         let configuration = serde_json::to_string(&config)
-            .map_err(|e| Error::InvalidArgument(format!("cannot serialize tags: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot serialize tags: {e}")))?;
         tx.add_actions([Action::DomainMetadata(DomainMetadata {
             domain: TAGS_DOMAIN.to_string(),
             configuration,

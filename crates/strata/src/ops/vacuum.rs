@@ -14,9 +14,8 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::checkpoint::{DEFAULT_DELETED_FILE_RETENTION_MS, DELETED_FILE_RETENTION_PROPERTY};
 use crate::error::{Error, Result};
-use crate::protocol::properties::{format_duration_ms, parse_interval_ms};
+use crate::protocol::properties::{DELETED_FILE_RETENTION_DURATION, format_duration_ms};
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
 use crate::storage::ListedObject;
@@ -148,7 +147,7 @@ impl VacuumBuilder {
                 location,
                 operation: "vacuum".into(),
                 reason: format!(
-                    "a retention of {} is shorter than the table's {} ({DELETED_FILE_RETENTION_PROPERTY}); versions older than it would become unreadable; force it (`with_force(true)`, `strata vacuum --force`) only if no reader or writer needs them",
+                    "a retention of {} is shorter than the table's {} ({DELETED_FILE_RETENTION_DURATION}); versions older than it would become unreadable; force it (`with_force(true)`, `strata vacuum --force`) only if no reader or writer needs them",
                     format_duration_ms(retention_ms),
                     format_duration_ms(table_retention)
                 ),
@@ -257,16 +256,16 @@ impl VacuumBuilder {
 
 /// The table's `delta.deletedFileRetentionDuration` in milliseconds (7 days when unset).
 fn table_retention_ms(snapshot: &Snapshot) -> Result<i64> {
-    match snapshot.properties().get(DELETED_FILE_RETENTION_PROPERTY) {
-        None => Ok(DEFAULT_DELETED_FILE_RETENTION_MS),
-        Some(raw) => parse_interval_ms(raw).ok_or_else(|| Error::NotAllowed {
+    snapshot
+        .table_properties()
+        .deleted_file_retention()
+        .map_err(|raw| Error::NotAllowed {
             location: snapshot.storage().location().to_string(),
             operation: "vacuum".into(),
             reason: format!(
-                "{DELETED_FILE_RETENTION_PROPERTY}={raw:?} is not an interval strata can read (e.g. `interval 7 days`); fix the property"
+                "{DELETED_FILE_RETENTION_DURATION}={raw:?} is not an interval strata can read (e.g. `interval 7 days`); fix the property"
             ),
-        }),
-    }
+        })
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! The protocol gate: which reader/writer versions and table features strata honours.
+//! The protocol gate: which reader/writer versions and table features strata honours
+//! (`protocol/PROTOCOL.md#supported-features`).
 //!
-//! `protocol/PROTOCOL.md#supported-features` is the human version of these tables; keep them
-//! in step. Pure functions over parsed actions, so the gate is unit tested without I/O.
+//! Features are a [`TableFeature`] enum named as the spec names them; legacy protocol versions
+//! are expressed as the features they imply, so every check is one set operation. The
+//! supported lists below are the code form of `protocol/PROTOCOL.md#supported-features`; keep
+//! the two in step. Pure functions over parsed actions, so the gate is unit tested without I/O.
 //!
 //! Some writer features are honoured only while the table does not use them (for example
 //! `invariants` is fine on a legacy writer-2 table until a column actually declares one):
@@ -9,36 +12,158 @@
 //! writer would consider a violation. When the table does use such a feature, writing is
 //! refused by name.
 
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 
 use crate::protocol::actions::{Metadata, Protocol};
-use crate::protocol::schema::{DataType, StructType};
+use crate::protocol::properties::{CONSTRAINTS_PREFIX, ColumnMappingMode, TableProperties};
+use crate::protocol::schema::{DataType, PrimitiveType, StructType};
+
+/// A table feature (`protocol/PROTOCOL.md#supported-features`), by its name in
+/// `readerFeatures` / `writerFeatures`. Features strata does not know are kept by name
+/// ([`TableFeature::Unknown`]), so the gate can name them when it refuses a table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TableFeature {
+    /// `appendOnly`
+    AppendOnly,
+    /// `invariants`
+    Invariants,
+    /// `checkConstraints`
+    CheckConstraints,
+    /// `changeDataFeed`
+    ChangeDataFeed,
+    /// `generatedColumns`
+    GeneratedColumns,
+    /// `columnMapping`
+    ColumnMapping,
+    /// `identityColumns`
+    IdentityColumns,
+    /// `deletionVectors`
+    DeletionVectors,
+    /// `rowTracking`
+    RowTracking,
+    /// `timestampNtz`
+    TimestampNtz,
+    /// `domainMetadata`
+    DomainMetadata,
+    /// `v2Checkpoint`
+    V2Checkpoint,
+    /// `icebergCompatV1`
+    IcebergCompatV1,
+    /// `icebergCompatV2`
+    IcebergCompatV2,
+    /// `clustering`
+    Clustering,
+    /// `vacuumProtocolCheck`
+    VacuumProtocolCheck,
+    /// `inCommitTimestamp`
+    InCommitTimestamp,
+    /// `typeWidening`
+    TypeWidening,
+    /// `typeWidening-preview`
+    TypeWideningPreview,
+    /// `variantType`
+    VariantType,
+    /// `variantType-preview`
+    VariantTypePreview,
+    /// A feature strata does not know, by name.
+    Unknown(String),
+}
+
+/// Every known feature with its spec name (one table, read both ways).
+const NAMES: &[(TableFeature, &str)] = &[
+    (TableFeature::AppendOnly, "appendOnly"),
+    (TableFeature::Invariants, "invariants"),
+    (TableFeature::CheckConstraints, "checkConstraints"),
+    (TableFeature::ChangeDataFeed, "changeDataFeed"),
+    (TableFeature::GeneratedColumns, "generatedColumns"),
+    (TableFeature::ColumnMapping, "columnMapping"),
+    (TableFeature::IdentityColumns, "identityColumns"),
+    (TableFeature::DeletionVectors, "deletionVectors"),
+    (TableFeature::RowTracking, "rowTracking"),
+    (TableFeature::TimestampNtz, "timestampNtz"),
+    (TableFeature::DomainMetadata, "domainMetadata"),
+    (TableFeature::V2Checkpoint, "v2Checkpoint"),
+    (TableFeature::IcebergCompatV1, "icebergCompatV1"),
+    (TableFeature::IcebergCompatV2, "icebergCompatV2"),
+    (TableFeature::Clustering, "clustering"),
+    (TableFeature::VacuumProtocolCheck, "vacuumProtocolCheck"),
+    (TableFeature::InCommitTimestamp, "inCommitTimestamp"),
+    (TableFeature::TypeWidening, "typeWidening"),
+    (TableFeature::TypeWideningPreview, "typeWidening-preview"),
+    (TableFeature::VariantType, "variantType"),
+    (TableFeature::VariantTypePreview, "variantType-preview"),
+];
+
+impl TableFeature {
+    /// The feature named `name` (exactly as the spec spells it).
+    pub fn from_name(name: &str) -> TableFeature {
+        NAMES.iter().find(|(_, n)| *n == name).map_or_else(
+            || TableFeature::Unknown(name.to_string()),
+            |(f, _)| f.clone(),
+        )
+    }
+
+    /// The name the protocol action uses.
+    pub fn name(&self) -> &str {
+        match self {
+            TableFeature::Unknown(name) => name,
+            known => NAMES
+                .iter()
+                .find(|(f, _)| f == known)
+                .map_or("", |(_, n)| n),
+        }
+    }
+}
+
+impl fmt::Display for TableFeature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Ordered by name, so feature lists strata writes are sorted as before the enum existed.
+impl Ord for TableFeature {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl PartialOrd for TableFeature {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+use TableFeature as F;
 
 /// Reader features strata implements when reading.
-pub const SUPPORTED_READER_FEATURES: &[&str] = &[
-    "timestampNtz",
-    "v2Checkpoint",
-    "vacuumProtocolCheck",
-    "typeWidening",
-    "typeWidening-preview",
+pub const SUPPORTED_READER_FEATURES: &[TableFeature] = &[
+    F::TimestampNtz,
+    F::V2Checkpoint,
+    F::VacuumProtocolCheck,
+    F::TypeWidening,
+    F::TypeWideningPreview,
 ];
 
 /// Writer features strata implements when writing (see the module docs for conditional ones).
-pub const SUPPORTED_WRITER_FEATURES: &[&str] = &[
-    "appendOnly",
-    "invariants",
-    "checkConstraints",
-    "changeDataFeed",
-    "generatedColumns",
-    "columnMapping",
-    "identityColumns",
-    "timestampNtz",
-    "domainMetadata",
-    "vacuumProtocolCheck",
-    "inCommitTimestamp",
-    "typeWidening",
-    "typeWidening-preview",
-    "v2Checkpoint",
+pub const SUPPORTED_WRITER_FEATURES: &[TableFeature] = &[
+    F::AppendOnly,
+    F::Invariants,
+    F::CheckConstraints,
+    F::ChangeDataFeed,
+    F::GeneratedColumns,
+    F::ColumnMapping,
+    F::IdentityColumns,
+    F::TimestampNtz,
+    F::DomainMetadata,
+    F::VacuumProtocolCheck,
+    F::InCommitTimestamp,
+    F::TypeWidening,
+    F::TypeWideningPreview,
+    F::V2Checkpoint,
 ];
 
 /// The highest legacy versions strata knows, and the explicit-feature versions.
@@ -47,81 +172,69 @@ pub const MAX_READER_VERSION: i32 = 3;
 pub const MAX_WRITER_VERSION: i32 = 7;
 
 /// Features implied by a legacy (pre-features) writer version.
-fn legacy_writer_features(version: i32) -> &'static [&'static str] {
+fn legacy_writer_features(version: i32) -> &'static [TableFeature] {
+    const ALL: &[TableFeature] = &[
+        F::AppendOnly,
+        F::Invariants,
+        F::CheckConstraints,
+        F::ChangeDataFeed,
+        F::GeneratedColumns,
+        F::ColumnMapping,
+        F::IdentityColumns,
+    ];
     match version {
         ..=1 => &[],
-        2 => &["appendOnly", "invariants"],
-        3 => &["appendOnly", "invariants", "checkConstraints"],
-        4 => &[
-            "appendOnly",
-            "invariants",
-            "checkConstraints",
-            "changeDataFeed",
-            "generatedColumns",
-        ],
-        5 => &[
-            "appendOnly",
-            "invariants",
-            "checkConstraints",
-            "changeDataFeed",
-            "generatedColumns",
-            "columnMapping",
-        ],
-        _ => &[
-            "appendOnly",
-            "invariants",
-            "checkConstraints",
-            "changeDataFeed",
-            "generatedColumns",
-            "columnMapping",
-            "identityColumns",
-        ],
+        2 => &ALL[..2],
+        3 => &ALL[..3],
+        4 => &ALL[..5],
+        5 => &ALL[..6],
+        _ => ALL,
     }
 }
 
 /// The protocol with writer feature `feature` added, or `None` when the protocol already has
 /// it. A legacy writer version becomes 7 with its implied features listed explicitly; the
 /// reader version is unchanged, so readers are unaffected by a writer-only feature.
-pub fn with_writer_feature(protocol: &Protocol, feature: &str) -> Option<Protocol> {
+pub fn with_writer_feature(protocol: &Protocol, feature: TableFeature) -> Option<Protocol> {
     let mut writer = writer_features(protocol);
-    if writer.contains(feature) {
+    if !writer.insert(feature) {
         return None;
     }
-    writer.insert(feature.to_string());
     Some(Protocol {
         min_reader_version: protocol.min_reader_version,
         min_writer_version: 7,
         reader_features: protocol.reader_features.clone(),
-        writer_features: Some(writer.into_iter().collect()),
+        writer_features: Some(writer.iter().map(|f| f.name().to_string()).collect()),
     })
 }
 
 /// The reader features a protocol requires, legacy versions expressed as feature names.
-pub fn reader_features(protocol: &Protocol) -> BTreeSet<String> {
+pub fn reader_features(protocol: &Protocol) -> BTreeSet<TableFeature> {
     match protocol.min_reader_version {
         ..=1 => BTreeSet::new(),
-        2 => BTreeSet::from(["columnMapping".to_string()]),
-        _ => protocol.reader_features.iter().flatten().cloned().collect(),
+        2 => BTreeSet::from([F::ColumnMapping]),
+        _ => named(&protocol.reader_features),
     }
 }
 
 /// The writer features a protocol requires, legacy versions expressed as feature names.
-pub fn writer_features(protocol: &Protocol) -> BTreeSet<String> {
+pub fn writer_features(protocol: &Protocol) -> BTreeSet<TableFeature> {
     match protocol.min_writer_version {
-        7 => protocol.writer_features.iter().flatten().cloned().collect(),
-        v => legacy_writer_features(v)
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        7 => named(&protocol.writer_features),
+        v => legacy_writer_features(v).iter().cloned().collect(),
     }
 }
 
-fn column_mapping_mode(metadata: &Metadata) -> &str {
-    metadata
-        .configuration
-        .get("delta.columnMapping.mode")
-        .map(String::as_str)
-        .unwrap_or("none")
+fn named(list: &Option<Vec<String>>) -> BTreeSet<TableFeature> {
+    list.iter()
+        .flatten()
+        .map(|n| TableFeature::from_name(n))
+        .collect()
+}
+
+fn column_mapping_off(metadata: &Metadata) -> bool {
+    TableProperties::from_configuration(&metadata.configuration).column_mapping_mode
+        == ColumnMappingMode::None
 }
 
 /// Checks that strata can read a table; returns the unsupported features by name.
@@ -137,12 +250,11 @@ pub fn check_read(protocol: &Protocol, metadata: &Metadata) -> Result<(), Vec<St
     }
     let unsupported: Vec<String> = reader_features(protocol)
         .into_iter()
-        .filter(|f| {
-            if f == "columnMapping" {
-                return column_mapping_mode(metadata) != "none";
-            }
-            !SUPPORTED_READER_FEATURES.contains(&f.as_str())
+        .filter(|f| match f {
+            F::ColumnMapping => !column_mapping_off(metadata),
+            f => !SUPPORTED_READER_FEATURES.contains(f),
         })
+        .map(|f| f.name().to_string())
         .collect();
     if unsupported.is_empty() {
         Ok(())
@@ -167,8 +279,8 @@ pub fn check_write(
     check_read(protocol, metadata)?;
     let mut problems = Vec::new();
     for feature in writer_features(protocol) {
-        if !SUPPORTED_WRITER_FEATURES.contains(&feature.as_str()) {
-            problems.push(feature);
+        if !SUPPORTED_WRITER_FEATURES.contains(&feature) {
+            problems.push(feature.name().to_string());
             continue;
         }
         if let Some(reason) = feature_in_use(&feature, metadata, schema) {
@@ -183,7 +295,11 @@ pub fn check_write(
 }
 
 /// For conditionally supported features: why the table's use of it blocks writing.
-fn feature_in_use(feature: &str, metadata: &Metadata, schema: &StructType) -> Option<String> {
+fn feature_in_use(
+    feature: &TableFeature,
+    metadata: &Metadata,
+    schema: &StructType,
+) -> Option<String> {
     let column_with = |key_prefix: &str| {
         let mut found = None;
         visit_fields(schema, "", &mut |path, meta_keys| {
@@ -194,23 +310,24 @@ fn feature_in_use(feature: &str, metadata: &Metadata, schema: &StructType) -> Op
         found
     };
     match feature {
-        "invariants" => {
+        F::Invariants => {
             column_with("delta.invariants").map(|c| format!("column {c} declares an invariant"))
         }
-        "generatedColumns" => {
+        F::GeneratedColumns => {
             column_with("delta.generationExpression").map(|c| format!("column {c} is generated"))
         }
-        "identityColumns" => {
+        F::IdentityColumns => {
             column_with("delta.identity").map(|c| format!("column {c} is an identity column"))
         }
-        "checkConstraints" => metadata
+        F::CheckConstraints => metadata
             .configuration
             .keys()
-            .find(|k| k.starts_with("delta.constraints."))
+            .find(|k| k.starts_with(CONSTRAINTS_PREFIX))
             .map(|k| format!("constraint {k} is defined")),
-        "columnMapping" => {
-            let mode = column_mapping_mode(metadata);
-            (mode != "none").then(|| format!("mapping mode {mode}"))
+        F::ColumnMapping => {
+            let mode =
+                TableProperties::from_configuration(&metadata.configuration).column_mapping_mode;
+            (mode != ColumnMappingMode::None).then(|| format!("mapping mode {}", mode.name()))
         }
         _ => None,
     }
@@ -231,7 +348,6 @@ fn visit_fields(schema: &StructType, prefix: &str, f: &mut dyn FnMut(&str, Vec<&
 }
 
 fn schema_has_ntz(data_type: &DataType) -> bool {
-    use crate::protocol::schema::PrimitiveType;
     match data_type {
         DataType::Primitive(p) => *p == PrimitiveType::TimestampNtz,
         DataType::Struct(s) => s.fields.iter().any(|f| schema_has_ntz(&f.data_type)),
@@ -245,57 +361,49 @@ fn schema_has_ntz(data_type: &DataType) -> bool {
 /// (`protocol/PROTOCOL.md#protocol-strata-writes`).
 pub fn protocol_for_new_table(
     schema: &StructType,
-    properties: &std::collections::HashMap<String, String>,
+    configuration: &HashMap<String, String>,
 ) -> Protocol {
-    let enabled = |k: &str| {
-        properties
-            .get(k)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    };
+    let properties = TableProperties::from_configuration(configuration);
     let needs_ntz = schema.fields.iter().any(|f| schema_has_ntz(&f.data_type));
-    let needs_ict = enabled("delta.enableInCommitTimestamps");
-    let needs_cdf = enabled("delta.enableChangeDataFeed");
-    let needs_v2_checkpoint = properties
-        .get("delta.checkpointPolicy")
-        .is_some_and(|v| v.eq_ignore_ascii_case("v2"));
+    let needs_ict = properties.enable_in_commit_timestamps;
+    let needs_cdf = properties.enable_change_data_feed;
+    let needs_v2_checkpoint = properties.checkpoint_policy_v2;
+    let legacy_writer = if needs_cdf { 4 } else { 2 };
     if !needs_ntz && !needs_ict && !needs_v2_checkpoint {
         return Protocol {
             min_reader_version: 1,
-            min_writer_version: if needs_cdf { 4 } else { 2 },
+            min_writer_version: legacy_writer,
             reader_features: None,
             writer_features: None,
         };
     }
-    let mut writer: Vec<String> = legacy_writer_features(if needs_cdf { 4 } else { 2 })
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut writer: Vec<TableFeature> = legacy_writer_features(legacy_writer).to_vec();
     let mut reader = Vec::new();
     if needs_ntz {
-        writer.push("timestampNtz".into());
-        reader.push("timestampNtz".to_string());
+        writer.push(F::TimestampNtz);
+        reader.push(F::TimestampNtz);
     }
     if needs_ict {
-        writer.push("inCommitTimestamp".into());
+        writer.push(F::InCommitTimestamp);
     }
     if needs_v2_checkpoint {
-        writer.push("v2Checkpoint".into());
-        reader.push("v2Checkpoint".to_string());
+        writer.push(F::V2Checkpoint);
+        reader.push(F::V2Checkpoint);
     }
+    let names = |list: Vec<TableFeature>| list.iter().map(|f| f.name().to_string()).collect();
     let reader_version = if reader.is_empty() { 1 } else { 3 };
     Protocol {
         min_reader_version: reader_version,
         min_writer_version: 7,
-        reader_features: (reader_version == 3).then_some(reader),
-        writer_features: Some(writer),
+        reader_features: (reader_version == 3).then(|| names(reader)),
+        writer_features: Some(names(writer)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::schema::{PrimitiveType, StructField};
-    use std::collections::HashMap;
+    use crate::protocol::schema::StructField;
 
     fn meta(config: &[(&str, &str)]) -> Metadata {
         Metadata {
@@ -376,6 +484,23 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, vec!["rowTracking"]);
+    }
+
+    #[test]
+    fn features_are_named_as_the_spec_names_them() {
+        for (feature, name) in NAMES {
+            assert_eq!(TableFeature::from_name(name), *feature);
+            assert_eq!(feature.name(), *name);
+        }
+        assert_eq!(
+            TableFeature::from_name("futureFeature"),
+            TableFeature::Unknown("futureFeature".into())
+        );
+        let upgraded = with_writer_feature(&proto(1, 2, None, None), F::DomainMetadata).unwrap();
+        assert_eq!(
+            upgraded.writer_features.unwrap(),
+            vec!["appendOnly", "domainMetadata", "invariants"]
+        );
     }
 
     #[test]

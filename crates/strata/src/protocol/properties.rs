@@ -1,6 +1,216 @@
-//! Table properties (`metaData.configuration`): the `delta.*` keys strata reads, and the
-//! Spark interval strings Delta's duration properties use
-//! (`protocol/PROTOCOL.md#table-properties`).
+//! Table properties (`metaData.configuration`): the `delta.*` keys strata interprets, parsed
+//! once per snapshot into [`TableProperties`], and the Spark interval strings Delta's duration
+//! properties use (`protocol/PROTOCOL.md#table-properties`).
+//!
+//! Every key strata reads is named here and nowhere else. A value strata cannot read is treated
+//! as the property asks: where guessing would be unsafe (a retention), the value is kept as
+//! written ([`PropertyValue::Invalid`]) so the operation that needs it can refuse or do the
+//! safe thing and say why; where the default is always safe (a checkpoint interval), the
+//! default applies, as Delta's readers do.
+
+use std::collections::HashMap;
+
+/// `delta.appendOnly`: `true` forbids removing data (overwrite, delete).
+pub const APPEND_ONLY: &str = "delta.appendOnly";
+/// `delta.checkpointInterval`: commits between automatic checkpoints.
+pub const CHECKPOINT_INTERVAL: &str = "delta.checkpointInterval";
+/// `delta.checkpoint.writeStatsAsStruct`: also write `stats_parsed` and
+/// `partitionValues_parsed` in checkpoints.
+pub const CHECKPOINT_WRITE_STATS_AS_STRUCT: &str = "delta.checkpoint.writeStatsAsStruct";
+/// `delta.checkpointPolicy`: `v2` asks for V2 checkpoints.
+pub const CHECKPOINT_POLICY: &str = "delta.checkpointPolicy";
+/// `delta.logRetentionDuration`: how long the log keeps history (an interval).
+pub const LOG_RETENTION_DURATION: &str = "delta.logRetentionDuration";
+/// `delta.deletedFileRetentionDuration`: how long removed files are kept (an interval).
+pub const DELETED_FILE_RETENTION_DURATION: &str = "delta.deletedFileRetentionDuration";
+/// `delta.enableExpiredLogCleanup`: `false` turns off log cleanup after checkpoints.
+pub const ENABLE_EXPIRED_LOG_CLEANUP: &str = "delta.enableExpiredLogCleanup";
+/// `delta.enableInCommitTimestamps`: commits carry `commitInfo.inCommitTimestamp`.
+pub const ENABLE_IN_COMMIT_TIMESTAMPS: &str = "delta.enableInCommitTimestamps";
+/// `delta.inCommitTimestampEnablementVersion`: the first version with in-commit timestamps.
+pub const IN_COMMIT_TIMESTAMP_ENABLEMENT_VERSION: &str = "delta.inCommitTimestampEnablementVersion";
+/// `delta.enableChangeDataFeed`: DML commits record their changes.
+pub const ENABLE_CHANGE_DATA_FEED: &str = "delta.enableChangeDataFeed";
+/// `delta.enableDeletionVectors`: DML may mark rows deleted instead of rewriting files.
+pub const ENABLE_DELETION_VECTORS: &str = "delta.enableDeletionVectors";
+/// `delta.columnMapping.mode`: `none`, `name` or `id`.
+pub const COLUMN_MAPPING_MODE: &str = "delta.columnMapping.mode";
+/// `delta.dataSkippingNumIndexedCols`: statistics for the first N leaf columns.
+pub const DATA_SKIPPING_NUM_INDEXED_COLS: &str = "delta.dataSkippingNumIndexedCols";
+/// `delta.dataSkippingStatsColumns`: statistics for exactly these columns.
+pub const DATA_SKIPPING_STATS_COLUMNS: &str = "delta.dataSkippingStatsColumns";
+/// Prefix of `CHECK` constraint properties (`delta.constraints.<name>`).
+pub const CONSTRAINTS_PREFIX: &str = "delta.constraints.";
+
+/// Default `delta.checkpointInterval`: a checkpoint every 100 commits, as delta-rs does.
+pub const DEFAULT_CHECKPOINT_INTERVAL: i64 = 100;
+/// Default `delta.logRetentionDuration`: `interval 30 days`, as in Delta.
+pub const DEFAULT_LOG_RETENTION_MS: i64 = 30 * 86_400_000;
+/// Default `delta.deletedFileRetentionDuration`: `interval 1 week`, as in Delta.
+pub const DEFAULT_DELETED_FILE_RETENTION_MS: i64 = 7 * 86_400_000;
+
+/// A property as read: absent, understood, or present with a value strata cannot read (kept
+/// as written, for messages).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PropertyValue<T> {
+    /// The table does not set the property.
+    #[default]
+    Unset,
+    /// The property's value.
+    Set(T),
+    /// The value as written, which strata cannot read.
+    Invalid(String),
+}
+
+impl<T: Copy> PropertyValue<T> {
+    /// The value, `default` when unset, or the unreadable value as written.
+    ///
+    /// # Errors
+    /// The value as written when it is [`PropertyValue::Invalid`].
+    pub fn or(&self, default: T) -> Result<T, &str> {
+        match self {
+            PropertyValue::Unset => Ok(default),
+            PropertyValue::Set(v) => Ok(*v),
+            PropertyValue::Invalid(raw) => Err(raw),
+        }
+    }
+}
+
+/// How a table maps logical column names to physical ones (`delta.columnMapping.mode`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ColumnMappingMode {
+    /// Physical names are the logical names.
+    #[default]
+    None,
+    /// Physical names come from `delta.columnMapping.physicalName`.
+    Name,
+    /// Parquet field ids (`delta.columnMapping.id`) identify columns.
+    Id,
+    /// A mode strata does not know, as written.
+    Unknown(String),
+}
+
+impl ColumnMappingMode {
+    /// The mode as the property spells it.
+    pub fn name(&self) -> &str {
+        match self {
+            ColumnMappingMode::None => "none",
+            ColumnMappingMode::Name => "name",
+            ColumnMappingMode::Id => "id",
+            ColumnMappingMode::Unknown(mode) => mode,
+        }
+    }
+}
+
+/// The `delta.*` properties strata interprets, parsed once from `metaData.configuration`.
+/// The raw map stays available (`Snapshot::properties`) for everything else.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TableProperties {
+    /// `delta.appendOnly` (false unless `true`).
+    pub append_only: bool,
+    /// `delta.checkpointInterval`, [`DEFAULT_CHECKPOINT_INTERVAL`] unless a positive integer.
+    pub checkpoint_interval: i64,
+    /// `delta.checkpoint.writeStatsAsStruct` (false unless `true`).
+    pub checkpoint_write_stats_as_struct: bool,
+    /// `delta.checkpointPolicy` is `v2`.
+    pub checkpoint_policy_v2: bool,
+    /// `delta.logRetentionDuration` in milliseconds.
+    pub log_retention_ms: PropertyValue<i64>,
+    /// `delta.deletedFileRetentionDuration` in milliseconds.
+    pub deleted_file_retention_ms: PropertyValue<i64>,
+    /// `delta.enableExpiredLogCleanup`.
+    pub enable_expired_log_cleanup: PropertyValue<bool>,
+    /// `delta.enableInCommitTimestamps` (false unless `true`).
+    pub enable_in_commit_timestamps: bool,
+    /// `delta.inCommitTimestampEnablementVersion`, when it is a number.
+    pub in_commit_timestamp_enablement_version: Option<i64>,
+    /// `delta.enableChangeDataFeed` (false unless `true`).
+    pub enable_change_data_feed: bool,
+    /// `delta.enableDeletionVectors` (false unless `true`).
+    pub enable_deletion_vectors: bool,
+    /// `delta.columnMapping.mode`.
+    pub column_mapping_mode: ColumnMappingMode,
+}
+
+impl TableProperties {
+    /// Parses the properties strata interprets out of a table's configuration. Never fails:
+    /// what cannot be read is recorded as such (see the module docs).
+    pub fn from_configuration(configuration: &HashMap<String, String>) -> TableProperties {
+        let get = |key: &str| configuration.get(key).map(String::as_str);
+        let flag = |key: &str| get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let interval = |key: &str| match get(key) {
+            None => PropertyValue::Unset,
+            Some(raw) => parse_interval_ms(raw).map_or_else(
+                || PropertyValue::Invalid(raw.to_string()),
+                PropertyValue::Set,
+            ),
+        };
+        TableProperties {
+            append_only: flag(APPEND_ONLY),
+            checkpoint_interval: get(CHECKPOINT_INTERVAL)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|v| *v > 0)
+                .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL),
+            checkpoint_write_stats_as_struct: flag(CHECKPOINT_WRITE_STATS_AS_STRUCT),
+            checkpoint_policy_v2: get(CHECKPOINT_POLICY)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("v2")),
+            log_retention_ms: interval(LOG_RETENTION_DURATION),
+            deleted_file_retention_ms: interval(DELETED_FILE_RETENTION_DURATION),
+            enable_expired_log_cleanup: match get(ENABLE_EXPIRED_LOG_CLEANUP) {
+                None => PropertyValue::Unset,
+                Some(v) if v.eq_ignore_ascii_case("true") => PropertyValue::Set(true),
+                Some(v) if v.eq_ignore_ascii_case("false") => PropertyValue::Set(false),
+                Some(v) => PropertyValue::Invalid(v.to_string()),
+            },
+            enable_in_commit_timestamps: flag(ENABLE_IN_COMMIT_TIMESTAMPS),
+            in_commit_timestamp_enablement_version: get(IN_COMMIT_TIMESTAMP_ENABLEMENT_VERSION)
+                .and_then(|v| v.trim().parse().ok()),
+            enable_change_data_feed: flag(ENABLE_CHANGE_DATA_FEED),
+            enable_deletion_vectors: flag(ENABLE_DELETION_VECTORS),
+            column_mapping_mode: match get(COLUMN_MAPPING_MODE).map(str::trim) {
+                None => ColumnMappingMode::None,
+                Some(m) if m.eq_ignore_ascii_case("none") => ColumnMappingMode::None,
+                Some(m) if m.eq_ignore_ascii_case("name") => ColumnMappingMode::Name,
+                Some(m) if m.eq_ignore_ascii_case("id") => ColumnMappingMode::Id,
+                Some(m) => ColumnMappingMode::Unknown(m.to_string()),
+            },
+        }
+    }
+
+    /// The log retention in milliseconds, 30 days when unset.
+    ///
+    /// # Errors
+    /// The value as written when it is not an interval strata can read.
+    pub fn log_retention(&self) -> Result<i64, &str> {
+        self.log_retention_ms.or(DEFAULT_LOG_RETENTION_MS)
+    }
+
+    /// The deleted-file retention in milliseconds, 7 days when unset.
+    ///
+    /// # Errors
+    /// The value as written when it is not an interval strata can read.
+    pub fn deleted_file_retention(&self) -> Result<i64, &str> {
+        self.deleted_file_retention_ms
+            .or(DEFAULT_DELETED_FILE_RETENTION_MS)
+    }
+
+    /// Whether the automatic log cleanup after a checkpoint runs: true unless the table says
+    /// `false`. A value other than `true`/`false` turns it off (deleting nothing is the safe
+    /// reading) and is logged.
+    pub fn expired_log_cleanup_enabled(&self) -> bool {
+        match &self.enable_expired_log_cleanup {
+            PropertyValue::Unset => true,
+            PropertyValue::Set(on) => *on,
+            PropertyValue::Invalid(v) => {
+                tracing::warn!(
+                    "{ENABLE_EXPIRED_LOG_CLEANUP}={v:?} is not true or false; automatic log cleanup is off"
+                );
+                false
+            }
+        }
+    }
+}
 
 /// Parses a Spark calendar interval as Delta's duration properties use it (`interval 1 week`,
 /// `interval 7 days`, `168 hours`, `interval 1 day 12 hours`) into milliseconds. Units: week,
@@ -60,6 +270,74 @@ pub fn format_duration_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> TableProperties {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TableProperties::from_configuration(&map)
+    }
+
+    #[test]
+    fn retention_defaults_to_thirty_days_and_refuses_what_it_cannot_read() {
+        assert_eq!(props(&[]).log_retention(), Ok(DEFAULT_LOG_RETENTION_MS));
+        assert_eq!(
+            props(&[(LOG_RETENTION_DURATION, "interval 2 days")]).log_retention(),
+            Ok(2 * 86_400_000)
+        );
+        assert_eq!(
+            props(&[(LOG_RETENTION_DURATION, "interval 0 seconds")]).log_retention(),
+            Ok(0)
+        );
+        for bad in ["interval 1 month", "forever", "", "-1 days"] {
+            assert_eq!(
+                props(&[(LOG_RETENTION_DURATION, bad)]).log_retention(),
+                Err(bad),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            props(&[]).deleted_file_retention(),
+            Ok(DEFAULT_DELETED_FILE_RETENTION_MS)
+        );
+    }
+
+    #[test]
+    fn automatic_cleanup_is_on_unless_turned_off() {
+        assert!(props(&[]).expired_log_cleanup_enabled());
+        assert!(props(&[(ENABLE_EXPIRED_LOG_CLEANUP, "TRUE")]).expired_log_cleanup_enabled());
+        for off in ["false", "False", "maybe"] {
+            assert!(
+                !props(&[(ENABLE_EXPIRED_LOG_CLEANUP, off)]).expired_log_cleanup_enabled(),
+                "{off:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_intervals_and_modes_parse_once() {
+        let p = props(&[
+            (APPEND_ONLY, "TRUE"),
+            (CHECKPOINT_INTERVAL, "10"),
+            (CHECKPOINT_WRITE_STATS_AS_STRUCT, " true "),
+            (ENABLE_IN_COMMIT_TIMESTAMPS, "true"),
+            (IN_COMMIT_TIMESTAMP_ENABLEMENT_VERSION, "7"),
+            (COLUMN_MAPPING_MODE, "Name"),
+        ]);
+        assert!(p.append_only && p.checkpoint_write_stats_as_struct);
+        assert_eq!(p.checkpoint_interval, 10);
+        assert!(p.enable_in_commit_timestamps);
+        assert_eq!(p.in_commit_timestamp_enablement_version, Some(7));
+        assert_eq!(p.column_mapping_mode, ColumnMappingMode::Name);
+        let defaults = props(&[(CHECKPOINT_INTERVAL, "-5"), (APPEND_ONLY, "yes")]);
+        assert_eq!(defaults.checkpoint_interval, DEFAULT_CHECKPOINT_INTERVAL);
+        assert!(!defaults.append_only);
+        assert_eq!(
+            props(&[(COLUMN_MAPPING_MODE, "magic")]).column_mapping_mode,
+            ColumnMappingMode::Unknown("magic".into())
+        );
+    }
 
     #[test]
     fn durations_format_in_their_largest_whole_unit_and_parse_back() {

@@ -328,9 +328,8 @@ async fn decode_all(
                     decode_parquet(&storage, &name, size, version, columns).await
                 }
             });
-            task.await.map_err(|e| {
-                Error::InvalidArgument(format!("checkpoint decoding task failed: {e}"))
-            })?
+            task.await
+                .map_err(|e| Error::internal(format!("checkpoint decoding task failed: {e}")))?
         }
     }))
     .buffered(READ_CONCURRENCY)

@@ -261,16 +261,12 @@ pub(crate) async fn read_commit(storage: &Storage, version: i64) -> Result<(i64,
 }
 
 fn ict_enablement_version(latest: &Snapshot) -> Option<i64> {
-    if !latest.in_commit_timestamps_enabled() {
-        return None;
-    }
-    Some(
-        latest
-            .properties()
-            .get("delta.inCommitTimestampEnablementVersion")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    )
+    let properties = latest.table_properties();
+    properties.enable_in_commit_timestamps.then(|| {
+        properties
+            .in_commit_timestamp_enablement_version
+            .unwrap_or(0)
+    })
 }
 
 async fn ict_of(storage: &Storage, version: i64) -> Result<Option<i64>> {

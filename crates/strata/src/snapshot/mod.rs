@@ -15,7 +15,7 @@ pub(crate) mod load;
 pub use checkpoint::parse_checkpoint;
 pub(crate) use load::{list_log, read_commit};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::log::files::Files;
 use crate::log::replay::TableState;
 use crate::protocol::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol};
-use crate::protocol::features;
+use crate::protocol::features::{self, TableFeature};
+use crate::protocol::properties::TableProperties;
 use crate::protocol::schema::StructType;
 use crate::protocol::tags::{TAGS_DOMAIN, Tag, TagsConfig};
 use crate::storage::Storage;
@@ -40,6 +41,7 @@ struct Inner {
     state: TableState,
     schema: StructType,
     arrow_schema: SchemaRef,
+    properties: TableProperties,
     timestamp_ms: i64,
 }
 
@@ -96,6 +98,23 @@ impl Snapshot {
     /// Table properties (`metaData.configuration`).
     pub fn properties(&self) -> &HashMap<String, String> {
         &self.metadata().configuration
+    }
+
+    /// The reader features the table requires, a legacy reader version expressed as the
+    /// features it implies (`protocol/PROTOCOL.md#supported-features`).
+    pub fn reader_features(&self) -> BTreeSet<TableFeature> {
+        features::reader_features(self.protocol())
+    }
+
+    /// The writer features the table requires, a legacy writer version expressed as the
+    /// features it implies.
+    pub fn writer_features(&self) -> BTreeSet<TableFeature> {
+        features::writer_features(self.protocol())
+    }
+
+    /// The `delta.*` properties strata interprets, parsed once when the snapshot was built.
+    pub fn table_properties(&self) -> &TableProperties {
+        &self.inner.properties
     }
 
     /// The live data files: those of the checkpoint the snapshot was read from (in checkpoint
@@ -207,9 +226,7 @@ impl Snapshot {
 
     /// Whether in-commit timestamps are enabled at this version.
     pub(crate) fn in_commit_timestamps_enabled(&self) -> bool {
-        self.properties()
-            .get("delta.enableInCommitTimestamps")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.inner.properties.enable_in_commit_timestamps
     }
 
     pub(super) fn from_state(
@@ -234,6 +251,7 @@ impl Snapshot {
         })?;
         let schema = StructType::parse(&metadata.schema_string)?;
         let arrow_schema = Arc::new(schema.to_arrow()?);
+        let properties = TableProperties::from_configuration(&metadata.configuration);
         let timestamp_ms = match &state.last_commit_info {
             Some(CommitInfo {
                 in_commit_timestamp: Some(ict),
@@ -247,6 +265,7 @@ impl Snapshot {
                 state,
                 schema,
                 arrow_schema,
+                properties,
                 timestamp_ms,
             }),
         })

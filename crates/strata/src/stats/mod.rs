@@ -31,10 +31,12 @@ use arrow::datatypes::{
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use crate::protocol::properties;
+
 /// Table property limiting statistics to the first N leaf columns (`-1` = all).
-pub const NUM_INDEXED_COLS_PROPERTY: &str = "delta.dataSkippingNumIndexedCols";
+pub const NUM_INDEXED_COLS_PROPERTY: &str = properties::DATA_SKIPPING_NUM_INDEXED_COLS;
 /// Table property naming the (comma-separated, possibly dotted) columns to index.
-pub const STATS_COLUMNS_PROPERTY: &str = "delta.dataSkippingStatsColumns";
+pub const STATS_COLUMNS_PROPERTY: &str = properties::DATA_SKIPPING_STATS_COLUMNS;
 /// Number of leaf columns indexed when no property says otherwise.
 pub const DEFAULT_NUM_INDEXED_COLS: usize = 32;
 /// Number of Unicode characters kept of string min/max values.

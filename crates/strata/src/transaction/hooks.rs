@@ -37,21 +37,8 @@ impl PostCommitHook for AutoCheckpoint {
     }
 }
 
-/// Default `delta.checkpointInterval`: a checkpoint every 100 commits, as delta-rs does
-/// (`protocol/PROTOCOL.md#checkpoints`).
-pub const DEFAULT_CHECKPOINT_INTERVAL: i64 = 100;
-
-/// Writes a checkpoint when `snapshot.version()` is a multiple of the table's checkpoint
-/// interval, then cleans up the log files it made expendable
-/// (`protocol/PROTOCOL.md#log-cleanup`). Runs after the commit succeeded and never fails it:
-/// the checkpoint is derived data, and readers fall back to the commits (a failure is logged).
 async fn maybe_checkpoint(snapshot: &Snapshot) {
-    let interval = snapshot
-        .properties()
-        .get("delta.checkpointInterval")
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL);
+    let interval = snapshot.table_properties().checkpoint_interval;
     if snapshot.version() <= 0 || snapshot.version() % interval != 0 {
         return;
     }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::protocol::actions::{Action, Format, Metadata};
 use crate::protocol::features;
+use crate::protocol::properties::{COLUMN_MAPPING_MODE, ColumnMappingMode, TableProperties};
 use crate::protocol::schema::validate::check_names;
 use crate::protocol::schema::{DataType, StructType};
 use crate::snapshot::Snapshot;
@@ -41,13 +42,11 @@ impl TableDefinition {
         if schema.fields.is_empty() {
             return invalid("a table needs at least one column".into());
         }
-        if let Some(mode) = self
-            .properties
-            .get("delta.columnMapping.mode")
-            .filter(|m| !m.eq_ignore_ascii_case("none"))
-        {
+        let mode = TableProperties::from_configuration(&self.properties).column_mapping_mode;
+        if mode != ColumnMappingMode::None {
             return invalid(format!(
-                "delta.columnMapping.mode={mode} is not supported: strata does not write column mapping (physical column names); create the table without it"
+                "{COLUMN_MAPPING_MODE}={} is not supported: strata does not write column mapping (physical column names); create the table without it",
+                mode.name()
             ));
         }
         check_names(&schema.fields, "").map_err(Error::InvalidArgument)?;

@@ -736,8 +736,8 @@ fn encode_column(
     for batch in input {
         let leaves = compute_leaves(field, batch.column(column)).map_err(parquet_error)?;
         if leaves.len() != writers.len() {
-            return Err(Error::InvalidArgument(format!(
-                "internal: column `{}` has {} leaves but {} writers",
+            return Err(Error::internal(format!(
+                "column `{}` has {} leaves but {} writers",
                 field.name(),
                 leaves.len(),
                 writers.len()

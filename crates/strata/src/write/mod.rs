@@ -392,7 +392,7 @@ impl CommitPlan {
                 num_removed_files: 0,
             }));
         }
-        if self.mode == WriteMode::Overwrite && is_append_only(snapshot) {
+        if self.mode == WriteMode::Overwrite && snapshot.table_properties().append_only {
             return Err(Error::NotAllowed {
                 location: snapshot.storage().location().to_string(),
                 operation: "overwrite".into(),
@@ -469,13 +469,6 @@ impl CommitPlan {
             num_removed_files,
         })
     }
-}
-
-fn is_append_only(snapshot: &Snapshot) -> bool {
-    snapshot
-        .properties()
-        .get("delta.appendOnly")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// Checks batches against the table schema and conforms them to the table's Arrow schema.
@@ -710,7 +703,7 @@ fn encode_group(
 }
 
 fn task_failed(e: tokio::task::JoinError) -> Error {
-    Error::InvalidArgument(format!("encoding task failed: {e}"))
+    Error::internal(format!("encoding task failed: {e}"))
 }
 
 /// Data file uploads in flight: at most [`UPLOAD_CONCURRENCY`] files and `max_bytes` bytes
