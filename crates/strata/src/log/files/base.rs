@@ -11,7 +11,6 @@ use arrow::array::{Array, StringArray};
 use crate::protocol::actions::{Remove, file_key};
 
 use super::chunk::*;
-use super::view::*;
 
 /// The live files of a checkpoint, column-wise, plus its tombstones.
 #[derive(Debug)]
@@ -118,19 +117,19 @@ impl BaseFiles {
         (chunk, global - self.starts[chunk])
     }
 
-    pub(super) fn view(&self, chunk: usize, row: usize) -> FileView<'_> {
-        FileView::Base(BaseRow {
+    pub(super) fn row_at(&self, chunk: usize, row: usize) -> BaseRow<'_> {
+        BaseRow {
             base: self,
             chunk,
             row,
-        })
+        }
     }
 
     pub(super) fn find(&self, key: &str) -> Option<usize> {
         let index = self.index.get_or_init(|| KeyIndex::build(self));
         index.candidates(key).find(|&global| {
             let (chunk, row) = self.row(global);
-            self.view(chunk, row).key() == key
+            self.row_at(chunk, row).key() == key
         })
     }
 }
@@ -154,7 +153,7 @@ impl KeyIndex {
         let mut global = 0u32;
         for (c, chunk) in base.chunks.iter().enumerate() {
             for row in 0..chunk.len() {
-                let hash = FixedHasher::default().hash_one(base.view(c, row).key());
+                let hash = FixedHasher::default().hash_one(base.row_at(c, row).key());
                 match index.first.entry(hash) {
                     Entry::Occupied(_) => index.more.entry(hash).or_default().push(global),
                     Entry::Vacant(slot) => {
@@ -174,5 +173,29 @@ impl KeyIndex {
             .into_iter()
             .chain(self.more.get(&hash).into_iter().flatten())
             .map(|&g| g as usize)
+    }
+}
+
+/// One row of [`BaseFiles`].
+#[derive(Debug, Clone, Copy)]
+pub struct BaseRow<'a> {
+    pub(super) base: &'a BaseFiles,
+    pub(super) chunk: usize,
+    pub(super) row: usize,
+}
+
+impl<'a> BaseRow<'a> {
+    pub(super) fn columns(&self) -> &'a FileChunk {
+        &self.base.chunks[self.chunk]
+    }
+
+    /// The reconciliation key ([`file_key`]) of the row.
+    pub(super) fn key(&self) -> String {
+        let columns = self.columns();
+        let dv = columns
+            .deletion_vector
+            .as_ref()
+            .and_then(|d| d.get(self.row));
+        file_key(columns.path.value(self.row), dv.as_ref())
     }
 }

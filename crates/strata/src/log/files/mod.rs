@@ -181,7 +181,7 @@ impl<'a> Iterator for Files<'a> {
                     continue;
                 }
                 self.remaining -= 1;
-                return Some(base.view(chunk, row));
+                return Some(FileView::Base(base.row_at(chunk, row)));
             }
         }
         for change in self.changes.by_ref() {

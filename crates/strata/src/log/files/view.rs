@@ -7,22 +7,8 @@ use arrow::array::Array;
 
 use crate::protocol::actions::{Add, DeletionVectorDescriptor, file_key};
 
-use super::base::*;
-use super::chunk::*;
-
-/// One row of [`BaseFiles`].
-#[derive(Debug, Clone, Copy)]
-pub struct BaseRow<'a> {
-    pub(super) base: &'a BaseFiles,
-    pub(super) chunk: usize,
-    pub(super) row: usize,
-}
-
-impl<'a> BaseRow<'a> {
-    pub(super) fn columns(&self) -> &'a FileChunk {
-        &self.base.chunks[self.chunk]
-    }
-}
+use super::base::BaseRow;
+use super::chunk::opt_i64;
 
 /// A live file, whether it sits in a checkpoint's columns or in a replayed `add`.
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +132,7 @@ impl<'a> FileView<'a> {
     /// The reconciliation key ([`file_key`]).
     pub fn key(&self) -> String {
         match self {
-            FileView::Base(_) => file_key(self.path(), self.deletion_vector().as_ref()),
+            FileView::Base(b) => b.key(),
             FileView::Added(a) => file_key(&a.path, a.deletion_vector.as_ref()),
         }
     }
