@@ -1,0 +1,166 @@
+//! Which leaf columns get statistics: `delta.dataSkippingNumIndexedCols` and
+//! `delta.dataSkippingStatsColumns` (`protocol/PROTOCOL.md#statistics`).
+
+use std::collections::HashMap;
+
+use super::{
+    DEFAULT_NUM_INDEXED_COLS, NUM_INDEXED_COLS_PROPERTY, STATS_COLUMNS_PROPERTY, StatsError,
+};
+
+/// Which leaf columns receive statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexedColumns {
+    /// The first `n` leaf columns in schema order (depth-first through structs).
+    /// From `delta.dataSkippingNumIndexedCols`; the default is 32.
+    First(usize),
+    /// Every leaf column (`delta.dataSkippingNumIndexedCols = -1`).
+    All,
+    /// Only the listed columns, from `delta.dataSkippingStatsColumns`. Entries may
+    /// be dotted nested paths such as `a.b` (backticks quote names containing dots);
+    /// naming a struct selects all of its leaves.
+    Named(Vec<String>),
+}
+
+impl Default for IndexedColumns {
+    fn default() -> Self {
+        IndexedColumns::First(DEFAULT_NUM_INDEXED_COLS)
+    }
+}
+
+impl IndexedColumns {
+    /// Derive the indexed columns from table properties.
+    ///
+    /// `delta.dataSkippingStatsColumns` wins over `delta.dataSkippingNumIndexedCols`;
+    /// without either the first 32 leaves are indexed. Empty entries of the
+    /// stats-columns list are ignored and a blank list counts as unset. An invalid
+    /// number (anything but an integer `>= -1`) is an error naming the property,
+    /// even when the stats-columns list makes it irrelevant.
+    pub fn from_properties(props: &HashMap<String, String>) -> Result<Self, StatsError> {
+        let counted = match props.get(NUM_INDEXED_COLS_PROPERTY) {
+            None => IndexedColumns::default(),
+            Some(raw) => {
+                let invalid = |reason: &str| StatsError::InvalidProperty {
+                    property: NUM_INDEXED_COLS_PROPERTY.to_string(),
+                    value: raw.clone(),
+                    reason: reason.to_string(),
+                };
+                let n: i64 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("expected an integer"))?;
+                match n {
+                    -1 => IndexedColumns::All,
+                    n if n < -1 => return Err(invalid("must be -1 (all columns) or >= 0")),
+                    n => usize::try_from(n)
+                        .map(IndexedColumns::First)
+                        .map_err(|_| invalid("value too large"))?,
+                }
+            }
+        };
+        let names: Vec<String> = props
+            .get(STATS_COLUMNS_PROPERTY)
+            .map(|raw| {
+                split_unquoted(raw, ',')
+                    .into_iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(if names.is_empty() {
+            counted
+        } else {
+            IndexedColumns::Named(names)
+        })
+    }
+}
+
+/// Split `s` on `sep`, ignoring separators inside backtick-quoted sections.
+/// Backticks are kept; see [`parse_column_path`].
+fn split_unquoted(s: &str, sep: char) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        if c == '`' {
+            quoted = !quoted;
+            current.push(c);
+        } else if c == sep && !quoted {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+/// Parse a dotted column path; backticks quote components (a doubled backtick
+/// inside quotes is a literal backtick).
+pub(super) fn parse_column_path(s: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = s.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' if quoted && chars.peek() == Some(&'`') => {
+                chars.next();
+                current.push('`');
+            }
+            '`' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut current).trim().to_string()),
+            c => current.push(c),
+        }
+    }
+    parts.push(current.trim().to_string());
+    parts
+}
+
+pub(super) fn name_matches(wanted: &str, actual: &str) -> bool {
+    wanted == actual || wanted.to_lowercase() == actual.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties() {
+        let p = |k: &str, v: &str| HashMap::from([(k.to_string(), v.to_string())]);
+        assert_eq!(
+            IndexedColumns::from_properties(&p(NUM_INDEXED_COLS_PROPERTY, "-1")).unwrap(),
+            IndexedColumns::All
+        );
+        assert_eq!(
+            IndexedColumns::from_properties(&p(NUM_INDEXED_COLS_PROPERTY, " 5 ")).unwrap(),
+            IndexedColumns::First(5)
+        );
+        for bad in ["abc", "-2", "1.5", ""] {
+            let err = IndexedColumns::from_properties(&p(NUM_INDEXED_COLS_PROPERTY, bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(NUM_INDEXED_COLS_PROPERTY), "{err}");
+        }
+        // Named wins, but a broken number is still reported.
+        let both = |n: &str| {
+            HashMap::from([
+                (STATS_COLUMNS_PROPERTY.to_string(), "a".to_string()),
+                (NUM_INDEXED_COLS_PROPERTY.to_string(), n.to_string()),
+            ])
+        };
+        assert_eq!(
+            IndexedColumns::from_properties(&both("3")).unwrap(),
+            IndexedColumns::Named(vec!["a".into()])
+        );
+        assert!(IndexedColumns::from_properties(&both("x")).is_err());
+        assert_eq!(
+            IndexedColumns::from_properties(&p(STATS_COLUMNS_PROPERTY, " , ")).unwrap(),
+            IndexedColumns::First(32)
+        );
+        assert_eq!(
+            IndexedColumns::from_properties(&p(STATS_COLUMNS_PROPERTY, "`x,y`,z")).unwrap(),
+            IndexedColumns::Named(vec!["`x,y`".into(), "z".into()])
+        );
+    }
+}
