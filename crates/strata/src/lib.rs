@@ -118,7 +118,8 @@ pub use protocol::schema::{
     ArrayType, DataType, MapType, PrimitiveType, SchemaError, StructField, StructType,
 };
 pub use protocol::tags::Tag;
-pub use read::scan::{IntoFilter, RecordBatchStream, ScanBuilder, ScanMetrics, ScanPlan};
+pub use read::RecordBatchStream;
+pub use read::scan::{IntoFilter, ScanBuilder, ScanMetrics, ScanPlan};
 pub use snapshot::Snapshot;
 pub use storage::{PutOutcome, Storage};
 pub use table::{CreateBuilder, Table};

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::expr::predicate::{BoundColumn, Pred, Predicate};
 use crate::expr::{CompareOp, Scalar, compare_scalars};
+use crate::protocol::partition;
 
 /// What is known about one column's values in a file or row group.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -334,6 +335,19 @@ impl RowGroupStats {
                 _ => None,
             },
         }
+    }
+}
+
+/// A partition value as exact bounds; a value that does not parse as the column's type is
+/// unknown (the read reports it).
+pub(crate) fn partition_bounds(value: Option<&str>, data_type: &DataType) -> ColumnBounds {
+    match partition::parse_value(value, data_type, 1) {
+        Ok(array) if array.is_null(0) => ColumnBounds::constant(None),
+        Ok(array) => match scalar_at(array.as_ref(), 0) {
+            Some(v) => ColumnBounds::constant(Some(v)),
+            None => ColumnBounds::unknown(),
+        },
+        Err(_) => ColumnBounds::unknown(),
     }
 }
 

@@ -261,7 +261,7 @@ fn partition_files(snapshot: &Snapshot, predicate: Option<&Predicate>) -> Partit
                 .columns()
                 .iter()
                 .map(|c| {
-                    crate::read::scan::partition_bounds(
+                    crate::expr::skipping::partition_bounds(
                         file.partition_value(&c.path[0]),
                         &c.data_type,
                     )

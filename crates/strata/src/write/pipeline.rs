@@ -109,7 +109,7 @@ impl Conformer {
 /// bounded memory; for operations that rewrite data (optimize).
 pub(crate) async fn write_stream_files(
     snapshot: &Snapshot,
-    stream: crate::read::scan::RecordBatchStream,
+    stream: crate::read::RecordBatchStream,
     options: &WriterOptions,
 ) -> Result<Vec<(Add, u64)>> {
     write_data_files(snapshot, stream, None, options).await

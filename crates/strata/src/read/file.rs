@@ -1,0 +1,248 @@
+//! Reading one data file of a scan: its row groups pruned by footer statistics, rows filtered,
+//! columns conformed to the table schema and partition columns filled from the log's values
+//! (`protocol/PROTOCOL.md#reading-data`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, async_reader::ParquetRecordBatchStream};
+
+use super::{Counters, RecordBatchStream, is_partition_column};
+use crate::error::{Error, Result};
+use crate::expr::predicate::Predicate;
+use crate::expr::skipping::partition_bounds;
+use crate::expr::skipping::{ColumnBounds, RowGroupStats};
+use crate::protocol::actions::Add;
+use crate::protocol::partition;
+use crate::protocol::schema::conform::conform_batch;
+use crate::storage::{DataFileReader, Storage};
+
+/// What one file's read needs.
+pub(super) struct FileScan {
+    pub(super) storage: Storage,
+    /// Output columns plus filter-only columns.
+    pub(super) read: SchemaRef,
+    pub(super) output: SchemaRef,
+    pub(super) output_columns: usize,
+    pub(super) predicate: Option<Arc<Predicate>>,
+    pub(super) partition_columns: Arc<[String]>,
+    pub(super) version: i64,
+    pub(super) batch_rows: usize,
+    pub(super) counters: Arc<Counters>,
+}
+
+impl FileScan {
+    pub(super) async fn open(self: Arc<Self>, add: Add) -> Result<RecordBatchStream> {
+        let path = self.storage.data_path(&add.path, self.version)?;
+        let parquet_error = |source| Error::Parquet {
+            path: path.to_string(),
+            source,
+        };
+        let size = u64::try_from(add.size).unwrap_or_default();
+        let reader = self.storage.parquet_reader(&path, size);
+        let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .map_err(parquet_error)?;
+        let row_groups = builder.metadata().num_row_groups();
+        self.counters
+            .row_groups_considered
+            .fetch_add(row_groups as u64, Ordering::Relaxed);
+        if let Some(predicate) = &self.predicate {
+            let keep = self.row_groups_to_read(predicate, &builder, &add.partition_values);
+            let pruned = row_groups - keep.len();
+            if pruned > 0 {
+                self.counters
+                    .row_groups_pruned
+                    .fetch_add(pruned as u64, Ordering::Relaxed);
+                builder = builder.with_row_groups(keep);
+            }
+        }
+        let roots: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                !self.partition_columns.contains(f.name())
+                    && self.read.field_with_name(f.name()).is_ok()
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let stream = builder
+            .with_projection(mask)
+            .with_batch_size(self.batch_rows)
+            .build()
+            .map_err(parquet_error)?;
+        Ok(self.batches(stream, add.partition_values, path.to_string()))
+    }
+
+    /// Conforms, filters and projects each decoded batch.
+    fn batches(
+        self: Arc<Self>,
+        stream: ParquetRecordBatchStream<DataFileReader>,
+        partition_values: HashMap<String, Option<String>>,
+        path: String,
+    ) -> RecordBatchStream {
+        stream
+            .map(move |batch| {
+                let batch = batch.map_err(|source| Error::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.counters
+                    .rows_read
+                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                let fill = |field: &Field, len: usize| {
+                    fill_column(field, len, &self.partition_columns, &partition_values)
+                };
+                let batch = conform_batch(&batch, &self.read, fill)?;
+                let Some(predicate) = &self.predicate else {
+                    return Ok(batch);
+                };
+                let filtered = predicate.filter(&batch)?;
+                if self.output_columns == filtered.num_columns() {
+                    return Ok(filtered);
+                }
+                let columns = filtered.columns()[..self.output_columns].to_vec();
+                Ok(RecordBatch::try_new_with_options(
+                    self.output.clone(),
+                    columns,
+                    &arrow::array::RecordBatchOptions::new()
+                        .with_row_count(Some(filtered.num_rows())),
+                )?)
+            })
+            .try_filter(|b| futures::future::ready(b.num_rows() > 0))
+            .boxed()
+    }
+
+    /// Row groups whose footer statistics (and the file's partition values) may match.
+    fn row_groups_to_read(
+        &self,
+        predicate: &Predicate,
+        builder: &ParquetRecordBatchStreamBuilder<DataFileReader>,
+        partition_values: &HashMap<String, Option<String>>,
+    ) -> Vec<usize> {
+        let metadata = builder.metadata();
+        let row_groups = metadata.row_groups();
+        let all: Vec<usize> = (0..row_groups.len()).collect();
+        let file_schema = builder.schema();
+        let mut per_column: Vec<Option<ColumnStats>> = Vec::new();
+        for column in predicate.columns() {
+            let top = &column.path[0];
+            if is_partition_column(&column.path, &self.partition_columns) {
+                let value = lookup_partition_value(partition_values, top);
+                per_column.push(Some(ColumnStats::Constant(partition_bounds(
+                    value,
+                    &column.data_type,
+                ))));
+            } else if column.path.len() > 1 {
+                per_column.push(None);
+            } else if file_schema.field_with_name(top).is_err() {
+                // The file predates the column: every value reads as null.
+                per_column.push(Some(ColumnStats::Constant(ColumnBounds::constant(None))));
+            } else {
+                per_column.push(
+                    row_group_stats(
+                        top,
+                        &column.data_type,
+                        file_schema,
+                        builder.parquet_schema(),
+                        row_groups,
+                    )
+                    .map(|s| ColumnStats::RowGroups(Box::new(s))),
+                );
+            }
+        }
+        if per_column.iter().all(Option::is_none) {
+            return all;
+        }
+        all.into_iter()
+            .filter(|&rg| {
+                let bounds: Vec<ColumnBounds> = per_column
+                    .iter()
+                    .zip(predicate.columns())
+                    .map(|(stats, column)| match stats {
+                        None => ColumnBounds::unknown(),
+                        Some(ColumnStats::Constant(b)) => b.clone(),
+                        Some(ColumnStats::RowGroups(s)) => s.bounds(rg, column.is_float()),
+                    })
+                    .collect();
+                crate::expr::skipping::may_match(predicate, &bounds)
+            })
+            .collect()
+    }
+}
+
+/// A predicate column's statistics within one file.
+enum ColumnStats {
+    /// The same in every row group (partition columns, missing columns).
+    Constant(ColumnBounds),
+    /// Per row group, from the footer.
+    RowGroups(Box<RowGroupStats>),
+}
+
+/// One column's row-group statistics from the footer, or `None` when they cannot be read
+/// or cast to the table type (the row groups are then all read).
+fn row_group_stats(
+    column: &str,
+    table_type: &DataType,
+    file_schema: &Schema,
+    parquet_schema: &parquet::schema::types::SchemaDescriptor,
+    row_groups: &[parquet::file::metadata::RowGroupMetaData],
+) -> Option<RowGroupStats> {
+    let converter = StatisticsConverter::try_new(column, file_schema, parquet_schema)
+        .ok()?
+        .with_missing_null_counts_as_zero(false);
+    let cast = |a: ArrayRef| -> Option<ArrayRef> {
+        if a.data_type() == table_type {
+            Some(a)
+        } else {
+            arrow::compute::cast(&a, table_type).ok()
+        }
+    };
+    Some(RowGroupStats {
+        mins: cast(converter.row_group_mins(row_groups).ok()?)?,
+        maxes: cast(converter.row_group_maxes(row_groups).ok()?)?,
+        max_exact: converter.row_group_is_max_value_exact(row_groups).ok(),
+        null_counts: converter.row_group_null_counts(row_groups).ok(),
+        row_counts: converter.row_group_row_counts(row_groups).ok().flatten(),
+    })
+}
+
+fn lookup_partition_value<'a>(
+    values: &'a HashMap<String, Option<String>>,
+    column: &str,
+) -> Option<&'a str> {
+    values
+        .get(column)
+        .or_else(|| {
+            values
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(column))
+                .map(|(_, v)| v)
+        })
+        .and_then(|v| v.as_deref())
+}
+
+/// A partition column's constant value, or nulls for a column the file does not have.
+fn fill_column(
+    field: &Field,
+    len: usize,
+    partition_columns: &[String],
+    values: &HashMap<String, Option<String>>,
+) -> Result<ArrayRef, ArrowError> {
+    if !partition_columns.contains(field.name()) {
+        return crate::protocol::schema::conform::nulls(field, len);
+    }
+    let value = lookup_partition_value(values, field.name());
+    partition::parse_value(value, field.data_type(), len)
+        .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+}
