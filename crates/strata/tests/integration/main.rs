@@ -10,6 +10,7 @@ mod faults;
 pub mod fixtures;
 mod history;
 mod interop;
+mod layers;
 mod model;
 mod optimize;
 mod predicates;
