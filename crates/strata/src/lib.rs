@@ -97,6 +97,7 @@ pub mod actions {
 }
 
 pub use protocol::paths;
+pub use protocol::properties;
 
 pub use checkpoint::cleanup::{CleanupReport, CleanupSkipped};
 pub use error::{ConflictReason, Error, Result};
@@ -110,9 +111,7 @@ pub use ops::restore::UndoResult;
 pub use ops::vacuum::{VacuumBuilder, VacuumProgress, VacuumReport};
 pub use protocol::features::TableFeature;
 pub use protocol::partition::PartitionError;
-pub use protocol::properties::{
-    ColumnMappingMode, PropertyValue, TableProperties, format_duration_ms, parse_interval_ms,
-};
+pub use protocol::properties::{TableProperties, format_duration_ms, parse_interval_ms};
 pub use protocol::schema::conform::conform_to_schema;
 pub use protocol::schema::{
     ArrayType, DataType, MapType, PrimitiveType, SchemaError, StructField, StructType,
@@ -123,5 +122,8 @@ pub use read::scan::{IntoFilter, ScanBuilder, ScanMetrics, ScanPlan};
 pub use snapshot::Snapshot;
 pub use storage::{PutOutcome, Storage};
 pub use table::{CreateBuilder, Table};
-pub use transaction::{CommitResult, Transaction};
-pub use write::{WriteBuilder, WriteMode, WriteResult, WriterOptions};
+pub use transaction::{CommitResult, DEFAULT_MAX_RETRIES, Transaction};
+pub use write::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_SIZE, WriteBuilder,
+    WriteMode, WriteResult, WriterOptions,
+};

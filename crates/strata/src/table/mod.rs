@@ -336,7 +336,9 @@ impl Table {
     /// after a checkpoint).
     ///
     /// # Errors
-    /// As [`cleanup_expired_logs`], and [`Table::snapshot`].
+    /// [`Error::UnsupportedWriterFeatures`](crate::Error::UnsupportedWriterFeatures) when
+    /// strata cannot honour the table's writer protocol; [`Error::Storage`](crate::Error::Storage)
+    /// when listing or a deletion fails; as [`Table::snapshot`].
     pub async fn cleanup_log(&self) -> Result<CleanupReport> {
         let snapshot = self.snapshot().await?;
         cleanup_expired_logs(&snapshot, chrono::Utc::now().timestamp_millis()).await

@@ -152,7 +152,7 @@ impl FileSet {
     }
 }
 
-/// Iterator over [`FileSet::iter`].
+/// Iterator over a snapshot's live files ([`Snapshot::files`](crate::Snapshot::files)).
 pub struct Files<'a> {
     set: &'a FileSet,
     chunk: usize,

@@ -129,7 +129,8 @@ impl<'a> FileView<'a> {
         }
     }
 
-    /// The reconciliation key ([`file_key`]).
+    /// The reconciliation key: the decoded path and the deletion vector's identity
+    /// (`protocol/PROTOCOL.md#action-reconciliation`).
     pub fn key(&self) -> String {
         match self {
             FileView::Base(b) => b.key(),
