@@ -13,7 +13,7 @@ Python) imports are included. Rows are the shared standard dataset
 (`../shared/bench/README.md`).
 
     cargo build --release
-    target/interop-venv/bin/python benches/cli.py --rows 2000000
+    target/interop-venv/bin/python crates/strata-cli/benches/cli.py --rows 2000000
 
 (the venv is the interop tests' one: `cargo test --all-features interop` makes it).
 """
@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# crates/strata-cli/benches/cli.py -> the workspace root, whose target/ holds the binary.
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 STRATA = os.path.join(ROOT, "target", "release", "strata")
 
 
