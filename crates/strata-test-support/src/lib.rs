@@ -54,6 +54,12 @@ impl TempLake {
     }
 }
 
+impl Default for TempLake {
+    fn default() -> Self {
+        TempLake::new()
+    }
+}
+
 impl Drop for TempLake {
     fn drop(&mut self) {
         if std::env::var_os("STRATA_KEEP_TEST_DIRS").is_some() {

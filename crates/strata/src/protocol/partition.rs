@@ -272,8 +272,6 @@ fn date_from_days(days: i32) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::from_num_days_from_ce_opt(days.checked_add(EPOCH_DAYS_FROM_CE)?)
 }
 
-/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
-
 fn units_per_second(unit: TimeUnit) -> i64 {
     match unit {
         TimeUnit::Second => 1,
