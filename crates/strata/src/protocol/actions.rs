@@ -7,15 +7,22 @@
 //!
 //! Parsing goes through private raw structs and is validated at the edge (`TryFrom`), so no
 //! path into the rest of the crate skips the checks.
+//!
+//! The actions a checkpoint holds derive `ToArrowFields` (`arrow_fields.rs`): their struct
+//! columns in the checkpoint schema (`protocol/PROTOCOL.md#checkpoints`) are read off these
+//! structs, so a new field is added here once. A field a checkpoint leaves out is marked
+//! `#[checkpoint(skip)]`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::arrow_fields::ToArrowFields;
+
 /// `protocol`: the reader and writer versions and, from reader 3 / writer 7, named features.
 /// `protocol/PROTOCOL.md#supported-features`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct Protocol {
     /// Lowest reader version a client must implement to read the table.
@@ -84,7 +91,7 @@ impl TryFrom<RawProtocol> for Protocol {
 }
 
 /// `metaData.format`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 pub struct Format {
     /// Always `parquet` for Delta tables.
     pub provider: String,
@@ -104,7 +111,7 @@ impl Default for Format {
 
 /// `metaData`: the table's identity, schema, partitioning and properties.
 /// `protocol/PROTOCOL.md#actions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     /// Unique table id (a UUID), fixed at creation.
@@ -145,7 +152,7 @@ fn de_string_map<'de, D: serde::Deserializer<'de>>(
 
 /// A deletion vector descriptor (`protocol/PROTOCOL.md#actions`). strata refuses tables that
 /// enable deletion vectors for now; the field is parsed so that refusal is precise.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletionVectorDescriptor {
     /// `u` (relative path), `i` (inline) or `p` (absolute path).
@@ -177,7 +184,7 @@ pub fn file_key(path: &str, dv: Option<&DeletionVectorDescriptor>) -> String {
 }
 
 /// `add`: a data file becomes part of the table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct Add {
     /// A URI relative to the table root (or absolute). Percent-encoded: decode once to get the
@@ -213,7 +220,7 @@ pub struct Add {
 }
 
 /// `remove`: a data file leaves the table (a tombstone until vacuum).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct Remove {
     /// Same encoding as [`Add::path`].
@@ -232,11 +239,13 @@ pub struct Remove {
     /// Size of the removed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
-    /// Statistics of the removed file.
+    /// Statistics of the removed file. Not a checkpoint column: tombstones carry none there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[checkpoint(skip)]
     pub stats: Option<String>,
-    /// Tags of the removed file.
+    /// Tags of the removed file. Not a checkpoint column, as `stats`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[checkpoint(skip)]
     pub tags: Option<HashMap<String, Option<String>>>,
     /// Deletion vector of the removed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,7 +306,7 @@ impl Add {
 }
 
 /// `txn`: the latest version an application has committed, for idempotent writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct Txn {
     /// The application's id.
@@ -329,7 +338,7 @@ pub struct Cdc {
 
 /// `domainMetadata`: named configuration owned by a system or a user (`strata.*` domains are
 /// strata's, see `protocol/PROTOCOL.md#strata-extensions`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct DomainMetadata {
     /// Domain name.
@@ -428,7 +437,7 @@ impl CommitInfo {
 }
 
 /// V2 checkpoint header (`checkpointMetadata`), read by the checkpoint issue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointMetadata {
     /// The checkpoint's version.

@@ -5,6 +5,7 @@
 //! serializing what strata writes.
 
 pub mod actions;
+pub(crate) mod arrow_fields;
 pub mod features;
 pub mod partition;
 pub mod paths;
