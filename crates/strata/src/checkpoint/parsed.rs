@@ -13,19 +13,10 @@ use serde_json::Value;
 
 use super::Row;
 use super::decode_json_lines;
-use super::schema::{nullable, structure};
+use super::schema::{ParsedColumns, nullable, structure};
 use crate::error::Result;
 use crate::snapshot::Snapshot;
 use crate::stats::{IndexedColumns, StatsCollector};
-
-/// The typed `add` columns a checkpoint carries when `writeStatsAsStruct` is on.
-pub(super) struct ParsedColumns {
-    /// `partitionValues_parsed` fields (partition columns with their table types), if the
-    /// table is partitioned.
-    pub(super) partition: Option<Fields>,
-    /// `stats_parsed` type.
-    pub(super) stats: DataType,
-}
 
 /// The typed columns for this table: partition columns with their table types, and the stats
 /// struct over exactly the columns strata's writer indexes (`protocol/PROTOCOL.md#statistics`):

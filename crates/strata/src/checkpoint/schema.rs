@@ -7,11 +7,19 @@
 
 use arrow::datatypes::{DataType, Field, Fields, Schema};
 
-use super::parsed::ParsedColumns;
 use crate::protocol::actions::{
     Add, CheckpointMetadata, DomainMetadata, Metadata, Protocol, Remove, Txn,
 };
 use crate::protocol::arrow_fields::ToArrowFields;
+
+/// The typed `add` columns a checkpoint carries when `writeStatsAsStruct` is on.
+pub(super) struct ParsedColumns {
+    /// `partitionValues_parsed` fields (partition columns with their table types), if the
+    /// table is partitioned.
+    pub(super) partition: Option<Fields>,
+    /// `stats_parsed` type.
+    pub(super) stats: DataType,
+}
 
 pub(super) fn nullable(name: &str, data_type: DataType) -> Field {
     Field::new(name, data_type, true)
