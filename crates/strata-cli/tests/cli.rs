@@ -857,7 +857,7 @@ async fn errors_are_one_sentence_on_stderr_with_exit_code_1() {
     std::fs::write(
         commit_path(&future, 0),
         concat!(
-            r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors","futureMagic"],"writerFeatures":["deletionVectors","futureMagic"]}}"#,
+            r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["variantShredding-preview","futureMagic"],"writerFeatures":["variantShredding-preview","futureMagic"]}}"#,
             "\n",
             r#"{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}}"#,
             "\n"
@@ -867,7 +867,7 @@ async fn errors_are_one_sentence_on_stderr_with_exit_code_1() {
     let err = fails(&["scan", path_str(&future)], 1);
     let err = one_line_error(&err);
     assert!(
-        err.contains("futureMagic") && err.contains("deletionVectors"),
+        err.contains("futureMagic") && err.contains("variantShredding-preview"),
         "{err}"
     );
 

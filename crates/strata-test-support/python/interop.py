@@ -20,6 +20,12 @@ Usage:
   interop.py check-read TABLE
       Load and read the latest version; print {"version": N, "rows": R} and exit 0,
       or print the error and exit 1.
+  interop.py read CLIENT TABLE OUT.parquet [--version N]
+      Read TABLE (at version N, default the latest) with CLIENT and write the rows to
+      OUT.parquet: `deltalake` reads through its QueryBuilder SQL path (its pyarrow path
+      refuses deletion vectors and column mapping), `duckdb` through DuckDB's `delta`
+      extension (`delta_scan`, built on delta-kernel-rs). Exit 1 with the client's error
+      when it cannot read the table.
   interop.py scenarios
       Print the scenario names, one per line.
 """
@@ -408,6 +414,52 @@ def cmd_check_read(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------
+# read: the table's rows as another client sees them
+# --------------------------------------------------------------------------------------
+
+
+def _read_deltalake(table: str, version: int | None) -> pa.Table:
+    from deltalake import QueryBuilder
+
+    dtable = DeltaTable(table, version=version) if version is not None else DeltaTable(table)
+    # The result is an arro3 reader; pyarrow takes it through the Arrow C stream interface.
+    return pa.table(QueryBuilder().register("t", dtable).execute("SELECT * FROM t").read_all())
+
+
+def _duckdb_extension() -> str:
+    import duckdb
+    import duckdb_extension_delta
+
+    root = Path(duckdb_extension_delta.__file__).parent / "extensions"
+    path = root / f"v{duckdb.__version__}" / "delta.duckdb_extension"
+    if not path.exists():
+        raise SystemExit(f"no delta extension for duckdb {duckdb.__version__} under {root}")
+    return str(path)
+
+
+def _read_duckdb(table: str, version: int | None) -> pa.Table:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"LOAD '{_duckdb_extension()}'")
+    location = table.replace("'", "''")
+    at = f", version => {int(version)}" if version is not None else ""
+    return con.execute(f"SELECT * FROM delta_scan('{location}'{at})").fetch_arrow_table()
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    read = {"deltalake": _read_deltalake, "duckdb": _read_duckdb}[args.client]
+    try:
+        data = read(args.table, args.version)
+    except Exception as e:  # noqa: BLE001
+        print(f"{args.client} could not read {args.table}: {type(e).__name__}: {e}")
+        return 1
+    pq.write_table(data, args.out)
+    print(json.dumps({"rows": data.num_rows}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interop.py", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -423,6 +475,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-read", help="check deltalake can read the latest version")
     p.add_argument("table")
     p.set_defaults(func=cmd_check_read)
+    p = sub.add_parser("read", help="read a table with deltalake or duckdb into a parquet file")
+    p.add_argument("client", choices=["deltalake", "duckdb"])
+    p.add_argument("table")
+    p.add_argument("out")
+    p.add_argument("--version", type=int)
+    p.set_defaults(func=cmd_read)
     p = sub.add_parser("scenarios", help="list scenario names")
     p.set_defaults(func=lambda a: print("\n".join(SCENARIOS)) or 0)
     args = parser.parse_args(argv)

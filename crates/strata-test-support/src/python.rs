@@ -149,7 +149,10 @@ fn ensure_venv() -> Result<PathBuf, String> {
     run(cmd)?;
     // Smoke test before declaring the venv good.
     let mut cmd = Command::new(&python);
-    cmd.args(["-c", "import deltalake, pyarrow"]);
+    cmd.args([
+        "-c",
+        "import deltalake, pyarrow, duckdb, duckdb_extension_delta",
+    ]);
     run(cmd)?;
     // Marker last: a venv without it (an interrupted build) is rebuilt next time.
     let tmp = venv.join(format!("{MARKER}.tmp"));
@@ -184,4 +187,24 @@ pub fn interop(args: &[&str]) -> String {
             .unwrap_or_else(|e| panic!("interop.py {args:?} printed non-UTF-8 output: {e}")),
         Err(e) => panic!("interop.py {args:?} failed: {e}"),
     }
+}
+
+/// The rows another Delta client reads from `table` (at `version`, else the latest):
+/// `client` is `deltalake` (its QueryBuilder SQL path, which reads deletion vectors and column
+/// mapping) or `duckdb` (DuckDB's `delta_scan`, built on delta-kernel-rs). Panics with the
+/// client's error when it cannot read the table.
+pub fn read_with(
+    client: &str,
+    table: &str,
+    version: Option<i64>,
+) -> Vec<arrow::array::RecordBatch> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("rows.parquet");
+    let version = version.map(|v| v.to_string());
+    let mut args = vec!["read", client, table, out.to_str().expect("utf-8 path")];
+    if let Some(v) = &version {
+        args.extend(["--version", v]);
+    }
+    interop(&args);
+    crate::read_parquet(&out)
 }

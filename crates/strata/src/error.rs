@@ -6,6 +6,7 @@
 //! [`StatsError`]) and are wrapped here. Every message names the table, file or version it is
 //! about and, where there is one, what to do next.
 
+use crate::protocol::deletion_vector::DeletionVectorError;
 use crate::protocol::partition::PartitionError;
 use crate::protocol::schema::SchemaError;
 use crate::stats::StatsError;
@@ -141,6 +142,22 @@ pub enum Error {
         version: i64,
         /// Why.
         reason: String,
+    },
+    /// A deletion vector cannot be used: its file is missing, or its size, checksum, magic
+    /// number, bitmap or cardinality is wrong.
+    #[error(
+        "deletion vector {path} of data file {data_file} (version {version}) cannot be used: {source}; the table cannot be read at this version until it is repaired"
+    )]
+    DeletionVector {
+        /// The DV file, or `(inline)`.
+        path: String,
+        /// The data file whose rows it deletes, as the log names it.
+        data_file: String,
+        /// The version being read.
+        version: i64,
+        /// What is wrong.
+        #[source]
+        source: DeletionVectorError,
     },
     /// Log versions are not contiguous.
     #[error(

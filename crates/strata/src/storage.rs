@@ -344,6 +344,22 @@ impl Storage {
             .map_err(|source| self.storage_error(path, source))
     }
 
+    /// Reads an object whole, `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for any other failure.
+    pub async fn get_if_exists(&self, path: &Path) -> Result<Option<Bytes>> {
+        match self.store.get(path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|source| self.storage_error(path, source)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(self.storage_error(path, source)),
+        }
+    }
+
     /// Object metadata (size, modification time).
     ///
     /// # Errors

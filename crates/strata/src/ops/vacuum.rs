@@ -15,7 +15,9 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
+use crate::protocol::actions::DeletionVectorDescriptor;
 use crate::protocol::properties::{DELETED_FILE_RETENTION_DURATION, format_duration_ms};
+use crate::read::deletion_vectors::dv_file_of;
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
 use crate::storage::ListedObject;
@@ -223,16 +225,24 @@ impl VacuumBuilder {
         let storage = snapshot.storage();
         let version = snapshot.version();
         let mut referenced = HashSet::new();
-        let mut keep = |path: &str| -> Result<()> {
+        // A data file and its deletion vector's file are kept together.
+        let mut keep = |path: &str, dv: Option<&DeletionVectorDescriptor>| -> Result<()> {
             referenced.insert(storage.data_path(path, version)?.to_string());
+            if let Some(dv_file) = dv
+                .map(|dv| dv_file_of(storage, dv, path, version))
+                .transpose()?
+                .flatten()
+            {
+                referenced.insert(dv_file.to_string());
+            }
             Ok(())
         };
         for file in snapshot.files() {
-            keep(file.path())?;
+            keep(file.path(), file.deletion_vector().as_ref())?;
         }
         for remove in snapshot.state().files.tombstones() {
             if remove.deletion_timestamp.unwrap_or(0) > cutoff_ms {
-                keep(&remove.path)?;
+                keep(&remove.path, remove.deletion_vector.as_ref())?;
             }
         }
         for (name, tag) in snapshot.tags()? {
@@ -247,7 +257,7 @@ impl VacuumBuilder {
                 }
             })?;
             for file in tagged.files() {
-                keep(file.path())?;
+                keep(file.path(), file.deletion_vector().as_ref())?;
             }
         }
         Ok(referenced)

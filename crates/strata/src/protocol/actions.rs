@@ -279,9 +279,12 @@ impl Remove {
 }
 
 impl Add {
-    /// The file's row count from its statistics (`numRecords`), when it has them.
+    /// The rows the file holds for the table: `numRecords` from its statistics less the rows
+    /// its deletion vector deletes; `None` without statistics.
     pub fn num_records(&self) -> Option<i64> {
-        Stats::parse(self.stats.as_deref()).and_then(|s| s.num_records)
+        let physical = Stats::parse(self.stats.as_deref())?.num_records?;
+        let deleted = self.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality);
+        physical.checked_sub(deleted)
     }
 }
 

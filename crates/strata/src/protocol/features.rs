@@ -141,6 +141,7 @@ use TableFeature as F;
 
 /// Reader features strata implements when reading.
 pub const SUPPORTED_READER_FEATURES: &[TableFeature] = &[
+    F::DeletionVectors,
     F::TimestampNtz,
     F::V2Checkpoint,
     F::VacuumProtocolCheck,
@@ -164,6 +165,7 @@ pub const SUPPORTED_WRITER_FEATURES: &[TableFeature] = &[
     F::TypeWidening,
     F::TypeWideningPreview,
     F::V2Checkpoint,
+    F::DeletionVectors,
 ];
 
 /// The highest legacy versions strata knows, and the explicit-feature versions.
@@ -443,11 +445,16 @@ mod tests {
             .is_ok()
         );
         let err = check_read(
-            &proto(3, 7, Some(&["deletionVectors", "timestampNtz"]), Some(&[])),
+            &proto(
+                3,
+                7,
+                Some(&["variantShredding-preview", "timestampNtz"]),
+                Some(&[]),
+            ),
             &m,
         )
         .unwrap_err();
-        assert_eq!(err, vec!["deletionVectors"]);
+        assert_eq!(err, vec!["variantShredding-preview"]);
         assert_eq!(
             check_read(&proto(4, 7, None, None), &m).unwrap_err(),
             vec!["readerVersion4"]

@@ -14,6 +14,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, async_reader::ParquetRecordBatchStream};
 
+use super::deletion_vectors::{DeletionVectors, row_group_ranges, row_selection};
 use super::{Counters, RecordBatchStream, is_partition_column};
 use crate::error::{Error, Result};
 use crate::expr::predicate::Predicate;
@@ -36,6 +37,8 @@ pub(super) struct FileScan {
     pub(super) version: i64,
     pub(super) batch_rows: usize,
     pub(super) counters: Arc<Counters>,
+    /// The scan's DV files, each fetched once.
+    pub(super) deletion_vectors: Arc<DeletionVectors>,
 }
 
 impl FileScan {
@@ -44,6 +47,14 @@ impl FileScan {
         let parquet_error = |source| Error::Parquet {
             path: path.to_string(),
             source,
+        };
+        let deleted = match &add.deletion_vector {
+            Some(dv) => Some(
+                self.deletion_vectors
+                    .rows(&self.storage, dv, &add.path, self.version)
+                    .await?,
+            ),
+            None => None,
         };
         let size = u64::try_from(add.size).unwrap_or_default();
         let reader = self.storage.parquet_reader(&path, size);
@@ -54,15 +65,23 @@ impl FileScan {
         self.counters
             .row_groups_considered
             .fetch_add(row_groups as u64, Ordering::Relaxed);
+        let mut keep: Vec<usize> = (0..row_groups).collect();
         if let Some(predicate) = &self.predicate {
-            let keep = self.row_groups_to_read(predicate, &builder, &add.partition_values);
+            keep = self.row_groups_to_read(predicate, &builder, &add.partition_values);
             let pruned = row_groups - keep.len();
             if pruned > 0 {
                 self.counters
                     .row_groups_pruned
                     .fetch_add(pruned as u64, Ordering::Relaxed);
-                builder = builder.with_row_groups(keep);
             }
+        }
+        if let Some(deleted) = &deleted {
+            // Deleted rows are skipped, not decoded: a row selection over the row groups read.
+            let selection = row_selection(&row_group_ranges(builder.metadata(), &keep), deleted);
+            builder = builder.with_row_selection(selection);
+        }
+        if keep.len() < row_groups {
+            builder = builder.with_row_groups(keep);
         }
         let roots: Vec<usize> = builder
             .schema()

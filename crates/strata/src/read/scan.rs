@@ -19,6 +19,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
 
+use super::deletion_vectors::DeletionVectors;
 use super::file::FileScan;
 use super::{Counters, RecordBatchStream, is_partition_column};
 use crate::error::{Error, Result};
@@ -376,6 +377,7 @@ impl ScanPlan {
             version: self.version,
             batch_rows: self.batch_rows,
             counters: self.counters.clone(),
+            deletion_vectors: Arc::new(DeletionVectors::default()),
         });
         let stream = futures::stream::iter(self.files.clone())
             .map(move |add| {

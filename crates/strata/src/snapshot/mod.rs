@@ -203,7 +203,8 @@ impl Snapshot {
         self.inner.state.last_commit_info.as_ref()
     }
 
-    /// Total rows according to file statistics; `None` if any file lacks `numRecords`.
+    /// Total rows according to file statistics, less the rows deletion vectors delete; `None`
+    /// if any file lacks `numRecords`.
     /// Loads the statistics first ([`Snapshot::load_stats`]).
     ///
     /// # Errors
@@ -212,7 +213,9 @@ impl Snapshot {
         self.load_stats().await?;
         // Checked: counts come from storage and may be anything.
         Ok(self.files().try_fold(0i64, |total, f| {
-            total.checked_add(crate::protocol::actions::Stats::parse(f.stats())?.num_records?)
+            let physical = crate::protocol::actions::Stats::parse(f.stats())?.num_records?;
+            let deleted = f.deletion_vector().map_or(0, |dv| dv.cardinality);
+            total.checked_add(physical.checked_sub(deleted)?)
         }))
     }
 

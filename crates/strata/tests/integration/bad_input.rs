@@ -148,7 +148,7 @@ async fn unsupported_reader_and_writer_features_are_named() {
     three_versions(&lake, "dv").await;
     append_line(
         &commit_path(&lake.table_path("dv"), 2),
-        r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors","futureFeature"],"writerFeatures":["deletionVectors","futureFeature"]}}"#,
+        r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["variantShredding-preview","futureFeature"],"writerFeatures":["variantShredding-preview","futureFeature"]}}"#,
     );
     let err = Table::open(lake.table("dv")).await.unwrap_err();
     match &err {
@@ -159,12 +159,15 @@ async fn unsupported_reader_and_writer_features_are_named() {
         } => {
             assert_eq!(
                 features,
-                &vec!["deletionVectors".to_string(), "futureFeature".to_string()]
+                &vec![
+                    "futureFeature".to_string(),
+                    "variantShredding-preview".to_string()
+                ]
             );
         }
         other => panic!("expected UnsupportedReaderFeatures, got {other}"),
     }
-    assert!(err.to_string().contains("deletionVectors"));
+    assert!(err.to_string().contains("variantShredding-preview"));
 
     // Another writer upgrades the protocol (a new commit); this handle learns of it on refresh.
     let table = three_versions(&lake, "rt").await;

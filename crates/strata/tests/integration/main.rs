@@ -6,6 +6,7 @@ mod bad_input;
 mod checkpoints;
 mod cleanup;
 mod conformance;
+mod deletion_vectors;
 mod faults;
 pub mod fixtures;
 mod history;
