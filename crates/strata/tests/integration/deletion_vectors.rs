@@ -45,9 +45,14 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Every version of `location` reads as DuckDB reads it (and the latest as deltalake's SQL
 /// path reads it), and counts its rows as the scan returns them.
 async fn assert_reads_like_other_clients(location: &str) {
+    assert_versions_read_like_other_clients(location, 0).await;
+}
+
+/// As [`assert_reads_like_other_clients`], for the versions from `first` on.
+async fn assert_versions_read_like_other_clients(location: &str, first: i64) {
     let table = Table::open(location).await.unwrap();
     let latest = table.version().await.unwrap();
-    for version in 0..=latest {
+    for version in first..=latest {
         let snapshot = match table.snapshot_at_version(version).await {
             Ok(s) => s,
             Err(Error::VersionNotFound { .. }) => continue,
@@ -274,4 +279,98 @@ async fn a_missing_or_corrupt_vector_is_an_error_naming_it_and_its_data_file() {
         matches!(&err, Error::DeletionVector { source, .. } if source.to_string().contains("does not exist")),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn every_operation_keeps_a_table_with_vectors_readable_by_every_client() {
+    let lake = TempLake::new();
+    let path = copy_fixture(&lake, "with-short-dv");
+    let location = path.to_str().unwrap().to_string();
+    let table = Table::open(&location).await.unwrap();
+    let schema = table.snapshot().await.unwrap().arrow_schema();
+    let before = latest(&location).await;
+    // Append: new files carry no vector; the old ones keep theirs.
+    let extra = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![100, 101])),
+            Arc::new(arrow::array::StringArray::from(vec!["x", "y"])),
+            Arc::new(
+                arrow::array::TimestampMicrosecondArray::from(vec![0, 1]).with_timezone("UTC"),
+            ),
+            Arc::new(arrow::array::Float64Array::from(vec![0.5, 0.25])),
+        ],
+    )
+    .unwrap();
+    let appended = table.append([extra]).await.unwrap().version;
+    // Optimize rewrites the files with their vectors applied, and removes them with theirs.
+    let optimized = table.optimize().execute().await.unwrap();
+    assert_eq!(optimized.num_files_removed, 3);
+    let after = table.snapshot().await.unwrap();
+    assert!(after.files().all(|f| f.deletion_vector().is_none()));
+    assert_eq!(after.num_records().await.unwrap(), Some(9));
+    // Restore re-adds the files with their vectors.
+    let restored = table.restore_to_version(appended).await.unwrap();
+    let snapshot = table.snapshot().await.unwrap();
+    assert_eq!(
+        snapshot
+            .files()
+            .filter(|f| f.deletion_vector().is_some())
+            .count(),
+        1
+    );
+    assert_eq!(restored.num_restored_files, 3);
+    // A checkpoint carries the vectors: a table opened from it (here, by DuckDB and
+    // deltalake too) still skips the deleted rows.
+    table.checkpoint().await.unwrap();
+    let reopened = latest(&location).await;
+    assert_eq!(
+        reopened
+            .files()
+            .filter(|f| f.deletion_vector().is_some())
+            .count(),
+        1
+    );
+    assert_eq!(reopened.num_records().await.unwrap(), Some(9));
+    assert_reads_like_other_clients(&location).await;
+    // Vacuum with no retention keeps the DV file the current version needs...
+    table
+        .vacuum()
+        .with_retention_ms(0)
+        .with_force(true)
+        .execute()
+        .await
+        .unwrap();
+    let dv_file = path.join("deletion_vector_ae7177f2-6d17-4ea8-819b-8d62fa2c5469.bin");
+    assert!(
+        dv_file.exists(),
+        "vacuum deleted a DV file the current version reads"
+    );
+    assert_eq!(
+        ids(&table
+            .snapshot()
+            .await
+            .unwrap()
+            .scan()
+            .collect()
+            .await
+            .unwrap()),
+        ids(&before.scan().collect().await.unwrap())
+            .into_iter()
+            .chain([100, 101])
+            .collect::<Vec<_>>()
+    );
+    // ... and deletes one nothing references any more, once the files that needed it go.
+    let revert_optimize = table.optimize().execute().await.unwrap();
+    assert!(revert_optimize.num_files_removed > 0);
+    table
+        .vacuum()
+        .with_retention_ms(0)
+        .with_force(true)
+        .execute()
+        .await
+        .unwrap();
+    assert!(!dv_file.exists(), "an unreferenced DV file was kept");
+    let last = table.version().await.unwrap();
+    assert_versions_read_like_other_clients(&location, last).await;
 }
