@@ -15,6 +15,7 @@ use super::Row;
 use super::decode_json_lines;
 use super::schema::{ParsedColumns, nullable, structure};
 use crate::error::Result;
+use crate::protocol::schema::column_mapping::{physical_partition_columns, physical_schema};
 use crate::snapshot::Snapshot;
 use crate::stats::{IndexedColumns, StatsCollector};
 
@@ -23,8 +24,9 @@ use crate::stats::{IndexedColumns, StatsCollector};
 /// `numRecords`, `minValues`/`maxValues` for the types that get bounds, `nullCount` (long) for
 /// every indexed leaf. Empty structs are left out (Parquet cannot store them).
 pub(super) fn parsed_columns(snapshot: &Snapshot) -> ParsedColumns {
-    let table = snapshot.arrow_schema();
-    let partition_columns = snapshot.partition_columns();
+    // Statistics and partition values are keyed by physical names under column mapping.
+    let table = physical_schema(&snapshot.arrow_schema(), snapshot.column_lookup());
+    let partition_columns = physical_partition_columns(snapshot.metadata());
     let partition: Vec<Field> = partition_columns
         .iter()
         .filter_map(|c| table.field_with_name(c).ok())

@@ -32,6 +32,9 @@ use crate::expr::{CompareOp, Expr, ExprError, Scalar, column_text};
 pub struct BoundColumn {
     /// Field names from the top-level column down, as the schema spells them.
     pub path: Vec<String>,
+    /// The same column's names in data files, statistics and partition values: `path` unless
+    /// the table maps column names (`protocol/PROTOCOL.md#column-mapping`).
+    pub physical_path: Vec<String>,
     /// The column's Arrow type in the table schema.
     pub data_type: DataType,
 }
@@ -132,6 +135,20 @@ impl Predicate {
     /// The columns the predicate reads.
     pub fn columns(&self) -> &[BoundColumn] {
         &self.columns
+    }
+
+    /// The predicate with each column's physical path set by `physical` (for a table with
+    /// column mapping, whose statistics and partition values use physical names).
+    pub(crate) fn with_physical_paths(
+        mut self,
+        physical: impl Fn(&[String]) -> Option<Vec<String>>,
+    ) -> Predicate {
+        for column in &mut self.columns {
+            if let Some(path) = physical(&column.path) {
+                column.physical_path = path;
+            }
+        }
+        self
     }
 
     /// Evaluates the predicate on every row of `batch` (which must hold the predicate's
@@ -311,6 +328,7 @@ impl Binder<'_> {
             };
         }
         let column = BoundColumn {
+            physical_path: resolved.clone(),
             path: resolved,
             data_type: data_type.ok_or_else(unknown)?,
         };

@@ -139,7 +139,7 @@ pub fn stats_bounds(stats: &Value, columns: &[BoundColumn]) -> Vec<ColumnBounds>
         .iter()
         .map(|c| {
             let lookup = |section: &str| {
-                c.path
+                c.physical_path
                     .iter()
                     .try_fold(stats.get(section)?, |v, name| v.get(name))
             };

@@ -234,15 +234,18 @@ fn named(list: &Option<Vec<String>>) -> BTreeSet<TableFeature> {
         .collect()
 }
 
-fn column_mapping_off(metadata: &Metadata) -> bool {
-    TableProperties::from_configuration(&metadata.configuration).column_mapping_mode
-        == ColumnMappingMode::None
+/// Column mapping is read in every mode the spec defines (`none`, `name`, `id`); an unknown
+/// mode is refused.
+fn column_mapping_readable(metadata: &Metadata) -> bool {
+    !matches!(
+        TableProperties::from_configuration(&metadata.configuration).column_mapping_mode,
+        ColumnMappingMode::Unknown(_)
+    )
 }
 
 /// Checks that strata can read a table; returns the unsupported features by name.
 ///
-/// `columnMapping` is accepted while the table's mapping mode is `none` (physical names are
-/// then the logical names, so reading by name is correct).
+/// `columnMapping` is accepted in modes `none`, `name` and `id` (`protocol/PROTOCOL.md#column-mapping`).
 pub fn check_read(protocol: &Protocol, metadata: &Metadata) -> Result<(), Vec<String>> {
     if protocol.min_reader_version > MAX_READER_VERSION {
         return Err(vec![format!(
@@ -253,7 +256,7 @@ pub fn check_read(protocol: &Protocol, metadata: &Metadata) -> Result<(), Vec<St
     let unsupported: Vec<String> = reader_features(protocol)
         .into_iter()
         .filter(|f| match f {
-            F::ColumnMapping => !column_mapping_off(metadata),
+            F::ColumnMapping => !column_mapping_readable(metadata),
             f => !SUPPORTED_READER_FEATURES.contains(f),
         })
         .map(|f| f.name().to_string())
@@ -463,10 +466,20 @@ mod tests {
             check_read(&proto(2, 5, None, None), &m).is_ok(),
             "column mapping mode none reads by name"
         );
+        for mode in ["name", "id"] {
+            assert!(
+                check_read(
+                    &proto(2, 5, None, None),
+                    &meta(&[("delta.columnMapping.mode", mode)])
+                )
+                .is_ok(),
+                "column mapping mode {mode} reads through physical names"
+            );
+        }
         assert_eq!(
             check_read(
                 &proto(2, 5, None, None),
-                &meta(&[("delta.columnMapping.mode", "name")])
+                &meta(&[("delta.columnMapping.mode", "magic")])
             )
             .unwrap_err(),
             vec!["columnMapping"]

@@ -22,6 +22,7 @@ use crate::expr::skipping::partition_bounds;
 use crate::expr::skipping::{ColumnBounds, RowGroupStats};
 use crate::protocol::actions::Add;
 use crate::protocol::partition;
+use crate::protocol::schema::column_mapping::{ColumnLookup, find_field, physical_name};
 use crate::protocol::schema::conform::conform_batch;
 use crate::storage::{DataFileReader, Storage};
 
@@ -34,6 +35,8 @@ pub(super) struct FileScan {
     pub(super) output_columns: usize,
     pub(super) predicate: Option<Arc<Predicate>>,
     pub(super) partition_columns: Arc<[String]>,
+    /// How the table's columns are found in data files (column mapping).
+    pub(super) lookup: ColumnLookup,
     pub(super) version: i64,
     pub(super) batch_rows: usize,
     pub(super) counters: Arc<Counters>,
@@ -83,17 +86,16 @@ impl FileScan {
         if keep.len() < row_groups {
             builder = builder.with_row_groups(keep);
         }
-        let roots: Vec<usize> = builder
-            .schema()
+        let file_fields = builder.schema().fields().clone();
+        let mut roots: Vec<usize> = self
+            .read
             .fields()
             .iter()
-            .enumerate()
-            .filter(|(_, f)| {
-                !self.partition_columns.contains(f.name())
-                    && self.read.field_with_name(f.name()).is_ok()
-            })
-            .map(|(i, _)| i)
+            .filter(|f| !self.partition_columns.contains(f.name()))
+            .filter_map(|f| find_field(&file_fields, f, self.lookup).map(|(i, _)| i))
             .collect();
+        roots.sort_unstable();
+        roots.dedup();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
         let stream = builder
             .with_projection(mask)
@@ -120,9 +122,15 @@ impl FileScan {
                     .rows_read
                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 let fill = |field: &Field, len: usize| {
-                    fill_column(field, len, &self.partition_columns, &partition_values)
+                    fill_column(
+                        field,
+                        len,
+                        &self.partition_columns,
+                        &partition_values,
+                        self.lookup,
+                    )
                 };
-                let batch = conform_batch(&batch, &self.read, fill)?;
+                let batch = conform_batch(&batch, &self.read, self.lookup, fill)?;
                 let Some(predicate) = &self.predicate else {
                     return Ok(batch);
                 };
@@ -156,21 +164,24 @@ impl FileScan {
         let mut per_column: Vec<Option<ColumnStats>> = Vec::new();
         for column in predicate.columns() {
             let top = &column.path[0];
+            let in_file = self
+                .read
+                .field_with_name(top)
+                .ok()
+                .and_then(|table_field| find_field(file_schema.fields(), table_field, self.lookup))
+                .map(|(_, f)| f.name().clone());
             if is_partition_column(&column.path, &self.partition_columns) {
-                let value = lookup_partition_value(partition_values, top);
+                let value = lookup_partition_value(partition_values, &column.physical_path[0]);
                 per_column.push(Some(ColumnStats::Constant(partition_bounds(
                     value,
                     &column.data_type,
                 ))));
             } else if column.path.len() > 1 {
                 per_column.push(None);
-            } else if file_schema.field_with_name(top).is_err() {
-                // The file predates the column: every value reads as null.
-                per_column.push(Some(ColumnStats::Constant(ColumnBounds::constant(None))));
-            } else {
+            } else if let Some(in_file) = in_file {
                 per_column.push(
                     row_group_stats(
-                        top,
+                        &in_file,
                         &column.data_type,
                         file_schema,
                         builder.parquet_schema(),
@@ -178,6 +189,9 @@ impl FileScan {
                     )
                     .map(|s| ColumnStats::RowGroups(Box::new(s))),
                 );
+            } else {
+                // The file predates the column: every value reads as null.
+                per_column.push(Some(ColumnStats::Constant(ColumnBounds::constant(None))));
             }
         }
         if per_column.iter().all(Option::is_none) {
@@ -257,11 +271,12 @@ fn fill_column(
     len: usize,
     partition_columns: &[String],
     values: &HashMap<String, Option<String>>,
+    lookup: ColumnLookup,
 ) -> Result<ArrayRef, ArrowError> {
     if !partition_columns.contains(field.name()) {
         return crate::protocol::schema::conform::nulls(field, len);
     }
-    let value = lookup_partition_value(values, field.name());
+    let value = lookup_partition_value(values, physical_name(field, lookup));
     partition::parse_value(value, field.data_type(), len)
         .map_err(|e| ArrowError::ExternalError(Box::new(e)))
 }

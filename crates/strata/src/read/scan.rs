@@ -28,6 +28,7 @@ use crate::expr::skipping::partition_bounds;
 use crate::expr::skipping::{ColumnBounds, stats_bounds};
 use crate::expr::{Expr, ExprError};
 use crate::protocol::actions::Add;
+use crate::protocol::schema::column_mapping::{ColumnLookup, physical_path};
 use crate::snapshot::Snapshot;
 use crate::storage::Storage;
 
@@ -180,7 +181,12 @@ impl ScanBuilder {
             return Ok(None);
         };
         let expr = filter.clone()?;
-        let predicate = Predicate::bind(&expr, &self.snapshot.arrow_schema())?;
+        let schema = self.snapshot.arrow_schema();
+        let mut predicate = Predicate::bind(&expr, &schema)?;
+        let lookup = self.snapshot.column_lookup();
+        if lookup.is_mapped() {
+            predicate = predicate.with_physical_paths(|path| physical_path(&schema, path, lookup));
+        }
         Ok(Some(Arc::new(predicate)))
     }
 
@@ -219,6 +225,7 @@ impl ScanBuilder {
             output,
             predicate,
             partition_columns,
+            lookup: self.snapshot.column_lookup(),
             files,
             limit: self.limit,
             batch_rows: self.batch_rows,
@@ -265,7 +272,7 @@ fn prune_files(
         let mut bounds = vec![ColumnBounds::unknown(); columns.len()];
         for (i, column) in columns.iter().enumerate() {
             if is_partition_column(&column.path, partition_columns) {
-                let value = file.partition_value(&column.path[0]);
+                let value = file.partition_value(&column.physical_path[0]);
                 bounds[i] = partition_bounds(value, &column.data_type);
             }
         }
@@ -306,6 +313,7 @@ pub(crate) fn scan_files(snapshot: &Snapshot, files: Vec<Add>) -> ScanPlan {
         output: snapshot.arrow_schema(),
         predicate: None,
         partition_columns: snapshot.partition_columns().into(),
+        lookup: snapshot.column_lookup(),
         files,
         limit: None,
         batch_rows: DEFAULT_BATCH_ROWS,
@@ -324,6 +332,7 @@ pub struct ScanPlan {
     output: SchemaRef,
     predicate: Option<Arc<Predicate>>,
     partition_columns: Arc<[String]>,
+    lookup: ColumnLookup,
     files: Vec<Add>,
     limit: Option<u64>,
     batch_rows: usize,
@@ -374,6 +383,7 @@ impl ScanPlan {
             output: self.output.clone(),
             predicate: self.predicate.clone(),
             partition_columns: self.partition_columns.clone(),
+            lookup: self.lookup,
             version: self.version,
             batch_rows: self.batch_rows,
             counters: self.counters.clone(),

@@ -27,6 +27,7 @@ use crate::log::replay::TableState;
 use crate::log::segment::LogFile;
 use crate::protocol::actions::{Action, Remove, Sidecar, parse_commit};
 use crate::protocol::paths::{SIDECAR_DIR, checkpoint_file_name};
+use crate::protocol::schema::column_mapping::physical_partition_columns;
 use crate::storage::Storage;
 
 /// Action columns a snapshot reads from a checkpoint (`commitInfo` and `cdc` never matter
@@ -231,11 +232,13 @@ pub fn parse_checkpoint(bytes: Bytes, path: &str, version: i64) -> Result<Vec<Ac
     Ok(actions)
 }
 
+/// The keys of partition values: the partition columns' physical names
+/// (`protocol/PROTOCOL.md#column-mapping`).
 fn partition_columns_of(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .find_map(|a| match a {
-            Action::Metadata(m) => Some(m.partition_columns.clone()),
+            Action::Metadata(m) => Some(physical_partition_columns(m)),
             _ => None,
         })
         .unwrap_or_default()

@@ -27,6 +27,7 @@ use crate::protocol::actions::{Action, CommitInfo, DomainMetadata, Metadata, Pro
 use crate::protocol::features::{self, TableFeature};
 use crate::protocol::properties::TableProperties;
 use crate::protocol::schema::StructType;
+use crate::protocol::schema::column_mapping::ColumnLookup;
 use crate::protocol::tags::{TAGS_DOMAIN, Tag, TagsConfig};
 use crate::storage::Storage;
 
@@ -110,6 +111,13 @@ impl Snapshot {
     /// features it implies.
     pub fn writer_features(&self) -> BTreeSet<TableFeature> {
         features::writer_features(self.protocol())
+    }
+
+    /// How the table's columns are found in data files, statistics and partition values
+    /// (`protocol/PROTOCOL.md#column-mapping`).
+    pub(crate) fn column_lookup(&self) -> ColumnLookup {
+        // An unknown mode never gets this far: the read gate refuses it.
+        ColumnLookup::for_mode(&self.inner.properties.column_mapping_mode).unwrap_or_default()
     }
 
     /// The `delta.*` properties strata interprets, parsed once when the snapshot was built.

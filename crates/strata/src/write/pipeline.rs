@@ -20,6 +20,7 @@ use crate::protocol::actions::Add;
 use crate::protocol::partition::partition_dir;
 use crate::protocol::paths::encode_path;
 use crate::protocol::schema::StructType;
+use crate::protocol::schema::column_mapping::ColumnLookup;
 use crate::protocol::schema::conform::{conform_batch, nulls};
 use crate::snapshot::Snapshot;
 use crate::stats::IndexedColumns;
@@ -76,8 +77,8 @@ impl Conformer {
                 }
                 other => Error::Schema(other),
             })?;
-        let conformed =
-            conform_batch(batch, &self.arrow_schema, nulls).map_err(|e| Error::SchemaMismatch {
+        let conformed = conform_batch(batch, &self.arrow_schema, ColumnLookup::Name, nulls)
+            .map_err(|e| Error::SchemaMismatch {
                 location: self.location.clone(),
                 problems: vec![e.to_string()],
             })?;

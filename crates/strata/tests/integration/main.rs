@@ -5,6 +5,7 @@ use strata_test_support as support;
 mod bad_input;
 mod checkpoints;
 mod cleanup;
+mod column_mapping;
 mod conformance;
 mod deletion_vectors;
 mod faults;

@@ -5,14 +5,21 @@
 //! strata writes has the canonical types; the scan conforms what each file holds (INT96 or
 //! millisecond timestamps, columns added after the file was written, narrower types from type
 //! widening) to the table schema so every batch it yields has one schema.
-//! Structs are matched by field name, recursively; anything else goes through Arrow's cast.
+//! Columns and struct fields are found by name, or, on a table with column mapping, by physical
+//! name or field id ([`ColumnLookup`]), recursively, and take the table's (logical) names;
+//! map entries and list elements are matched by position; anything else goes through Arrow's
+//! cast.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, MapArray, RecordBatch, StructArray, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, ListArray, MapArray, RecordBatch, StructArray, new_null_array,
+};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
 use arrow::error::ArrowError;
+
+use super::column_mapping::{ColumnLookup, find_field};
 
 /// Casting must never silently turn a value into null: out-of-range values are errors.
 const STRICT: CastOptions<'static> = CastOptions {
@@ -21,15 +28,20 @@ const STRICT: CastOptions<'static> = CastOptions {
 };
 
 /// Conforms one column to `target`'s type. Missing nested struct fields become nulls.
-pub fn conform_array(array: &ArrayRef, target: &Field) -> Result<ArrayRef, ArrowError> {
+pub fn conform_array(
+    array: &ArrayRef,
+    target: &Field,
+    lookup: ColumnLookup,
+) -> Result<ArrayRef, ArrowError> {
     match (array.data_type(), target.data_type()) {
-        (a, b) if a == b => Ok(array.clone()),
+        (a, b) if a == b && !lookup.is_mapped() => Ok(array.clone()),
         (DataType::Struct(_), DataType::Struct(target_fields)) => {
-            conform_struct(array, target_fields)
+            conform_struct(array, target_fields, lookup)
         }
         (DataType::Map(_, _), DataType::Map(entries, sorted)) => {
-            conform_map(array, entries, *sorted)
+            conform_map(array, entries, *sorted, lookup)
         }
+        (DataType::List(_), DataType::List(element)) => conform_list(array, element, lookup),
         (DataType::Timestamp(_, zone), DataType::Timestamp(unit, target_zone)) => {
             // Arrow timestamps with a zone hold UTC instants, and Delta's naive-in-file
             // `timestamp` values (INT96, or INT64 without isAdjustedToUTC) are UTC instants too:
@@ -45,13 +57,18 @@ pub fn conform_array(array: &ArrayRef, target: &Field) -> Result<ArrayRef, Arrow
         }
         (DataType::Dictionary(_, _), _) => {
             let plain = arrow::compute::cast(array, target.data_type())?;
-            conform_array(&plain, target)
+            conform_array(&plain, target, lookup)
         }
+        (a, b) if a == b => Ok(array.clone()),
         _ => cast_with_options(array, target.data_type(), &STRICT),
     }
 }
 
-fn conform_struct(array: &ArrayRef, target_fields: &Fields) -> Result<ArrayRef, ArrowError> {
+fn conform_struct(
+    array: &ArrayRef,
+    target_fields: &Fields,
+    lookup: ColumnLookup,
+) -> Result<ArrayRef, ArrowError> {
     let Some(source) = array.as_any().downcast_ref::<StructArray>() else {
         return Err(ArrowError::CastError(format!(
             "expected a struct, found {}",
@@ -60,8 +77,8 @@ fn conform_struct(array: &ArrayRef, target_fields: &Fields) -> Result<ArrayRef, 
     };
     let columns = target_fields
         .iter()
-        .map(|field| match source.column_by_name(field.name()) {
-            Some(child) => conform_array(child, field),
+        .map(|field| match find_field(source.fields(), field, lookup) {
+            Some((i, _)) => conform_array(source.column(i), field, lookup),
             None => Ok(new_null_array(field.data_type(), source.len())),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -79,6 +96,7 @@ fn conform_map(
     array: &ArrayRef,
     entries: &arrow::datatypes::FieldRef,
     sorted: bool,
+    lookup: ColumnLookup,
 ) -> Result<ArrayRef, ArrowError> {
     let (Some(source), DataType::Struct(target_fields)) = (
         array.as_any().downcast_ref::<MapArray>(),
@@ -95,8 +113,8 @@ fn conform_map(
             "map entries must have a key and a value".into(),
         ));
     }
-    let keys = conform_array(source.keys(), &target_fields[0])?;
-    let values = conform_array(source.values(), &target_fields[1])?;
+    let keys = conform_array(source.keys(), &target_fields[0], lookup)?;
+    let values = conform_array(source.values(), &target_fields[1], lookup)?;
     let struct_array = StructArray::try_new(target_fields.clone(), vec![keys, values], None)?;
     let map = MapArray::try_new(
         entries.clone(),
@@ -108,18 +126,41 @@ fn conform_map(
     Ok(Arc::new(map))
 }
 
-/// Builds a batch with exactly `schema`'s columns, taking each by name from `batch`, filling
+/// Lists are conformed element by element (the element field is named as the target names it).
+fn conform_list(
+    array: &ArrayRef,
+    element: &arrow::datatypes::FieldRef,
+    lookup: ColumnLookup,
+) -> Result<ArrayRef, ArrowError> {
+    let Some(source) = array.as_any().downcast_ref::<ListArray>() else {
+        return Err(ArrowError::CastError(format!(
+            "expected a list, found {}",
+            array.data_type()
+        )));
+    };
+    let values = conform_array(source.values(), element, lookup)?;
+    Ok(Arc::new(ListArray::try_new(
+        element.clone(),
+        source.offsets().clone(),
+        values,
+        source.nulls().cloned(),
+    )?))
+}
+
+/// Builds a batch with exactly `schema`'s columns, each found in `batch` by `lookup`, filling
 /// absent ones with `fill(field)` (nulls, or a partition value).
 pub fn conform_batch(
     batch: &RecordBatch,
     schema: &SchemaRef,
+    lookup: ColumnLookup,
     mut fill: impl FnMut(&Field, usize) -> Result<ArrayRef, ArrowError>,
 ) -> Result<RecordBatch, ArrowError> {
+    let source = batch.schema();
     let columns = schema
         .fields()
         .iter()
-        .map(|field| match batch.column_by_name(field.name()) {
-            Some(col) => conform_array(col, field),
+        .map(|field| match find_field(source.fields(), field, lookup) {
+            Some((i, _)) => conform_array(batch.column(i), field, lookup),
             None => fill(field, batch.num_rows()),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -138,7 +179,7 @@ pub fn conform_to_schema(
     batch: &RecordBatch,
     schema: &SchemaRef,
 ) -> Result<RecordBatch, ArrowError> {
-    conform_batch(batch, schema, nulls)
+    conform_batch(batch, schema, ColumnLookup::Name, nulls)
 }
 
 /// A column of nulls, for a column the data does not have.
@@ -173,7 +214,7 @@ mod tests {
             ),
             Field::new("c", DataType::Utf8, true),
         ]));
-        let out = conform_batch(&batch, &schema, nulls).unwrap();
+        let out = conform_batch(&batch, &schema, ColumnLookup::Name, nulls).unwrap();
         assert_eq!(out.schema(), schema);
         assert_eq!(
             out.column(0)
@@ -200,7 +241,8 @@ mod tests {
             ])),
             true,
         );
-        let out = conform_array(&(Arc::new(inner) as ArrayRef), &target).unwrap();
+        let out =
+            conform_array(&(Arc::new(inner) as ArrayRef), &target, ColumnLookup::Name).unwrap();
         let out = out.as_any().downcast_ref::<StructArray>().unwrap();
         assert!(out.column(0).is_null(0));
         assert_eq!(
@@ -216,6 +258,13 @@ mod tests {
     #[test]
     fn overflow_is_an_error_not_a_null() {
         let big = Arc::new(Int64Array::from(vec![i64::MAX])) as ArrayRef;
-        assert!(conform_array(&big, &Field::new("a", DataType::Int32, true)).is_err());
+        assert!(
+            conform_array(
+                &big,
+                &Field::new("a", DataType::Int32, true),
+                ColumnLookup::Name
+            )
+            .is_err()
+        );
     }
 }

@@ -28,6 +28,7 @@ use serde_json::Value;
 const MAX_DECIMAL_PRECISION: u8 = 38;
 
 mod arrow_convert;
+pub mod column_mapping;
 mod compat;
 pub mod conform;
 mod ddl;

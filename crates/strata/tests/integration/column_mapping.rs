@@ -1,0 +1,290 @@
+//! Column mapping, read: tables Spark wrote in `name` and `id` mode read exactly as DuckDB's
+//! `delta_scan` and deltalake read them at every version, with logical names everywhere a user
+//! sees them, and filters on mapped columns prune by statistics keyed by physical names.
+
+use strata::{Error, Table};
+
+use crate::deletion_vectors::spark_fixture;
+use crate::support::python::read_with;
+use crate::support::*;
+
+async fn assert_every_version_reads_like_duckdb(location: &str) {
+    let table = Table::open(location).await.unwrap();
+    let latest = table.version().await.unwrap();
+    for version in 0..=latest {
+        let snapshot = table.snapshot_at_version(version).await.unwrap();
+        let context = format!("{location} at version {version}");
+        let ours = snapshot
+            .scan()
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{context}: {e}"));
+        let schema = snapshot.arrow_schema();
+        assert_same_rows(
+            &ours,
+            &read_with("duckdb", location, Some(version)),
+            &schema,
+            &context,
+        );
+        assert_same_rows(
+            &ours,
+            &read_with("deltalake", location, Some(version)),
+            &schema,
+            &context,
+        );
+    }
+}
+
+#[tokio::test]
+async fn name_and_id_mode_tables_read_with_logical_names_as_other_clients_read_them() {
+    for name in ["cdf-column-mapping-name-mode", "cdf-column-mapping-id-mode"] {
+        let location = spark_fixture(name);
+        let location = location.to_str().unwrap();
+        assert_every_version_reads_like_duckdb(location).await;
+        let snapshot = latest(location).await;
+        let names: Vec<&str> = snapshot.schema().field_names().collect();
+        assert_eq!(names, ["id", "name", "value"], "{name}");
+        let batches = snapshot
+            .scan()
+            .with_columns(["name", "id"])
+            .collect()
+            .await
+            .unwrap();
+        let schema = batches[0].schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            columns,
+            ["name", "id"],
+            "{name}: logical names in the output"
+        );
+    }
+}
+
+#[tokio::test]
+async fn filters_on_mapped_columns_prune_by_physical_statistics() {
+    for name in ["cdf-column-mapping-name-mode", "cdf-column-mapping-id-mode"] {
+        let location = spark_fixture(name);
+        let snapshot = latest(location.to_str().unwrap()).await;
+        // Id 2 is in both tables at their latest version, in one of three files.
+        let plan = snapshot.scan().with_filter("id = 2").plan().await.unwrap();
+        let rows = plan.collect().await.unwrap();
+        assert_eq!(num_rows(&rows), 1, "{name}");
+        assert_eq!(
+            plan.metrics().files_to_read,
+            1,
+            "{name}: {:?}",
+            plan.metrics()
+        );
+        assert!(
+            plan.metrics().files_pruned_by_stats >= 2,
+            "{name}: {:?}",
+            plan.metrics()
+        );
+    }
+}
+
+#[tokio::test]
+async fn writing_a_mapped_table_is_refused_by_name_until_strata_writes_physical_names() {
+    let lake = TempLake::new();
+    let path = crate::deletion_vectors::copy_fixture(&lake, "cdf-column-mapping-name-mode");
+    let table = Table::open(path.to_str().unwrap()).await.unwrap();
+    let batch = table
+        .snapshot()
+        .await
+        .unwrap()
+        .scan()
+        .collect()
+        .await
+        .unwrap();
+    let err = table.append(batch).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::UnsupportedWriterFeatures { features, .. } if features.iter().any(|f| f.starts_with("columnMapping"))),
+        "{err}"
+    );
+}
+
+/// A table in `id` mode whose data file names every column differently from the schema's
+/// physical names (as after a rename) but carries the right Parquet field ids, nested struct
+/// fields inside structs, arrays and maps included.
+fn write_id_mode_table(root: &std::path::Path, file_has_ids: bool) {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, Int32Array, Int64Array, ListArray, MapArray, RecordBatch, StringArray,
+        StructArray,
+    };
+    use arrow::buffer::OffsetBuffer;
+    use arrow::datatypes::{DataType, Field, Fields, Schema};
+
+    let field = |file_name: &str, physical: &str, id: i32, data_type: DataType| {
+        let (name, key) = match file_has_ids {
+            true => (file_name, Some(id.to_string())),
+            false => (physical, None),
+        };
+        let metadata: HashMap<String, String> = key
+            .into_iter()
+            .map(|id| ("PARQUET:field_id".to_string(), id))
+            .collect();
+        Field::new(name, data_type, true).with_metadata(metadata)
+    };
+    let s_fields: Fields = vec![
+        field("old-3", "col-3", 3, DataType::Int32),
+        field("old-4", "col-4", 4, DataType::Utf8),
+    ]
+    .into();
+    let x_fields: Fields = vec![field("old-6", "col-6", 6, DataType::Int64)].into();
+    let y_fields: Fields = vec![field("old-8", "col-8", 8, DataType::Int64)].into();
+    let element = Arc::new(Field::new(
+        "element",
+        DataType::Struct(x_fields.clone()),
+        true,
+    ));
+    let entries = Arc::new(Field::new(
+        "key_value",
+        DataType::Struct(
+            vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Struct(y_fields.clone()), true),
+            ]
+            .into(),
+        ),
+        false,
+    ));
+    let schema = Arc::new(Schema::new(vec![
+        field("old-1", "col-1", 1, DataType::Int64),
+        field("old-2", "col-2", 2, DataType::Struct(s_fields.clone())),
+        field("old-5", "col-5", 5, DataType::List(element.clone())),
+        field("old-7", "col-7", 7, DataType::Map(entries.clone(), false)),
+    ]));
+    let s = StructArray::new(
+        s_fields,
+        vec![
+            Arc::new(Int32Array::from(vec![10, 20])) as ArrayRef,
+            Arc::new(StringArray::from(vec!["p", "q"])),
+        ],
+        None,
+    );
+    let xs = StructArray::new(
+        x_fields,
+        vec![Arc::new(Int64Array::from(vec![7, 8, 9])) as ArrayRef],
+        None,
+    );
+    let list = ListArray::new(
+        element,
+        OffsetBuffer::new(vec![0, 2, 3].into()),
+        Arc::new(xs),
+        None,
+    );
+    let ys = StructArray::new(
+        y_fields,
+        vec![Arc::new(Int64Array::from(vec![5, 6])) as ArrayRef],
+        None,
+    );
+    let map_entries = StructArray::new(
+        match entries.data_type() {
+            DataType::Struct(f) => f.clone(),
+            _ => unreachable!(),
+        },
+        vec![
+            Arc::new(StringArray::from(vec!["k", "l"])) as ArrayRef,
+            Arc::new(ys),
+        ],
+        None,
+    );
+    let map = MapArray::new(
+        entries,
+        OffsetBuffer::new(vec![0, 1, 2].into()),
+        map_entries,
+        None,
+        false,
+    );
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(s),
+            Arc::new(list),
+            Arc::new(map),
+        ],
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("_delta_log")).unwrap();
+    let data = root.join("part-0.parquet");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&data).unwrap(), schema, None)
+            .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let size = std::fs::metadata(&data).unwrap().len();
+    let mapped = |name: &str, id: i32, data_type: serde_json::Value| {
+        serde_json::json!({"name": name, "type": data_type, "nullable": true, "metadata": {
+            "delta.columnMapping.id": id, "delta.columnMapping.physicalName": format!("col-{id}")}})
+    };
+    let struct_of =
+        |fields: Vec<serde_json::Value>| serde_json::json!({"type": "struct", "fields": fields});
+    let table_schema = struct_of(vec![
+        mapped("id", 1, "long".into()),
+        mapped(
+            "s",
+            2,
+            struct_of(vec![
+                mapped("a", 3, "integer".into()),
+                mapped("b", 4, "string".into()),
+            ]),
+        ),
+        mapped(
+            "arr",
+            5,
+            serde_json::json!({"type": "array", "elementType": struct_of(vec![mapped("x", 6, "long".into())]), "containsNull": true}),
+        ),
+        mapped(
+            "m",
+            7,
+            serde_json::json!({"type": "map", "keyType": "string", "valueType": struct_of(vec![mapped("y", 8, "long".into())]), "valueContainsNull": true}),
+        ),
+    ]);
+    let lines = [
+        serde_json::json!({"protocol": {"minReaderVersion": 2, "minWriterVersion": 5}}),
+        serde_json::json!({"metaData": {"id": "cm", "format": {"provider": "parquet", "options": {}},
+            "schemaString": table_schema.to_string(), "partitionColumns": [],
+            "configuration": {"delta.columnMapping.mode": "id", "delta.columnMapping.maxColumnId": "8"}}}),
+        serde_json::json!({"add": {"path": "part-0.parquet", "partitionValues": {}, "size": size,
+            "modificationTime": 0, "dataChange": true}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(root.join("_delta_log/00000000000000000000.json"), text).unwrap();
+}
+
+#[tokio::test]
+async fn id_mode_finds_columns_by_field_id_at_every_depth_then_by_physical_name() {
+    for with_ids in [true, false] {
+        let lake = TempLake::new();
+        write_id_mode_table(&lake.table_path("t"), with_ids);
+        let snapshot = latest(&lake.table("t")).await;
+        let rows = snapshot.scan().collect().await.unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&rows)
+            .unwrap()
+            .to_string();
+        for expected in [
+            "{a: 10, b: p}",
+            "[{x: 7}, {x: 8}]",
+            "{k: {y: 5}}",
+            "{a: 20, b: q}",
+            "[{x: 9}]",
+            "{l: {y: 6}}",
+        ] {
+            assert!(
+                text.contains(expected),
+                "ids in the file: {with_ids}; missing {expected} in\n{text}"
+            );
+        }
+        let filtered = snapshot
+            .scan()
+            .with_filter("s.a = 20")
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(num_rows(&filtered), 1, "ids in the file: {with_ids}");
+    }
+}
