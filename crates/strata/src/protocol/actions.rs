@@ -114,7 +114,9 @@ impl Default for Format {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToArrowFields)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
-    /// Unique table id (a UUID), fixed at creation.
+    /// Unique table id (a UUID), fixed at creation. Read leniently (empty when absent), as
+    /// other clients do: a `metaData` that a later one supersedes need not be complete.
+    #[serde(default)]
     pub id: String,
     /// Optional user-facing name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +128,9 @@ pub struct Metadata {
     #[serde(default)]
     pub format: Format,
     /// The schema as Delta schema JSON (parsed by [`crate::protocol::schema::StructType::parse`]).
+    /// Read leniently (empty when absent, as in the first commit of some Delta Live Tables
+    /// tables); a snapshot whose latest `metaData` has no schema is refused.
+    #[serde(default)]
     pub schema_string: String,
     /// Names of the partition columns, in directory order.
     #[serde(default)]

@@ -147,6 +147,8 @@ pub const SUPPORTED_READER_FEATURES: &[TableFeature] = &[
     F::VacuumProtocolCheck,
     F::TypeWidening,
     F::TypeWideningPreview,
+    F::VariantType,
+    F::VariantTypePreview,
 ];
 
 /// Writer features strata implements when writing (see the module docs for conditional ones).

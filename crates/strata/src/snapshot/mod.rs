@@ -260,6 +260,9 @@ impl Snapshot {
                 features,
             }
         })?;
+        if metadata.schema_string.trim().is_empty() {
+            return Err(missing("metaData with a schemaString"));
+        }
         let schema = StructType::parse(&metadata.schema_string)?;
         let arrow_schema = Arc::new(schema.to_arrow()?);
         let properties = TableProperties::from_configuration(&metadata.configuration);

@@ -364,3 +364,39 @@ async fn requesting_a_version_that_does_not_exist() {
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// A Delta Live Tables table's first `metaData` has no `schemaString`; a later one sets it. The
+/// table reads (as delta-rs reads it); only the version without a schema is refused, by name.
+#[tokio::test]
+async fn a_superseded_metadata_without_a_schema_does_not_fail_the_table() {
+    let lake = TempLake::new();
+    let table = three_versions(&lake, "dlt").await;
+    let log = lake.table_path("dlt").join("_delta_log");
+    let v0 = std::fs::read_to_string(log.join("00000000000000000000.json")).unwrap();
+    let stripped: String = v0
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(meta) = value.get_mut("metaData").and_then(|m| m.as_object_mut()) {
+                meta.remove("schemaString");
+                meta.remove("id");
+            }
+            format!("{value}\n")
+        })
+        .collect();
+    std::fs::write(log.join("00000000000000000000.json"), stripped).unwrap();
+    // Version 1 carries the full metaData, as the DLT table's next commit does.
+    let full = v0.lines().find(|l| l.contains("\"metaData\"")).unwrap();
+    append_line(&log.join("00000000000000000001.json"), full);
+    let reopened = Table::open(lake.table("dlt")).await.unwrap();
+    assert_eq!(
+        snapshot_ids(&reopened.snapshot().await.unwrap()).await,
+        vec![0, 1, 2, 3]
+    );
+    let err = table.snapshot_at_version(0).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingAction { version: 0, .. })
+            && err.to_string().contains("schemaString"),
+        "{err}"
+    );
+}

@@ -17,6 +17,7 @@ mod model;
 mod optimize;
 mod predicates;
 mod roundtrip;
+mod spark_fixtures;
 mod stress;
 mod tags;
 mod undo;

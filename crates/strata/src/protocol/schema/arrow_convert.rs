@@ -65,6 +65,15 @@ pub(super) fn data_type_to_arrow(
                 ArrowDataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
             }
             PrimitiveType::TimestampNtz => ArrowDataType::Timestamp(TimeUnit::Microsecond, None),
+            PrimitiveType::Void => ArrowDataType::Null,
+            // Unshredded Variant, as Parquet stores it and delta-kernel-rs reads it.
+            PrimitiveType::Variant => ArrowDataType::Struct(
+                vec![
+                    Field::new("metadata", ArrowDataType::Binary, false),
+                    Field::new("value", ArrowDataType::Binary, false),
+                ]
+                .into(),
+            ),
             PrimitiveType::Decimal { precision, scale } => {
                 // The variant is public, so re-check what parse would have rejected.
                 check_decimal(u32::from(*precision), i32::from(*scale), path)?;

@@ -289,6 +289,8 @@ pub(super) fn primitive_from_str(name: &str, path: &str) -> Result<PrimitiveType
         "date" => PrimitiveType::Date,
         "timestamp" => PrimitiveType::Timestamp,
         "timestamp_ntz" => PrimitiveType::TimestampNtz,
+        "void" => PrimitiveType::Void,
+        "variant" => PrimitiveType::Variant,
         // Spark reads a bare "decimal" as its default decimal(10,0).
         "decimal" => PrimitiveType::Decimal {
             precision: 10,

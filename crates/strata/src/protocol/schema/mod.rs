@@ -227,6 +227,11 @@ pub enum PrimitiveType {
         /// Digits after the decimal point.
         scale: u8,
     },
+    /// A column that is always null (`void`, Spark's `NullType`); data files do not store it.
+    Void,
+    /// Semi-structured data in the Variant binary encoding (`variant`,
+    /// `protocol/PROTOCOL.md#schema`): Arrow `struct<metadata: binary, value: binary>`.
+    Variant,
 }
 
 /// An array type (`protocol/PROTOCOL.md#schema`).
@@ -555,6 +560,8 @@ impl fmt::Display for PrimitiveType {
             PrimitiveType::Date => "date",
             PrimitiveType::Timestamp => "timestamp",
             PrimitiveType::TimestampNtz => "timestamp_ntz",
+            PrimitiveType::Void => "void",
+            PrimitiveType::Variant => "variant",
             PrimitiveType::Decimal { precision, scale } => {
                 return write!(f, "decimal({precision},{scale})");
             }

@@ -186,8 +186,8 @@ fn serde_deserialize_matches_parse() {
     let p: PrimitiveType = serde_json::from_value(json!("timestamp_ntz")).unwrap();
     assert_eq!(p, PrimitiveType::TimestampNtz);
 
-    let err = serde_json::from_value::<DataType>(json!("variant")).unwrap_err();
-    assert!(err.to_string().contains("variant"), "{err}");
+    let err = serde_json::from_value::<DataType>(json!("geography")).unwrap_err();
+    assert!(err.to_string().contains("geography"), "{err}");
     assert!(serde_json::from_value::<PrimitiveType>(json!(5)).is_err());
     let m: MapType = serde_json::from_value(
         json!({"type":"map","keyType":"integer","valueType":"string","valueContainsNull":true}),
@@ -363,8 +363,8 @@ fn unsupported(schema: &str) -> (String, String) {
 
 #[test]
 fn unsupported_types_name_the_dotted_path() {
-    let top = r#"{"type":"struct","fields":[{"name":"v","type":"variant","nullable":true,"metadata":{}}]}"#;
-    assert_eq!(unsupported(top), ("v".into(), "variant".into()));
+    let top = r#"{"type":"struct","fields":[{"name":"v","type":"geography","nullable":true,"metadata":{}}]}"#;
+    assert_eq!(unsupported(top), ("v".into(), "geography".into()));
 
     let nested = r#"{"type":"struct","fields":[{"name":"a","type":{"type":"struct","fields":[
         {"name":"b","type":{"type":"array","elementType":"interval","containsNull":true},"nullable":true}
@@ -374,8 +374,8 @@ fn unsupported_types_name_the_dotted_path() {
         ("a.b.element".into(), "interval".into())
     );
 
-    let map_key = r#"{"type":"struct","fields":[{"name":"m","type":{"type":"map","keyType":"void","valueType":"long","valueContainsNull":true},"nullable":true}]}"#;
-    assert_eq!(unsupported(map_key), ("m.key".into(), "void".into()));
+    let map_key = r#"{"type":"struct","fields":[{"name":"m","type":{"type":"map","keyType":"interval","valueType":"long","valueContainsNull":true},"nullable":true}]}"#;
+    assert_eq!(unsupported(map_key), ("m.key".into(), "interval".into()));
 
     let map_value = r#"{"type":"struct","fields":[{"name":"m","type":{"type":"map","keyType":"string","valueType":{"type":"struct","fields":[{"name":"x","type":"char(3)","nullable":true}]},"valueContainsNull":true},"nullable":true}]}"#;
     assert_eq!(
@@ -393,7 +393,7 @@ fn unsupported_types_name_the_dotted_path() {
     let err = StructType::parse(top).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unsupported type `variant` in column `v`; reading this table needs a newer \
+        "unsupported type `geography` in column `v`; reading this table needs a newer \
          version of this library"
     );
 }
@@ -609,8 +609,11 @@ fn display_uses_spark_simple_strings() {
 #[test]
 fn errors_without_a_column_read_well() {
     assert_eq!(
-        "variant".parse::<PrimitiveType>().unwrap_err().to_string(),
-        "unsupported type `variant`; reading this table needs a newer version of this library"
+        "geography"
+            .parse::<PrimitiveType>()
+            .unwrap_err()
+            .to_string(),
+        "unsupported type `geography`; reading this table needs a newer version of this library"
     );
     assert_eq!(
         DataType::try_from_arrow(&ArrowDataType::UInt8)
