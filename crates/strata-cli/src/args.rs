@@ -64,6 +64,11 @@ pub enum Command {
         after_help = "Examples:\n  strata scan ./lake/events --limit 20\n  strata scan ./lake/events --columns id,country --filter \"id >= 100 AND country IN ('PT', 'NL')\"\n  strata scan ./lake/events --tag training-2026-11 --format parquet --output snapshot.parquet\n  strata scan ./lake/events --format csv > events.csv"
     )]
     Scan(ScanArgs),
+    /// Read the change data feed: the rows each version inserted, deleted or updated.
+    #[command(
+        after_help = "Examples:\n  strata changes ./lake/events --from 12\n  strata changes ./lake/events --from 12 --to 15 --filter \"country = 'PT'\" --format jsonl\n  strata changes ./lake/events --from-timestamp 2026-11-23 --format parquet --output changes.parquet\n\nEach row has the table's columns (or --columns) and _change_type (insert, delete,\nupdate_preimage, update_postimage), _commit_version and _commit_timestamp. The table must\nhave delta.enableChangeDataFeed = true over the whole range."
+    )]
+    Changes(ChangesArgs),
     /// List the live data files of a version with their sizes, rows and partition values.
     #[command(
         after_help = "Examples:\n  strata files ./lake/events\n  strata files ./lake/events --filter \"country = 'PT'\" --json"
@@ -262,6 +267,43 @@ pub struct ScanArgs {
     /// After the rows, print what the scan read and skipped to standard error.
     #[arg(long)]
     pub metrics: bool,
+}
+
+/// `strata changes`.
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// The table.
+    pub table: String,
+    /// The first version whose changes to read (default 0).
+    #[arg(long, value_name = "VERSION", conflicts_with = "from_timestamp")]
+    pub from: Option<i64>,
+    /// The last version whose changes to read (default: the latest).
+    #[arg(long, value_name = "VERSION", conflicts_with = "to_timestamp")]
+    pub to: Option<i64>,
+    /// Start at the first version committed at or after this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_timestamp)]
+    pub from_timestamp: Option<DateTime<Utc>>,
+    /// End at the version current at this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_timestamp)]
+    pub to_timestamp: Option<DateTime<Utc>>,
+    /// Table columns to read, comma-separated; all when omitted (the change columns always follow).
+    #[arg(long, short = 'c', value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Vec<String>,
+    /// Keep changed rows matching this predicate over the table's columns.
+    #[arg(long, short = 'f', value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Return at most this many rows (`--format table` shows 100 unless told otherwise).
+    #[arg(long, short = 'l')]
+    pub limit: Option<u64>,
+    /// Output format; `parquet` keeps the types exactly.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    /// Same as `--format jsonl`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'O', value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// Output formats of `strata scan`.

@@ -208,3 +208,27 @@ pub fn read_with(
     interop(&args);
     crate::read_parquet(&out)
 }
+
+/// The change data feed deltalake's `load_cdf` reads from `table`, versions `start..=end`.
+/// Panics with deltalake's error when it cannot read it.
+pub fn changes_with_deltalake(
+    table: &str,
+    start: i64,
+    end: Option<i64>,
+) -> Vec<arrow::array::RecordBatch> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("changes.parquet");
+    let (start, end) = (start.to_string(), end.map(|v| v.to_string()));
+    let mut args = vec![
+        "changes",
+        table,
+        out.to_str().expect("utf-8 path"),
+        "--start",
+        &start,
+    ];
+    if let Some(end) = &end {
+        args.extend(["--end", end]);
+    }
+    interop(&args);
+    crate::read_parquet(&out)
+}

@@ -159,6 +159,16 @@ pub enum Error {
         #[source]
         source: DeletionVectorError,
     },
+    /// The change data feed cannot be read over the range asked for.
+    #[error("no change data feed for {location} at version {version}: {reason}")]
+    ChangeDataFeed {
+        /// Table location.
+        location: String,
+        /// The version the feed does not cover.
+        version: i64,
+        /// Why (the feed was not enabled, or the log was cleaned up).
+        reason: String,
+    },
     /// Log versions are not contiguous.
     #[error(
         "the log of {location} is missing version {missing} (found versions around it); the table's history is broken and cannot be read past version {last_good}"

@@ -118,6 +118,9 @@ pub use protocol::schema::{
 };
 pub use protocol::tags::Tag;
 pub use read::RecordBatchStream;
+pub use read::changes::{
+    CHANGE_TYPE_COLUMN, COMMIT_TIMESTAMP_COLUMN, COMMIT_VERSION_COLUMN, ChangesBuilder, ChangesPlan,
+};
 pub use read::scan::{IntoFilter, ScanBuilder, ScanMetrics, ScanPlan};
 pub use snapshot::Snapshot;
 pub use storage::{PutOutcome, Storage};

@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> CliResult {
             read::history(&ctx, &table, limit, json.json).await
         }
         Command::Scan(args) => scan::scan(&ctx, args).await,
+        Command::Changes(args) => scan::changes(&ctx, args).await,
         Command::Files {
             table,
             at,

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use strata::ScanMetrics;
 
 use super::Context;
-use crate::args::{ScanArgs, ScanFormat};
+use crate::args::{ChangesArgs, ScanArgs, ScanFormat};
 use crate::error::{CliError, CliResult};
 use crate::output;
 
@@ -27,11 +27,7 @@ pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
     } else {
         args.format
     };
-    if format == ScanFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
-        return Err(CliError::Usage(
-            "Parquet is binary; pass --output PATH or redirect standard output".into(),
-        ));
-    }
+    check_parquet_target(format, args.output.as_deref())?;
     let snapshot = ctx.snapshot(&args.table, &args.at).await?;
     let mut builder = snapshot.scan();
     if !args.columns.is_empty() {
@@ -48,19 +44,102 @@ pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
         builder = builder.with_limit(limit);
     }
     let plan = builder.plan().await?;
-    let (target, sink) = Target::open(args.output.as_deref())?;
-    let written = write_rows(format, &target, sink, &plan, table_rows).await;
-    match written {
-        Ok(()) => target.finish()?,
-        Err(e) => {
-            target.discard();
-            return Err(e);
-        }
-    }
+    emit(
+        format,
+        args.output.as_deref(),
+        plan.output_schema(),
+        plan.execute()?,
+        table_rows,
+    )
+    .await?;
     if args.metrics {
         eprintln!("{}", metrics_line(&plan.metrics()));
     }
     Ok(())
+}
+
+/// `strata changes`: the change data feed, in the formats of `scan`.
+pub async fn changes(ctx: &Context, args: ChangesArgs) -> CliResult {
+    let format = if args.json {
+        ScanFormat::Jsonl
+    } else {
+        args.format
+    };
+    check_parquet_target(format, args.output.as_deref())?;
+    let table = ctx.table(&args.table).await?;
+    let mut builder = table.changes();
+    match (args.from, args.from_timestamp) {
+        (Some(v), _) => builder = builder.from_version(v),
+        (None, Some(t)) => builder = builder.from_timestamp(t),
+        (None, None) => {}
+    }
+    match (args.to, args.to_timestamp) {
+        (Some(v), _) => builder = builder.to_version(v),
+        (None, Some(t)) => builder = builder.to_timestamp(t),
+        (None, None) => {}
+    }
+    if !args.columns.is_empty() {
+        builder = builder.with_columns(args.columns.iter().map(|c| c.trim()));
+    }
+    if let Some(filter) = args.filter {
+        builder = builder.with_filter(filter);
+    }
+    let table_rows =
+        (format == ScanFormat::Table && args.limit.is_none()).then_some(DEFAULT_TABLE_ROWS);
+    let plan = builder.plan().await?;
+    let mut rows = plan.execute()?;
+    if let Some(limit) = args.limit.or(table_rows.map(|n| n + 1)) {
+        rows = limit_rows(rows, limit);
+    }
+    emit(
+        format,
+        args.output.as_deref(),
+        plan.output_schema(),
+        rows,
+        table_rows,
+    )
+    .await
+}
+
+/// At most `limit` rows of a stream.
+fn limit_rows(rows: strata::RecordBatchStream, limit: u64) -> strata::RecordBatchStream {
+    let mut remaining = limit;
+    rows.try_take_while(move |_| futures::future::ready(Ok(remaining > 0)))
+        .map_ok(move |batch| {
+            let take = (batch.num_rows() as u64).min(remaining);
+            remaining -= take;
+            batch.slice(0, usize::try_from(take).unwrap_or(usize::MAX))
+        })
+        .boxed()
+}
+
+/// Refuses Parquet to a terminal.
+fn check_parquet_target(format: ScanFormat, output: Option<&Path>) -> CliResult {
+    if format == ScanFormat::Parquet && output.is_none() && std::io::stdout().is_terminal() {
+        return Err(CliError::Usage(
+            "Parquet is binary; pass --output PATH or redirect standard output".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes rows to `output` (standard output when `None`), the file appearing only when
+/// complete.
+async fn emit(
+    format: ScanFormat,
+    output: Option<&Path>,
+    schema: SchemaRef,
+    rows: strata::RecordBatchStream,
+    table_rows: Option<u64>,
+) -> CliResult {
+    let (target, sink) = Target::open(output)?;
+    match write_rows(format, &target, sink, schema, rows, table_rows).await {
+        Ok(()) => target.finish(),
+        Err(e) => {
+            target.discard();
+            Err(e)
+        }
+    }
 }
 
 /// Where scan output goes: standard output, or a file written under a temporary name and
@@ -182,11 +261,10 @@ async fn write_rows(
     format: ScanFormat,
     target: &Target,
     mut sink: Sink,
-    plan: &strata::ScanPlan,
+    schema: SchemaRef,
+    mut batches: strata::RecordBatchStream,
     table_rows: Option<u64>,
 ) -> CliResult {
-    let schema = plan.output_schema();
-    let mut batches = plan.execute()?;
     match format {
         ScanFormat::Table => {
             let all: Vec<RecordBatch> = batches.try_collect().await?;

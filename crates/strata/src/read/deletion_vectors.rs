@@ -136,9 +136,14 @@ pub(crate) fn row_group_ranges(
         .collect()
 }
 
-/// The rows to decode from row groups `ranges` (ascending `(first row, rows)`), every row
-/// index in `deleted` skipped: a Parquet row selection, which also skips the pages it can.
-pub(crate) fn row_selection(ranges: &[(u64, u64)], deleted: &RoaringTreemap) -> RowSelection {
+/// The rows to decode from row groups `ranges` (ascending `(first row, rows)`): every row
+/// index in `marked` skipped, or, with `only_marked`, only those read. A Parquet row
+/// selection, which also skips the pages it can.
+pub(crate) fn row_selection(
+    ranges: &[(u64, u64)],
+    marked: &RoaringTreemap,
+    only_marked: bool,
+) -> RowSelection {
     let mut selectors: Vec<RowSelector> = Vec::new();
     let mut push = |skip: bool, rows: u64| {
         let rows = usize::try_from(rows).unwrap_or(usize::MAX);
@@ -153,23 +158,26 @@ pub(crate) fn row_selection(ranges: &[(u64, u64)], deleted: &RoaringTreemap) -> 
             }),
         }
     };
-    let mut deleted = deleted.iter().peekable();
+    let (between, at) = (!only_marked, only_marked);
+    let mut marked = marked.iter().peekable();
     for &(start, len) in ranges {
         let end = start + len;
         let mut position = start;
-        while let Some(&row) = deleted.peek() {
+        while let Some(&row) = marked.peek() {
             if row >= end {
                 break;
             }
-            deleted.next();
+            marked.next();
             if row < position {
                 continue; // in a row group that is not read
             }
-            push(false, row - position);
-            push(true, 1);
+            // `push(skip, rows)`: the rows between marks are skipped when only marked rows
+            // are read, the marked row itself when it is deleted.
+            push(!between, row - position);
+            push(!at, 1);
             position = row + 1;
         }
-        push(false, end - position);
+        push(!between, end - position);
     }
     RowSelection::from(selectors)
 }
@@ -187,7 +195,7 @@ mod tests {
     fn deleted_rows_are_skipped_within_the_row_groups_read() {
         let deleted: RoaringTreemap = [0u64, 1, 5, 12, 13, 25].into_iter().collect();
         // Row groups [0,10) and [20,30) are read; [10,20) was pruned.
-        let selection = row_selection(&[(0, 10), (20, 10)], &deleted);
+        let selection = row_selection(&[(0, 10), (20, 10)], &deleted, false);
         assert_eq!(
             runs(selection),
             vec![
@@ -199,9 +207,22 @@ mod tests {
                 (false, 4)
             ]
         );
-        let none = row_selection(&[(0, 4)], &RoaringTreemap::new());
+        let none = row_selection(&[(0, 4)], &RoaringTreemap::new(), false);
         assert_eq!(runs(none), vec![(false, 4)]);
         let all: RoaringTreemap = (0u64..4).collect();
-        assert_eq!(runs(row_selection(&[(0, 4)], &all)), vec![(true, 4)]);
+        assert_eq!(runs(row_selection(&[(0, 4)], &all, false)), vec![(true, 4)]);
+        // Only the marked rows: the complement, row for row.
+        let only = row_selection(&[(0, 10), (20, 10)], &deleted, true);
+        assert_eq!(
+            runs(only),
+            vec![
+                (false, 2),
+                (true, 3),
+                (false, 1),
+                (true, 4 + 5),
+                (false, 1),
+                (true, 4)
+            ]
+        );
     }
 }

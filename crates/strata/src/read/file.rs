@@ -25,6 +25,7 @@ use crate::protocol::partition;
 use crate::protocol::schema::column_mapping::{ColumnLookup, find_field, physical_name};
 use crate::protocol::schema::conform::conform_batch;
 use crate::storage::{DataFileReader, Storage};
+use roaring::RoaringTreemap;
 
 /// What one file's read needs.
 pub(super) struct FileScan {
@@ -44,22 +45,45 @@ pub(super) struct FileScan {
     pub(super) deletion_vectors: Arc<DeletionVectors>,
 }
 
+/// Which rows of a data file to read.
+#[derive(Debug, Clone)]
+pub(crate) enum FileRows {
+    /// The rows the file holds for the table: all but those its deletion vector deletes.
+    Live,
+    /// Only these row indexes (the rows a new deletion vector deletes, for the change feed).
+    Only(RoaringTreemap),
+}
+
 impl FileScan {
     pub(super) async fn open(self: Arc<Self>, add: Add) -> Result<RecordBatchStream> {
+        self.open_rows(add, FileRows::Live).await
+    }
+
+    /// Reads `rows` of the file `add` names.
+    pub(super) async fn open_rows(
+        self: Arc<Self>,
+        add: Add,
+        rows: FileRows,
+    ) -> Result<RecordBatchStream> {
         let path = self.storage.data_path(&add.path, self.version)?;
         let parquet_error = |source| Error::Parquet {
             path: path.to_string(),
             source,
         };
-        let deleted = match &add.deletion_vector {
-            Some(dv) => Some(
+        let selected = match (rows, &add.deletion_vector) {
+            (FileRows::Only(keep), _) => Some(Selected::Only(keep)),
+            (FileRows::Live, Some(dv)) => Some(Selected::AllBut(
                 self.deletion_vectors
                     .rows(&self.storage, dv, &add.path, self.version)
                     .await?,
-            ),
-            None => None,
+            )),
+            (FileRows::Live, None) => None,
         };
-        let size = u64::try_from(add.size).unwrap_or_default();
+        // A `remove` need not say how large its file is (the change feed reads removed files).
+        let size = match u64::try_from(add.size) {
+            Ok(size) => size,
+            Err(_) => self.storage.head(&path).await?.size,
+        };
         let reader = self.storage.parquet_reader(&path, size);
         let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
             .await
@@ -78,9 +102,13 @@ impl FileScan {
                     .fetch_add(pruned as u64, Ordering::Relaxed);
             }
         }
-        if let Some(deleted) = &deleted {
+        if let Some(selected) = &selected {
             // Deleted rows are skipped, not decoded: a row selection over the row groups read.
-            let selection = row_selection(&row_group_ranges(builder.metadata(), &keep), deleted);
+            let ranges = row_group_ranges(builder.metadata(), &keep);
+            let selection = match selected {
+                Selected::AllBut(deleted) => row_selection(&ranges, deleted, false),
+                Selected::Only(rows) => row_selection(&ranges, rows, true),
+            };
             builder = builder.with_row_selection(selection);
         }
         if keep.len() < row_groups {
@@ -212,6 +240,14 @@ impl FileScan {
             })
             .collect()
     }
+}
+
+/// The rows of a file a read selects, as row indexes.
+enum Selected {
+    /// Every row but these.
+    AllBut(RoaringTreemap),
+    /// Only these.
+    Only(RoaringTreemap),
 }
 
 /// A predicate column's statistics within one file.

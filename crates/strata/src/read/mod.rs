@@ -2,6 +2,7 @@
 //! plans (which files, pruned by partition values and statistics); `file.rs` reads one data
 //! file (row groups pruned by footer statistics, rows filtered, columns conformed).
 
+pub mod changes;
 pub(crate) mod deletion_vectors;
 mod file;
 pub mod scan;

@@ -175,8 +175,17 @@ impl ScanBuilder {
         Ok(Arc::new(Schema::new(fields)))
     }
 
+    /// A filter already parsed (or its parse error), for the change feed.
+    pub(super) fn with_filter_result(
+        mut self,
+        filter: std::result::Result<Expr, ExprError>,
+    ) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
     /// The filter bound to the table schema, if any.
-    fn predicate(&self) -> Result<Option<Arc<Predicate>>> {
+    pub(super) fn predicate(&self) -> Result<Option<Arc<Predicate>>> {
         let Some(filter) = &self.filter else {
             return Ok(None);
         };
@@ -429,7 +438,11 @@ impl ScanPlan {
 }
 
 /// The output columns followed by any other top-level columns the filter reads.
-fn read_schema(table: &Schema, output: &Schema, predicate: Option<&Predicate>) -> SchemaRef {
+pub(super) fn read_schema(
+    table: &Schema,
+    output: &Schema,
+    predicate: Option<&Predicate>,
+) -> SchemaRef {
     let mut fields: Vec<Field> = output.fields().iter().map(|f| f.as_ref().clone()).collect();
     for column in predicate.map(Predicate::columns).unwrap_or_default() {
         let top = &column.path[0];

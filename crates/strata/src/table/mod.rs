@@ -9,6 +9,7 @@
 //! | open, create | [`Table::open`], [`Table::create`] | `snapshot/load.rs`, `write/create.rs` |
 //! | read a version | [`Table::snapshot`], [`Table::snapshot_at_version`], [`Table::snapshot_at_timestamp`], [`Table::snapshot_at_tag`] | `snapshot/` |
 //! | scan rows | [`Snapshot::scan`] | `read/scan.rs` |
+//! | changed rows | [`Table::changes`] | `read/changes.rs` |
 //! | write | [`Table::write`], [`Table::write_stream`], [`Table::append`], [`Table::overwrite`] | `write/` |
 //! | history, diff | [`Table::history`], [`Snapshot::history`], [`Table::diff`], [`Snapshot::diff`] | `ops/history.rs`, `ops/diff.rs` |
 //! | roll back | [`Table::restore_to_version`], [`Table::restore_to_timestamp`], [`Table::restore_to_tag`], [`Table::revert`] | `ops/restore.rs` |
@@ -39,6 +40,7 @@ use crate::ops::restore::UndoResult;
 use crate::ops::vacuum::VacuumBuilder;
 use crate::ops::{diff, history, restore, tags};
 use crate::protocol::tags::Tag;
+use crate::read::changes::ChangesBuilder;
 use crate::read::scan::ScanBuilder;
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
@@ -169,6 +171,20 @@ impl Table {
         let from = self.snapshot_at_version(from).await?;
         let to = self.snapshot_at_version(to).await?;
         from.diff(&to).await
+    }
+
+    /// Starts a read of the change data feed (`protocol/PROTOCOL.md#change-data-feed`): the
+    /// rows each version inserted, deleted or updated, from version 0 (or
+    /// [`from_version`](ChangesBuilder::from_version)) to the latest (or
+    /// [`to_version`](ChangesBuilder::to_version)).
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table) -> strata::Result<()> {
+    /// let changes = table.changes().from_version(3).with_filter("id < 100").collect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn changes(&self) -> ChangesBuilder {
+        ChangesBuilder::new(self.latest.clone())
     }
 
     /// The table's current tags, by name.

@@ -3,6 +3,7 @@
 use strata_test_support as support;
 
 mod bad_input;
+mod changes;
 mod checkpoints;
 mod cleanup;
 mod column_mapping;
