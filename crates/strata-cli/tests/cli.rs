@@ -694,6 +694,70 @@ async fn diff_lists_the_files_and_rows_between_versions() {
 }
 
 #[tokio::test]
+async fn diff_rows_prints_the_rows_the_library_finds_in_every_format() {
+    let location = fixture("overwrite");
+    let location = path_str(&location);
+    let library = Table::open(location)
+        .await
+        .unwrap()
+        .diff_rows(1, 3)
+        .execute()
+        .await
+        .unwrap();
+    // v1 has 4 rows; v2 overwrote them with 2, v3 appended 1.
+    assert_eq!((library.deleted, library.inserted), (4, 3));
+    let run = strata(&["diff", location, "1", "3", "--rows", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("3 rows inserted, 4 deleted, 0 updated"),
+        "{}",
+        run.stderr
+    );
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds = |kind: &str| lines.iter().filter(|l| l["_change_type"] == kind).count();
+    assert_eq!((kinds("delete"), kinds("insert"), lines.len()), (4, 3, 7));
+    let human = ok(&["diff", location, "1", "3", "--rows"]);
+    assert!(
+        human.starts_with("version 1 -> 3: 3 rows inserted, 4 deleted"),
+        "{human}"
+    );
+    assert!(
+        human.contains("_change_type") && human.trim_end().ends_with("7 rows"),
+        "{human}"
+    );
+    let lake = TempLake::new();
+    let out = lake.path().join("diff.parquet");
+    let run = strata(&[
+        "diff",
+        location,
+        "1",
+        "3",
+        "--rows",
+        "--format",
+        "parquet",
+        "-O",
+        path_str(&out),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(rendered(&read_parquet(&out)), rendered(&library.batches));
+    let same = ok(&["diff", location, "3", "3", "--rows"]);
+    assert!(
+        same.contains("the two versions hold the same rows"),
+        "{same}"
+    );
+    let limited = ok(&["diff", location, "1", "3", "--rows", "--limit", "2"]);
+    assert!(limited.trim_end().ends_with("2 rows"), "{limited}");
+    let usage = fails(&["diff", location, "1", "3", "--key", "id"], 2);
+    assert!(usage.contains("--rows"), "{usage}");
+    let bad_key = fails(&["diff", location, "1", "3", "--rows", "--key", "nope"], 1);
+    assert!(bad_key.contains("\"nope\""), "{bad_key}");
+}
+
+#[tokio::test]
 async fn tag_restore_and_revert_a_deltalake_table() {
     let lake = TempLake::new();
     let location = copy_fixture("appends", &lake);

@@ -1,9 +1,11 @@
 //! Test helpers shared by the strata crates: temporary lakes, sample data, order-insensitive
 //! comparison, the Python interop venv ([`python`]), an S3-compatible server on loopback
-//! ([`s3`]) and a seeded fault-injecting object store ([`fault_store`]).
+//! ([`s3`]), a seeded fault-injecting object store ([`fault_store`]) and deletion vectors
+//! written as Spark writes them ([`deletion_vectors`]).
 
 #![allow(dead_code)]
 
+pub mod deletion_vectors;
 pub mod fault_store;
 pub mod python;
 pub mod s3;

@@ -296,6 +296,90 @@ async fn selective_scan(a: &Args) -> BenchResult<Fields> {
     ])
 }
 
+/// Files of the deletion-vector tables, and how many of them get a vector.
+const DV_FILES: usize = 1000;
+const DV_EVERY_NTH_FILE: usize = 10;
+
+/// Not timed: `--dir/plain`, 1,000 files of `--rows` standard rows (1,000 by default), and
+/// `--dir/dv`, a copy where every 10th file has a deletion vector deleting every 10th row of it
+/// (as Spark's `DELETE` leaves a table), each with a checkpoint. `full_scan` and
+/// `benches/dv_scan.py` read them.
+async fn dv_prepare(a: &Args) -> BenchResult<Fields> {
+    let rows = if a.rows == 2_000_000 { 1000 } else { a.rows };
+    let plain = format!("{}/plain", a.dir);
+    remove_dir(&a.dir)?;
+    std::fs::create_dir_all(&plain)?;
+    let table = Table::create(plain.as_str())
+        .with_arrow_schema(&standard_schema())?
+        .with_property("delta.enableDeletionVectors", "true")
+        .execute()
+        .await?;
+    for f in 0..DV_FILES {
+        table
+            .append([standard_rows((f * rows) as i64, rows)])
+            .await?;
+    }
+    table.checkpoint().await?;
+    let dv = format!("{}/dv", a.dir);
+    copy_dir(std::path::Path::new(&plain), std::path::Path::new(&dv))?;
+    let snapshot = load_snapshot(&dv, None).await?;
+    let mut files: Vec<_> = snapshot.files().map(|f| f.to_add()).collect();
+    files.sort_by(|x, y| x.path.cmp(&y.path));
+    let deletes: Vec<_> = files
+        .into_iter()
+        .step_by(DV_EVERY_NTH_FILE)
+        .map(|add| {
+            let deleted: roaring::RoaringTreemap = (0..rows as u64).step_by(10).collect();
+            (add, deleted)
+        })
+        .collect();
+    let with_vectors = deletes.len();
+    strata_test_support::deletion_vectors::delete_rows(
+        &snapshot,
+        std::path::Path::new(&dv),
+        deletes,
+        strata_test_support::deletion_vectors::Storage::Uuid,
+    )
+    .await;
+    Table::open(dv.as_str()).await?.checkpoint().await?;
+    Ok(vec![
+        ("workload", json!("dv_prepare")),
+        ("seconds", json!(0.0)),
+        ("files", json!(DV_FILES)),
+        ("files_with_vectors", json!(with_vectors)),
+    ])
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> BenchResult<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens `--table` and reads every row of every column into memory.
+async fn full_scan(a: &Args) -> BenchResult<Fields> {
+    let location = a.table.as_deref().ok_or("--table is required")?;
+    let t = Instant::now();
+    let snapshot = load_snapshot(location, None).await?;
+    let batches = snapshot.scan().collect().await?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let s = t.elapsed().as_secs_f64();
+    Ok(vec![
+        ("workload", json!("full_scan")),
+        ("seconds", json!(s)),
+        ("rows", json!(rows)),
+        ("files", json!(snapshot.num_files())),
+    ])
+}
+
 async fn concurrent_appends(a: &Args) -> BenchResult<Fields> {
     let table = create_table(&a.dir).await?;
     let setup = table.append([standard_rows(0, 10)]).await?.version;
@@ -374,6 +458,8 @@ async fn run(a: &Args) -> BenchResult<()> {
         "open_version" => open(a, Some(a.version.ok_or("--version is required")?)).await?,
         "selective_scan" => selective_scan(a).await?,
         "concurrent_appends" => concurrent_appends(a).await?,
+        "dv_prepare" => dv_prepare(a).await?,
+        "full_scan" => full_scan(a).await?,
         WORKER_MODE => return append_worker(a).await,
         other => return Err(format!("unknown workload {other}").into()),
     };

@@ -55,7 +55,8 @@
 //! - **Writing**: [`Table::write`] / [`Table::write_stream`] ([`WriteBuilder`]: append or
 //!   overwrite, `txn`, commit metadata, file layout), streamed with bounded memory.
 //! - **Undoing and naming versions**: [`Table::restore_to_version`], [`Table::revert`],
-//!   [`Table::tag`]; what happened: [`Table::history`], [`Table::diff`].
+//!   [`Table::tag`]; what happened: [`Table::history`], [`Table::diff`],
+//!   [`Table::diff_rows`].
 //! - **Maintenance**: [`Table::optimize`], [`Table::vacuum`], [`Table::checkpoint`],
 //!   [`Table::cleanup_log`].
 //! - **Your own commits**: a [`Transaction`] stages [`actions`] on a snapshot and commits them
@@ -104,7 +105,7 @@ pub use error::{ConflictReason, Error, Result};
 pub use expr::predicate::Predicate;
 pub use expr::{CompareOp, Expr, ExprError, Scalar, col, lit};
 pub use log::files::{FileView, Files};
-pub use ops::diff::TableDiff;
+pub use ops::diff::{RowDiff, RowDiffBuilder, RowDiffSource, TableDiff};
 pub use ops::history::HistoryEntry;
 pub use ops::optimize::{OptimizeBuilder, OptimizeProgress, OptimizeResult};
 pub use ops::restore::UndoResult;

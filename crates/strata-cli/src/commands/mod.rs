@@ -64,12 +64,10 @@ pub async fn run(cli: Cli) -> CliResult {
             filter,
             json,
         } => read::files(&ctx, &table, &at, filter, json.json).await,
-        Command::Diff {
-            table,
-            from,
-            to,
-            json,
-        } => read::diff(&ctx, &table, &from, to.as_deref(), json.json).await,
+        Command::Diff(args) if args.rows => scan::diff_rows(&ctx, args).await,
+        Command::Diff(args) => {
+            read::diff(&ctx, &args.table, &args.from, args.to.as_deref(), args.json).await
+        }
         Command::Tags { table, json } => read::tags(&ctx, &table, json.json).await,
         Command::Create {
             table,

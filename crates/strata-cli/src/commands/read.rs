@@ -309,7 +309,7 @@ fn render_diff(diff: &TableDiff) -> String {
 }
 
 /// A version number, or a tag name looked up in the latest version.
-fn resolve_version(latest: &Snapshot, text: &str) -> CliResult<i64> {
+pub(super) fn resolve_version(latest: &Snapshot, text: &str) -> CliResult<i64> {
     if let Ok(version) = text.parse::<i64>() {
         return Ok(version);
     }

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use strata::ScanMetrics;
 
 use super::Context;
-use crate::args::{ChangesArgs, ScanArgs, ScanFormat};
+use crate::args::{ChangesArgs, DiffArgs, ScanArgs, ScanFormat};
 use crate::error::{CliError, CliResult};
 use crate::output;
 
@@ -99,6 +99,73 @@ pub async fn changes(ctx: &Context, args: ChangesArgs) -> CliResult {
         table_rows,
     )
     .await
+}
+
+/// `strata diff --rows`: the rows two versions do not share, after a summary line (on
+/// standard error unless the rows go to a table on standard output).
+pub async fn diff_rows(ctx: &Context, args: DiffArgs) -> CliResult {
+    let format = match (args.json, args.format) {
+        (true, _) => ScanFormat::Jsonl,
+        (false, format) => format.unwrap_or(ScanFormat::Table),
+    };
+    check_parquet_target(format, args.output.as_deref())?;
+    let table = ctx.table(&args.table).await?;
+    let latest = table.snapshot().await?;
+    let from = super::read::resolve_version(&latest, &args.from)?;
+    let to = match &args.to {
+        Some(to) => super::read::resolve_version(&latest, to)?,
+        None => latest.version(),
+    };
+    let mut builder = table.diff_rows(from, to);
+    if !args.key.is_empty() {
+        builder = builder.with_key(args.key.iter().map(|c| c.trim()));
+    }
+    let diff = builder.execute().await?;
+    let summary = diff_summary(&diff);
+    let table_rows =
+        (format == ScanFormat::Table && args.limit.is_none()).then_some(DEFAULT_TABLE_ROWS);
+    if format == ScanFormat::Table && args.output.is_none() {
+        println!("{summary}");
+        if diff.is_empty() {
+            return Ok(());
+        }
+    } else {
+        eprintln!("{summary}");
+    }
+    let mut rows = futures::stream::iter(diff.batches.into_iter().map(Ok)).boxed();
+    if let Some(limit) = args.limit.or(table_rows.map(|n| n + 1)) {
+        rows = limit_rows(rows, limit);
+    }
+    emit(
+        format,
+        args.output.as_deref(),
+        diff.schema,
+        rows,
+        table_rows,
+    )
+    .await
+}
+
+/// `version 3 -> 5: 2 rows inserted, 1 deleted, 1 updated (from 2 changed files)`.
+fn diff_summary(diff: &strata::RowDiff) -> String {
+    let source = match diff.source {
+        strata::RowDiffSource::ChangeDataFeed => "read from the change data feed",
+        strata::RowDiffSource::Files => "read from the data files that differ",
+    };
+    if diff.is_empty() {
+        return format!(
+            "version {} -> {}: the two versions hold the same rows ({source})",
+            diff.from, diff.to
+        );
+    }
+    format!(
+        "version {} -> {}: {} inserted, {} deleted, {} updated ({source})",
+        diff.from,
+        diff.to,
+        output::plural(diff.inserted as i64, "row"),
+        output::count(diff.deleted as i64),
+        output::count(diff.updated as i64),
+    )
 }
 
 /// At most `limit` rows of a stream.

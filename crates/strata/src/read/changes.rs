@@ -190,7 +190,7 @@ enum Source {
     },
     /// A file removed and re-added with another deletion vector: the rows the new vector
     /// deletes that the old did not are deleted, the reverse inserted.
-    VectorChange { file: Add, removed: Remove },
+    VectorChange { file: Add, removed: Box<Remove> },
 }
 
 /// The changes of one commit.
@@ -540,7 +540,10 @@ fn sources(actions: Vec<Action>) -> Vec<Source> {
     let mut out = Vec::new();
     for file in added {
         match removed.remove(&decode_path(&file.path)) {
-            Some(removed) => out.push(Source::VectorChange { file, removed }),
+            Some(removed) => out.push(Source::VectorChange {
+                file,
+                removed: Box::new(removed),
+            }),
             None => out.push(Source::Rows {
                 file,
                 rows: FileRows::Live,

@@ -11,7 +11,7 @@
 //! | scan rows | [`Snapshot::scan`] | `read/scan.rs` |
 //! | changed rows | [`Table::changes`] | `read/changes.rs` |
 //! | write | [`Table::write`], [`Table::write_stream`], [`Table::append`], [`Table::overwrite`] | `write/` |
-//! | history, diff | [`Table::history`], [`Snapshot::history`], [`Table::diff`], [`Snapshot::diff`] | `ops/history.rs`, `ops/diff.rs` |
+//! | history, diff | [`Table::history`], [`Snapshot::history`], [`Table::diff`], [`Snapshot::diff`], [`Table::diff_rows`] | `ops/history.rs`, `ops/diff/` |
 //! | roll back | [`Table::restore_to_version`], [`Table::restore_to_timestamp`], [`Table::restore_to_tag`], [`Table::revert`] | `ops/restore.rs` |
 //! | tags | [`Table::tag`], [`Table::delete_tag`], [`Table::tags`], [`Snapshot::tags`] | `ops/tags.rs`, `protocol/tags.rs` |
 //! | maintenance | [`Table::optimize`], [`Table::vacuum`], [`Table::checkpoint`], [`Table::cleanup_log`] | `ops/`, `checkpoint/` |
@@ -33,7 +33,7 @@ use arrow::array::RecordBatch;
 use crate::checkpoint::cleanup::{CleanupReport, cleanup_expired_logs};
 use crate::checkpoint::{CheckpointInfo, write_checkpoint};
 use crate::error::Result;
-use crate::ops::diff::TableDiff;
+use crate::ops::diff::{RowDiffBuilder, TableDiff};
 use crate::ops::history::HistoryEntry;
 use crate::ops::optimize::OptimizeBuilder;
 use crate::ops::restore::UndoResult;
@@ -171,6 +171,21 @@ impl Table {
         let from = self.snapshot_at_version(from).await?;
         let to = self.snapshot_at_version(to).await?;
         from.diff(&to).await
+    }
+
+    /// What changed row by row from version `from` to version `to` (either order): the rows
+    /// one has that the other lacks and, with [`with_key`](RowDiffBuilder::with_key), which of
+    /// them are updates. Reads the change data feed where it covers the range, else only the
+    /// data files the two versions do not share (`protocol/PROTOCOL.md#diff`).
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table) -> strata::Result<()> {
+    /// let diff = table.diff_rows(41, 42).with_key(["id"]).execute().await?;
+    /// println!("{} inserted, {} deleted, {} updated", diff.inserted, diff.deleted, diff.updated);
+    /// # Ok(()) }
+    /// ```
+    pub fn diff_rows(&self, from: i64, to: i64) -> RowDiffBuilder {
+        RowDiffBuilder::new(self.latest.clone(), from, to)
     }
 
     /// Starts a read of the change data feed (`protocol/PROTOCOL.md#change-data-feed`): the

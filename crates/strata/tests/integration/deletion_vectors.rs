@@ -10,9 +10,9 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use roaring::RoaringTreemap;
-use strata::actions::{Action, Add, DeletionVectorDescriptor, Remove};
-use strata::{Error, Table, Transaction};
+use strata::{Error, Table};
 
+use crate::support::deletion_vectors as dv;
 use crate::support::python::read_with;
 use crate::support::*;
 
@@ -142,46 +142,20 @@ async fn table_with_vector(
         .unwrap();
     let snapshot = table.snapshot().await.unwrap();
     let add = snapshot.files().next().unwrap().to_add();
-    let bitmap: RoaringTreemap = deleted.iter().copied().collect();
-    let mut vector = 1_681_511_377u32.to_le_bytes().to_vec();
-    bitmap.serialize_into(&mut vector).unwrap();
-    let uuid = uuid::Uuid::new_v4();
-    let file_name = format!("deletion_vector_{uuid}.bin");
-    let mut file = vec![1u8];
-    file.extend_from_slice(&(vector.len() as u32).to_be_bytes());
-    file.extend_from_slice(&vector);
-    file.extend_from_slice(&crc32fast::hash(&vector).to_be_bytes());
-    std::fs::write(lake.table_path(name).join(&file_name), &file).unwrap();
-    let path_or_inline_dv = match storage {
-        "u" => z85::encode(uuid.as_bytes()),
-        "i" => {
-            let mut padded = vector.clone();
-            padded.resize(vector.len().div_ceil(4) * 4, 0);
-            z85::encode(&padded)
-        }
-        _ => format!("{}/{file_name}", url_of(&lake.table_path(name))),
+    let rows: RoaringTreemap = deleted.iter().copied().collect();
+    let storage = match storage {
+        "u" => dv::Storage::Uuid,
+        "i" => dv::Storage::Inline,
+        _ => dv::Storage::Path,
     };
-    let dv = DeletionVectorDescriptor {
-        storage_type: storage.into(),
-        path_or_inline_dv,
-        offset: (storage != "i").then_some(1),
-        size_in_bytes: vector.len() as i32,
-        cardinality: deleted.len() as i64,
-    };
-    let mut tx = Transaction::new(&snapshot, "DELETE");
-    tx.add_actions([
-        Action::Remove(Remove::from_add(&add, 0, true)),
-        Action::Add(Add {
-            deletion_vector: Some(dv),
-            ..add
-        }),
-    ]);
-    tx.commit().await.unwrap();
+    dv::delete_rows(
+        &snapshot,
+        &lake.table_path(name),
+        vec![(add, rows)],
+        storage,
+    )
+    .await;
     table
-}
-
-fn url_of(path: &Path) -> String {
-    format!("file://{}", path.display())
 }
 
 fn ids(batches: &[RecordBatch]) -> Vec<i64> {

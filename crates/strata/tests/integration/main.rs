@@ -9,6 +9,7 @@ mod cleanup;
 mod column_mapping;
 mod conformance;
 mod deletion_vectors;
+mod diff_rows;
 mod faults;
 pub mod fixtures;
 mod history;

@@ -7,6 +7,10 @@
 //! each file's `numRecords` statistic; when any file on a side lacks it the count is unknown
 //! (`None`) rather than guessed. The comparison itself ([`diff_files`]) is pure.
 
+mod rows;
+
+pub use rows::{RowDiff, RowDiffBuilder, RowDiffSource};
+
 use std::collections::BTreeMap;
 
 use crate::error::Result;
