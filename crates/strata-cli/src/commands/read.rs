@@ -198,7 +198,9 @@ pub async fn files(
     let plan = builder.plan().await?;
     let files = plan.files();
     if json {
-        return print_json(&Value::Array(files.iter().map(file_json).collect()));
+        return print_json(&Value::Array(
+            files.iter().map(|f| file_json(&snapshot, f)).collect(),
+        ));
     }
     let mut table = output::table(&["path", "rows", "size", "modified"]);
     for add in files {
@@ -222,12 +224,12 @@ pub async fn files(
     ))
 }
 
-fn file_json(add: &Add) -> Value {
-    let mut partition_values: Vec<_> = add.partition_values.iter().collect();
-    partition_values.sort();
-    let partition_values: Map<String, Value> = partition_values
+/// A data file as JSON, partition values under the columns' names (not their physical names).
+fn file_json(snapshot: &Snapshot, add: &Add) -> Value {
+    let partition_values: Map<String, Value> = snapshot
+        .partition_values_of(add)
         .into_iter()
-        .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
+        .map(|(k, v)| (k, v.map_or(Value::Null, Value::String)))
         .collect();
     json!({
         "path": add.path,
@@ -264,8 +266,8 @@ pub async fn diff(
             "rowsRemoved": diff.rows_removed(),
             "bytesAdded": diff.bytes_added(),
             "bytesRemoved": diff.bytes_removed(),
-            "added": diff.added.iter().map(file_json).collect::<Vec<_>>(),
-            "removed": diff.removed.iter().map(file_json).collect::<Vec<_>>(),
+            "added": diff.added.iter().map(|f| file_json(&latest, f)).collect::<Vec<_>>(),
+            "removed": diff.removed.iter().map(|f| file_json(&latest, f)).collect::<Vec<_>>(),
         }));
     }
     print(render_diff(&diff))

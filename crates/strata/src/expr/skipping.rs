@@ -414,6 +414,26 @@ mod tests {
         assert!(keeps("id IS NULL", all_null));
     }
 
+    /// Wide bounds (`tightBounds: false`, a file with a deletion vector): min and max still
+    /// bound every valid value, a null count other than 0 or numRecords says nothing, and
+    /// numRecords counts the physical rows, so every pruning decision stays safe.
+    #[test]
+    fn wide_bounds_of_files_with_deletion_vectors_prune_only_what_they_prove() {
+        let wide = |nulls: u64| {
+            json!({"numRecords": 10, "tightBounds": false, "minValues": {"id": 1},
+                   "maxValues": {"id": 9}, "nullCount": {"id": nulls}})
+        };
+        // Some rows null, some deleted: either answer is possible.
+        assert!(keeps("id IS NULL", wide(4)));
+        assert!(keeps("id IS NOT NULL", wide(4)));
+        // 0 nulls: no valid row is null; all 10 null: every valid row is.
+        assert!(!keeps("id IS NULL", wide(0)));
+        assert!(!keeps("id IS NOT NULL", wide(10)));
+        // The bounds still exclude what lies outside them.
+        assert!(!keeps("id > 9", wide(4)));
+        assert!(keeps("id = 5", wide(4)));
+    }
+
     #[test]
     fn missing_or_odd_stats_keep_the_file() {
         for stats in [

@@ -16,6 +16,7 @@ use crate::expr::Expr;
 use crate::expr::predicate::Predicate;
 use crate::expr::skipping::ColumnBounds;
 use crate::protocol::actions::{Action, Add, Remove};
+use crate::protocol::schema::column_mapping::{physical_partition_columns, physical_path};
 use crate::read::scan::IntoFilter;
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
@@ -142,6 +143,15 @@ impl OptimizeBuilder {
             None => self.latest.get().await?,
         };
         snapshot.require_writable()?;
+        if snapshot.table_properties().enable_row_tracking {
+            // Rewritten rows must keep their ids and commit versions, which takes the
+            // materialized row-tracking columns strata does not write yet.
+            return Err(Error::NotAllowed {
+                location: snapshot.storage().location().to_string(),
+                operation: "optimize".into(),
+                reason: "delta.enableRowTracking is true, and strata cannot yet keep row ids stable through a rewrite (it does not write the materialized row-id columns); compact with Spark or Databricks".into(),
+            });
+        }
         let predicate = self.partition_predicate(&snapshot)?;
         let partitions = partition_files(&snapshot, predicate.as_ref());
         let bins = plan_optimize(&partitions, self.target_size);
@@ -230,7 +240,12 @@ impl OptimizeBuilder {
         let Some(filter) = &self.filter else {
             return Ok(None);
         };
-        let predicate = Predicate::bind(&filter.clone()?, &snapshot.arrow_schema())?;
+        let schema = snapshot.arrow_schema();
+        let mut predicate = Predicate::bind(&filter.clone()?, &schema)?;
+        let lookup = snapshot.column_lookup();
+        if lookup.is_mapped() {
+            predicate = predicate.with_physical_paths(|path| physical_path(&schema, path, lookup));
+        }
         let partition_columns = snapshot.partition_columns();
         if let Some(c) = predicate
             .columns()
@@ -251,9 +266,10 @@ impl OptimizeBuilder {
     }
 }
 
-/// Live files by partition, only partitions the predicate matches.
+/// Live files by partition, only partitions the predicate matches. Partition values are keyed
+/// by physical name (`protocol/PROTOCOL.md#column-mapping`).
 fn partition_files(snapshot: &Snapshot, predicate: Option<&Predicate>) -> PartitionFiles {
-    let columns = snapshot.partition_columns();
+    let columns = physical_partition_columns(snapshot.metadata());
     let mut out = PartitionFiles::new();
     for file in snapshot.files() {
         if let Some(p) = predicate {
@@ -262,7 +278,7 @@ fn partition_files(snapshot: &Snapshot, predicate: Option<&Predicate>) -> Partit
                 .iter()
                 .map(|c| {
                     crate::expr::skipping::partition_bounds(
-                        file.partition_value(&c.path[0]),
+                        file.partition_value(&c.physical_path[0]),
                         &c.data_type,
                     )
                 })

@@ -224,6 +224,8 @@ pub(crate) async fn restore(
     target: Snapshot,
     timestamp: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<UndoResult> {
+    // Re-added files keep their statistics, also when the target was read from a checkpoint.
+    target.load_stats().await?;
     let wanted = live_files(&target);
     let mut attempt = 0;
     loop {
@@ -306,6 +308,7 @@ pub(crate) async fn revert(handle: &LatestSnapshot, version: i64) -> Result<Undo
         });
     }
     let before = handle.at_version(version - 1).await?;
+    before.load_stats().await?;
     let storage = latest.storage().clone();
     let (_, actions) = read_commit(&storage, version).await?;
     let later: Vec<(i64, Vec<Action>)> =

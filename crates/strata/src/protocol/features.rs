@@ -168,6 +168,7 @@ pub const SUPPORTED_WRITER_FEATURES: &[TableFeature] = &[
     F::TypeWideningPreview,
     F::V2Checkpoint,
     F::DeletionVectors,
+    F::RowTracking,
 ];
 
 /// The highest legacy versions strata knows, and the explicit-feature versions.
@@ -331,11 +332,6 @@ fn feature_in_use(
             .keys()
             .find(|k| k.starts_with(CONSTRAINTS_PREFIX))
             .map(|k| format!("constraint {k} is defined")),
-        F::ColumnMapping => {
-            let mode =
-                TableProperties::from_configuration(&metadata.configuration).column_mapping_mode;
-            (mode != ColumnMappingMode::None).then(|| format!("mapping mode {}", mode.name()))
-        }
         _ => None,
     }
 }
@@ -375,10 +371,21 @@ pub fn protocol_for_new_table(
     let needs_ict = properties.enable_in_commit_timestamps;
     let needs_cdf = properties.enable_change_data_feed;
     let needs_v2_checkpoint = properties.checkpoint_policy_v2;
-    let legacy_writer = if needs_cdf { 4 } else { 2 };
-    if !needs_ntz && !needs_ict && !needs_v2_checkpoint {
+    let needs_row_tracking = properties.enable_row_tracking;
+    let needs_column_mapping = matches!(
+        properties.column_mapping_mode,
+        ColumnMappingMode::Name | ColumnMappingMode::Id
+    );
+    let legacy_writer = match (needs_column_mapping, needs_cdf) {
+        (true, _) => 5,
+        (false, true) => 4,
+        (false, false) => 2,
+    };
+    if !needs_ntz && !needs_ict && !needs_v2_checkpoint && !needs_row_tracking {
+        // Legacy versions where they suffice: the most readers read them (column mapping is
+        // reader version 2, writer version 5).
         return Protocol {
-            min_reader_version: 1,
+            min_reader_version: if needs_column_mapping { 2 } else { 1 },
             min_writer_version: legacy_writer,
             reader_features: None,
             writer_features: None,
@@ -396,6 +403,14 @@ pub fn protocol_for_new_table(
     if needs_v2_checkpoint {
         writer.push(F::V2Checkpoint);
         reader.push(F::V2Checkpoint);
+    }
+    if needs_row_tracking {
+        writer.push(F::DomainMetadata);
+        writer.push(F::RowTracking);
+    }
+    if needs_column_mapping {
+        // Already among the legacy writer-5 features.
+        reader.push(F::ColumnMapping);
     }
     let names = |list: Vec<TableFeature>| list.iter().map(|f| f.name().to_string()).collect();
     let reader_version = if reader.is_empty() { 1 } else { 3 };
@@ -500,12 +515,12 @@ mod tests {
         .unwrap_err();
         assert!(err[0].starts_with("checkConstraints"), "{err:?}");
         let err = check_write(
-            &proto(1, 7, None, Some(&["rowTracking", "appendOnly"])),
+            &proto(1, 7, None, Some(&["icebergCompatV2", "appendOnly"])),
             &meta(&[]),
             &schema,
         )
         .unwrap_err();
-        assert_eq!(err, vec!["rowTracking"]);
+        assert_eq!(err, vec!["icebergCompatV2"]);
     }
 
     #[test]
@@ -532,6 +547,19 @@ mod tests {
             protocol_for_new_table(&schema, &HashMap::new()),
             proto(1, 2, None, None)
         );
+        let config = |k: &str, v: &str| HashMap::from([(k.to_string(), v.to_string())]);
+        assert_eq!(
+            protocol_for_new_table(&schema, &config("delta.columnMapping.mode", "id")),
+            proto(2, 5, None, None)
+        );
+        let tracked = protocol_for_new_table(&schema, &config("delta.enableRowTracking", "true"));
+        assert_eq!(
+            (tracked.min_reader_version, tracked.min_writer_version),
+            (1, 7)
+        );
+        let writer = tracked.writer_features.unwrap();
+        assert!(writer.contains(&"rowTracking".to_string()), "{writer:?}");
+        assert!(writer.contains(&"domainMetadata".to_string()), "{writer:?}");
         let ntz = StructType::new(vec![StructField::new(
             "t",
             PrimitiveType::TimestampNtz,

@@ -33,8 +33,18 @@ pub const IN_COMMIT_TIMESTAMP_ENABLEMENT_VERSION: &str = "delta.inCommitTimestam
 pub const ENABLE_CHANGE_DATA_FEED: &str = "delta.enableChangeDataFeed";
 /// `delta.enableDeletionVectors`: DML may mark rows deleted instead of rewriting files.
 pub const ENABLE_DELETION_VECTORS: &str = "delta.enableDeletionVectors";
+/// `delta.enableRowTracking`: rows keep stable ids and commit versions across rewrites.
+pub const ENABLE_ROW_TRACKING: &str = "delta.enableRowTracking";
+/// The hidden column a rewritten file keeps its rows' ids in (Spark's name for it).
+pub const MATERIALIZED_ROW_ID_COLUMN_NAME: &str = "delta.rowTracking.materializedRowIdColumnName";
+/// The hidden column a rewritten file keeps its rows' commit versions in.
+pub const MATERIALIZED_ROW_COMMIT_VERSION_COLUMN_NAME: &str =
+    "delta.rowTracking.materializedRowCommitVersionColumnName";
 /// `delta.columnMapping.mode`: `none`, `name` or `id`.
 pub const COLUMN_MAPPING_MODE: &str = "delta.columnMapping.mode";
+/// The largest column id given out so far (`protocol/PROTOCOL.md#column-mapping`): a new column
+/// takes the next one.
+pub const COLUMN_MAPPING_MAX_COLUMN_ID: &str = "delta.columnMapping.maxColumnId";
 /// `delta.dataSkippingNumIndexedCols`: statistics for the first N leaf columns.
 pub const DATA_SKIPPING_NUM_INDEXED_COLS: &str = "delta.dataSkippingNumIndexedCols";
 /// `delta.dataSkippingStatsColumns`: statistics for exactly these columns.
@@ -129,6 +139,8 @@ pub struct TableProperties {
     pub enable_change_data_feed: bool,
     /// `delta.enableDeletionVectors` (false unless `true`).
     pub enable_deletion_vectors: bool,
+    /// `delta.enableRowTracking`.
+    pub enable_row_tracking: bool,
     /// `delta.columnMapping.mode`.
     pub column_mapping_mode: ColumnMappingMode,
 }
@@ -168,6 +180,7 @@ impl TableProperties {
                 .and_then(|v| v.trim().parse().ok()),
             enable_change_data_feed: flag(ENABLE_CHANGE_DATA_FEED),
             enable_deletion_vectors: flag(ENABLE_DELETION_VECTORS),
+            enable_row_tracking: flag(ENABLE_ROW_TRACKING),
             column_mapping_mode: match get(COLUMN_MAPPING_MODE).map(str::trim) {
                 None => ColumnMappingMode::None,
                 Some(m) if m.eq_ignore_ascii_case("none") => ColumnMappingMode::None,

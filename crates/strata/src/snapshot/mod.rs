@@ -23,11 +23,11 @@ use arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
 use crate::log::files::Files;
 use crate::log::replay::TableState;
-use crate::protocol::actions::{Action, CommitInfo, DomainMetadata, Metadata, Protocol};
+use crate::protocol::actions::{Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol};
 use crate::protocol::features::{self, TableFeature};
 use crate::protocol::properties::TableProperties;
 use crate::protocol::schema::StructType;
-use crate::protocol::schema::column_mapping::ColumnLookup;
+use crate::protocol::schema::column_mapping::{ColumnLookup, physical_partition_columns};
 use crate::protocol::tags::{TAGS_DOMAIN, Tag, TagsConfig};
 use crate::storage::Storage;
 
@@ -94,6 +94,23 @@ impl Snapshot {
     /// Partition column names.
     pub fn partition_columns(&self) -> &[String] {
         &self.metadata().partition_columns
+    }
+
+    /// A file's partition values by the partition columns' (logical) names: `partitionValues`
+    /// is keyed by physical names on a table with column mapping
+    /// (`protocol/PROTOCOL.md#column-mapping`).
+    pub fn partition_values_of(&self, add: &Add) -> BTreeMap<String, Option<String>> {
+        let physical = physical_partition_columns(self.metadata());
+        self.partition_columns()
+            .iter()
+            .zip(&physical)
+            .map(|(logical, physical)| {
+                (
+                    logical.clone(),
+                    add.partition_values.get(physical).cloned().flatten(),
+                )
+            })
+            .collect()
     }
 
     /// Table properties (`metaData.configuration`).

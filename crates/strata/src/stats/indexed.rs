@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 
+use arrow_schema::Schema;
+
 use super::{
     DEFAULT_NUM_INDEXED_COLS, NUM_INDEXED_COLS_PROPERTY, STATS_COLUMNS_PROPERTY, StatsError,
 };
+use crate::protocol::schema::column_mapping::{ColumnLookup, physical_path};
 
 /// Which leaf columns receive statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +75,34 @@ impl IndexedColumns {
         } else {
             IndexedColumns::Named(names)
         })
+    }
+}
+
+impl IndexedColumns {
+    /// The same choice over the physical names of a column-mapped table
+    /// (`protocol/PROTOCOL.md#column-mapping`): `delta.dataSkippingStatsColumns` names logical
+    /// columns, statistics are keyed by physical ones. Names not in `schema` stay as they are
+    /// (and select nothing).
+    pub fn to_physical(self, schema: &Schema, lookup: ColumnLookup) -> IndexedColumns {
+        match self {
+            IndexedColumns::Named(names) if lookup.is_mapped() => IndexedColumns::Named(
+                names
+                    .into_iter()
+                    .map(|name| {
+                        let path = parse_column_path(&name);
+                        match physical_path(schema, &path, lookup) {
+                            Some(physical) => physical
+                                .iter()
+                                .map(|s| format!("`{}`", s.replace('`', "``")))
+                                .collect::<Vec<_>>()
+                                .join("."),
+                            None => name,
+                        }
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
     }
 }
 

@@ -434,8 +434,17 @@ mod tests {
         assert!(refusal("`a b` int", &[], &[]).contains("\"a b\""));
         assert!(refusal("a array<struct<`x=y`:int>>", &[], &[]).contains("x=y"));
         assert!(
-            refusal("a int", &[], &[("delta.columnMapping.mode", "name")])
-                .contains("column mapping")
+            refusal("a int", &[], &[("delta.columnMapping.mode", "magic")])
+                .contains("not a column mapping mode")
+        );
+        // With column mapping, names need not be valid Parquet names.
+        let mapped =
+            Table::create("memory://validate/t").with_property("delta.columnMapping.mode", "name");
+        assert!(
+            mapped
+                .definition
+                .validate(&StructType::from_ddl("`a b` int, `x=y` string").unwrap())
+                .is_ok()
         );
         let ok = Table::create("memory://validate/t")
             .with_partition_columns(["p"])

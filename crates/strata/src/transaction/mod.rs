@@ -11,6 +11,7 @@
 
 pub mod conflict;
 pub(crate) mod hooks;
+pub(crate) mod row_tracking;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,6 +163,10 @@ impl Transaction {
         self.read_set.record_writes(&self.actions);
         let storage = self.snapshot.storage().clone();
         let ict_enabled = self.snapshot.in_commit_timestamps_enabled();
+        let row_tracking = self
+            .snapshot
+            .writer_features()
+            .contains(&crate::protocol::features::TableFeature::RowTracking);
         let mut last_ict = self.snapshot.timestamp_ms();
         let mut version = self.snapshot.version() + 1;
         let mut winners: Vec<(i64, Vec<Action>)> = Vec::new();
@@ -172,7 +177,19 @@ impl Transaction {
             let ict = ict_enabled.then(|| now_ms.max(last_ict + 1));
             let mut ours = Vec::with_capacity(self.actions.len() + 1);
             ours.push(Action::CommitInfo(self.commit_info(now_ms, ict)));
-            ours.extend(self.actions.iter().cloned());
+            if row_tracking {
+                // Ids from the mark of the version this attempt lands on: the newest winner's,
+                // else the read snapshot's.
+                let domain = winners
+                    .iter()
+                    .rev()
+                    .find_map(|(_, actions)| row_tracking::domain_in(actions))
+                    .or_else(|| self.snapshot.domain(row_tracking::ROW_TRACKING_DOMAIN));
+                let mark = row_tracking::high_water_mark(domain)?;
+                ours.extend(row_tracking::assign_row_ids(&self.actions, mark, version)?);
+            } else {
+                ours.extend(self.actions.iter().cloned());
+            }
             let path = storage.log_path(&commit_file_name(version));
             let put = storage
                 .put_if_absent(&path, Bytes::from(serialize_commit(&ours)))

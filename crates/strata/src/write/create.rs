@@ -11,7 +11,11 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::protocol::actions::{Action, Format, Metadata};
 use crate::protocol::features;
-use crate::protocol::properties::{COLUMN_MAPPING_MODE, ColumnMappingMode, TableProperties};
+use crate::protocol::properties::{
+    COLUMN_MAPPING_MAX_COLUMN_ID, COLUMN_MAPPING_MODE, ColumnMappingMode,
+    MATERIALIZED_ROW_COMMIT_VERSION_COLUMN_NAME, MATERIALIZED_ROW_ID_COLUMN_NAME, TableProperties,
+};
+use crate::protocol::schema::column_mapping::{assign_column_mapping, max_column_id};
 use crate::protocol::schema::validate::check_names;
 use crate::protocol::schema::{DataType, StructType};
 use crate::snapshot::Snapshot;
@@ -43,13 +47,13 @@ impl TableDefinition {
             return invalid("a table needs at least one column".into());
         }
         let mode = TableProperties::from_configuration(&self.properties).column_mapping_mode;
-        if mode != ColumnMappingMode::None {
+        if let ColumnMappingMode::Unknown(name) = mode {
             return invalid(format!(
-                "{COLUMN_MAPPING_MODE}={} is not supported: strata does not write column mapping (physical column names); create the table without it",
-                mode.name()
+                "{COLUMN_MAPPING_MODE}={name} is not a column mapping mode; use none, name or id"
             ));
         }
-        check_names(&schema.fields, "").map_err(Error::InvalidArgument)?;
+        let mapped = matches!(mode, ColumnMappingMode::Name | ColumnMappingMode::Id);
+        check_names(&schema.fields, "", mapped).map_err(Error::InvalidArgument)?;
         let mut seen_partitions = std::collections::HashSet::new();
         for p in &self.partition_columns {
             if !seen_partitions.insert(p.to_lowercase()) {
@@ -129,7 +133,10 @@ impl TableDefinition {
             Err(Error::NotATable { .. }) => {}
             Err(e) => return Err(e),
         }
-        let protocol = features::protocol_for_new_table(&schema, &self.properties);
+        let mut configuration = self.properties.clone();
+        let schema = with_column_mapping(schema, &mut configuration);
+        with_row_tracking(&mut configuration);
+        let protocol = features::protocol_for_new_table(&schema, &configuration);
         let metadata = Metadata {
             id: uuid::Uuid::new_v4().to_string(),
             name: self.name.clone(),
@@ -138,13 +145,48 @@ impl TableDefinition {
             schema_string: schema.to_json_string(),
             partition_columns: self.partition_columns.clone(),
             created_time: Some(chrono::Utc::now().timestamp_millis()),
-            configuration: self.properties.clone(),
+            configuration,
         };
         Ok(NewTable {
             snapshot: Snapshot::for_new_table(storage, protocol.clone(), metadata.clone())?,
             actions: vec![Action::Protocol(protocol), Action::Metadata(metadata)],
             commit_metadata: self.commit_metadata.clone(),
         })
+    }
+}
+
+/// With column mapping (`name` or `id` mode), every field gets a column id and a physical
+/// name, and `delta.columnMapping.maxColumnId` records the largest id
+/// (`protocol/PROTOCOL.md#column-mapping`); ids and names the schema already carries are kept.
+fn with_column_mapping(
+    schema: StructType,
+    configuration: &mut HashMap<String, String>,
+) -> StructType {
+    let mode = TableProperties::from_configuration(configuration).column_mapping_mode;
+    if !matches!(mode, ColumnMappingMode::Name | ColumnMappingMode::Id) {
+        return schema;
+    }
+    let (schema, max_id) = assign_column_mapping(&schema, max_column_id(&schema));
+    configuration.insert(COLUMN_MAPPING_MAX_COLUMN_ID.to_string(), max_id.to_string());
+    schema
+}
+
+/// With row tracking, the names of the hidden columns rewritten files would keep row ids and
+/// commit versions in, as Spark names them (`protocol/PROTOCOL.md#row-tracking`).
+fn with_row_tracking(configuration: &mut HashMap<String, String>) {
+    if !TableProperties::from_configuration(configuration).enable_row_tracking {
+        return;
+    }
+    for (key, prefix) in [
+        (MATERIALIZED_ROW_ID_COLUMN_NAME, "_row-id-col-"),
+        (
+            MATERIALIZED_ROW_COMMIT_VERSION_COLUMN_NAME,
+            "_row-commit-version-col-",
+        ),
+    ] {
+        configuration
+            .entry(key.to_string())
+            .or_insert_with(|| format!("{prefix}{}", uuid::Uuid::new_v4()));
     }
 }
 

@@ -20,7 +20,9 @@ use crate::protocol::actions::Add;
 use crate::protocol::partition::partition_dir;
 use crate::protocol::paths::encode_path;
 use crate::protocol::schema::StructType;
-use crate::protocol::schema::column_mapping::ColumnLookup;
+use crate::protocol::schema::column_mapping::{
+    ColumnLookup, physical_partition_columns, physical_schema, to_physical_batch,
+};
 use crate::protocol::schema::conform::{conform_batch, nulls};
 use crate::snapshot::Snapshot;
 use crate::stats::IndexedColumns;
@@ -154,7 +156,8 @@ pub(super) async fn write_data_files(
     options: &WriterOptions,
 ) -> Result<Vec<(Add, u64)>> {
     let partition_columns: Arc<[String]> = snapshot.partition_columns().into();
-    let file_schema = Arc::new(Schema::new(
+    let lookup = snapshot.column_lookup();
+    let logical_file_schema = Schema::new(
         snapshot
             .arrow_schema()
             .fields()
@@ -162,11 +165,15 @@ pub(super) async fn write_data_files(
             .filter(|f| !partition_columns.contains(f.name()))
             .cloned()
             .collect::<Vec<_>>(),
-    ));
+    );
+    // Files hold physical names (and, in id mode, field ids); so do statistics.
+    let file_schema = Arc::new(physical_schema(&logical_file_schema, lookup));
+    let indexed = IndexedColumns::from_properties(snapshot.properties())?
+        .to_physical(&logical_file_schema, lookup);
     let mut encoder = Encoder::new(EncoderOptions {
-        schema: file_schema,
+        schema: file_schema.clone(),
         properties: options.properties(),
-        indexed: IndexedColumns::from_properties(snapshot.properties())?,
+        indexed,
         row_group_rows: options.row_group_rows,
         target_file_size: options.target_file_size,
         max_buffered_bytes: options.max_buffered_bytes,
@@ -175,7 +182,7 @@ pub(super) async fn write_data_files(
     let conformer = conformer.map(Arc::new);
     let mut uploads = Uploads {
         storage: snapshot.storage().clone(),
-        partition_columns: partition_columns.clone(),
+        partition_columns: physical_partition_columns(snapshot.metadata()).into(),
         extension: options.extension(),
         max_bytes: options.max_buffered_bytes,
         bytes: 0,
@@ -187,12 +194,14 @@ pub(super) async fn write_data_files(
     let mut group = input.next().await?;
     while !group.is_empty() {
         let (conformer, partition_columns) = (conformer.clone(), partition_columns.clone());
+        let physical = lookup.is_mapped().then(|| file_schema.clone());
         let encode = tokio::task::spawn_blocking(move || {
             let files = encode_group(
                 &mut encoder,
                 &group,
                 conformer.as_deref(),
                 &partition_columns,
+                physical.as_ref(),
             );
             (encoder, files, group)
         });
@@ -254,12 +263,14 @@ impl Groups {
     }
 }
 
-/// Conforms (stream input), splits by partition and encodes one group of input.
+/// Conforms (stream input), splits by partition, renames to the `physical` file schema (with
+/// column mapping) and encodes one group of input.
 fn encode_group(
     encoder: &mut Encoder,
     group: &[RecordBatch],
     conformer: Option<&Conformer>,
     partition_columns: &[String],
+    physical: Option<&SchemaRef>,
 ) -> Result<Vec<EncodedFile>> {
     let mut files = Vec::new();
     for batch in group.iter().filter(|b| b.num_rows() > 0) {
@@ -271,11 +282,17 @@ fn encode_group(
             }
             None => batch,
         };
-        let parts = if partition_columns.is_empty() {
+        let mut parts = if partition_columns.is_empty() {
             vec![(Vec::new(), batch.clone())]
         } else {
             partition::split_by_partition(batch, partition_columns)?
         };
+        if let Some(physical) = physical {
+            for (_, part) in &mut parts {
+                *part = to_physical_batch(part, physical)
+                    .map_err(|e| Error::internal(format!("renaming to physical columns: {e}")))?;
+            }
+        }
         files.extend(encoder.write(parts)?);
     }
     Ok(files)

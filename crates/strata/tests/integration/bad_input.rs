@@ -173,7 +173,7 @@ async fn unsupported_reader_and_writer_features_are_named() {
     let table = three_versions(&lake, "rt").await;
     std::fs::write(
         commit_path(&lake.table_path("rt"), 3),
-        r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["rowTracking"]}}"#,
+        r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["icebergCompatV2"]}}"#,
     )
     .unwrap();
     let reopened = Table::open(lake.table("rt"))
@@ -191,7 +191,7 @@ async fn unsupported_reader_and_writer_features_are_named() {
     );
     let err = table.append([people(9..10, None)]).await.unwrap_err();
     assert!(
-        matches!(&err, Error::UnsupportedWriterFeatures { features, .. } if features == &vec!["rowTracking".to_string()]),
+        matches!(&err, Error::UnsupportedWriterFeatures { features, .. } if features == &vec!["icebergCompatV2".to_string()]),
         "{err}"
     );
     assert_eq!(reopened.version().await.unwrap(), 3, "nothing committed");

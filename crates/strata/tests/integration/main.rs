@@ -19,6 +19,7 @@ mod model;
 mod optimize;
 mod predicates;
 mod roundtrip;
+mod row_tracking;
 mod spark_fixtures;
 mod stress;
 mod tags;

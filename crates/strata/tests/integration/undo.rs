@@ -124,3 +124,30 @@ async fn revert_refuses_when_later_commits_depend_on_it() {
     ));
     assert_eq!(table.version().await.unwrap(), 3, "nothing committed");
 }
+
+#[tokio::test]
+async fn restored_and_reverted_files_keep_their_statistics_read_from_a_checkpoint() {
+    for undo in ["restore", "revert"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (table, location) = table_with(&dir).await;
+        table.append([batch(0..5)]).await.unwrap();
+        let target = table.version().await.unwrap();
+        table.checkpoint().await.unwrap();
+        table.overwrite([batch(10..12)]).await.unwrap();
+        // A fresh handle knows the files of `target` only from the checkpoint.
+        let fresh = Table::open(&location).await.unwrap();
+        match undo {
+            "restore" => fresh.restore_to_version(target).await.unwrap(),
+            _ => fresh.revert(target + 1).await.unwrap(),
+        };
+        let snapshot = fresh.snapshot().await.unwrap();
+        assert_eq!(ids(&snapshot).await, range(0..5), "{undo}");
+        for file in snapshot.files() {
+            assert!(
+                file.stats().is_some(),
+                "{undo}: {} lost its statistics",
+                file.path()
+            );
+        }
+    }
+}

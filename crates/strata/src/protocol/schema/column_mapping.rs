@@ -12,9 +12,14 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, FieldRef, Fields, Schema};
+use arrow::array::{
+    Array, ArrayRef, AsArray, LargeListArray, ListArray, MapArray, RecordBatch, RecordBatchOptions,
+    StructArray,
+};
+use arrow::error::ArrowError;
+use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
-use super::StructType;
+use super::{StructField, StructType};
 use crate::protocol::actions::Metadata;
 use crate::protocol::properties::{ColumnMappingMode, TableProperties};
 
@@ -139,8 +144,8 @@ pub fn physical_partition_columns(metadata: &Metadata) -> Vec<String> {
         .collect()
 }
 
-/// The schema as data files hold it: the same structure with physical names and, in `id`
-/// mode, Parquet field ids (what a writer puts in a file and what statistics are keyed by).
+/// The schema as data files hold it: the same structure with physical names and Parquet field
+/// ids (what a writer puts in a file and what statistics are keyed by).
 pub fn physical_schema(schema: &Schema, lookup: ColumnLookup) -> Schema {
     if !lookup.is_mapped() {
         return schema.clone();
@@ -157,9 +162,9 @@ pub fn physical_schema(schema: &Schema, lookup: ColumnLookup) -> Schema {
 
 fn physical_field(field: &Field, lookup: ColumnLookup) -> FieldRef {
     let mut metadata = field.metadata().clone();
-    if lookup == ColumnLookup::FieldId
-        && let Some(id) = column_id(field)
-    {
+    // Writers put the column id in the Parquet field id in both modes (the spec's writer
+    // requirements); only `id` mode reads by it.
+    if let Some(id) = column_id(field) {
         metadata.insert(PARQUET_FIELD_ID_KEY.to_string(), id.to_string());
     }
     Arc::new(
@@ -193,6 +198,164 @@ fn physical_type(data_type: &DataType, lookup: ColumnLookup) -> DataType {
         DataType::Map(entries, sorted) => DataType::Map(keep_name(entries), *sorted),
         other => other.clone(),
     }
+}
+
+/// A batch of the logical schema as the data files of `physical` (from [`physical_schema`] of
+/// the same fields) hold it: the same arrays, with every column and nested field renamed by
+/// position. Nothing is copied but the array headers.
+///
+/// # Errors
+/// When the batch's structure is not the one `physical` was derived from (a bug in the caller).
+pub fn to_physical_batch(
+    batch: &RecordBatch,
+    physical: &SchemaRef,
+) -> Result<RecordBatch, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(physical.fields())
+        .map(|(column, field)| renamed(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(physical.clone(), columns, &options)
+}
+
+/// `array` typed as `target`, which differs from its type only in field names.
+fn renamed(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, ArrowError> {
+    if array.data_type() == target {
+        return Ok(array.clone());
+    }
+    let mismatch = || {
+        ArrowError::SchemaError(format!(
+            "cannot rename {} to {target}: the structures differ",
+            array.data_type()
+        ))
+    };
+    Ok(match target {
+        DataType::Struct(fields) => {
+            let source = array.as_struct_opt().ok_or_else(mismatch)?;
+            let children = source
+                .columns()
+                .iter()
+                .zip(fields)
+                .map(|(child, field)| renamed(child, field.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(StructArray::try_new_with_length(
+                fields.clone(),
+                children,
+                source.nulls().cloned(),
+                source.len(),
+            )?)
+        }
+        DataType::List(element) => {
+            let source = array.as_list_opt::<i32>().ok_or_else(mismatch)?;
+            let values = renamed(source.values(), element.data_type())?;
+            Arc::new(ListArray::try_new(
+                element.clone(),
+                source.offsets().clone(),
+                values,
+                source.nulls().cloned(),
+            )?)
+        }
+        DataType::LargeList(element) => {
+            let source = array.as_list_opt::<i64>().ok_or_else(mismatch)?;
+            let values = renamed(source.values(), element.data_type())?;
+            Arc::new(LargeListArray::try_new(
+                element.clone(),
+                source.offsets().clone(),
+                values,
+                source.nulls().cloned(),
+            )?)
+        }
+        DataType::Map(entries, sorted) => {
+            let source = array.as_map_opt().ok_or_else(mismatch)?;
+            let entries_array: ArrayRef = Arc::new(source.entries().clone());
+            let renamed_entries = renamed(&entries_array, entries.data_type())?;
+            Arc::new(MapArray::try_new(
+                entries.clone(),
+                source.offsets().clone(),
+                renamed_entries.as_struct().clone(),
+                source.nulls().cloned(),
+                *sorted,
+            )?)
+        }
+        _ => return Err(mismatch()),
+    })
+}
+
+/// Gives every field of `schema` (at every depth) that lacks them a column id above
+/// `max_column_id` and a physical name `col-<uuid>`, as Delta writers do when column mapping
+/// is enabled; returns the schema and the new `delta.columnMapping.maxColumnId`.
+pub fn assign_column_mapping(schema: &StructType, max_column_id: i64) -> (StructType, i64) {
+    let mut next = max_column_id;
+    let fields = schema
+        .fields
+        .iter()
+        .map(|f| assign_field(f, &mut next))
+        .collect();
+    (StructType::new(fields), next)
+}
+
+fn assign_field(field: &StructField, next: &mut i64) -> StructField {
+    let mut field = field.clone();
+    if !field.metadata.contains_key(COLUMN_ID_KEY) {
+        *next += 1;
+        field
+            .metadata
+            .insert(COLUMN_ID_KEY.to_string(), serde_json::Value::from(*next));
+    }
+    if !field.metadata.contains_key(PHYSICAL_NAME_KEY) {
+        field.metadata.insert(
+            PHYSICAL_NAME_KEY.to_string(),
+            serde_json::Value::from(format!("col-{}", uuid::Uuid::new_v4())),
+        );
+    }
+    field.data_type = assign_type(&field.data_type, next);
+    field
+}
+
+fn assign_type(data_type: &super::DataType, next: &mut i64) -> super::DataType {
+    use super::DataType as D;
+    match data_type {
+        D::Struct(inner) => D::Struct(Box::new(StructType::new(
+            inner.fields.iter().map(|f| assign_field(f, next)).collect(),
+        ))),
+        D::Array(array) => {
+            let mut array = array.clone();
+            array.element_type = assign_type(&array.element_type, next);
+            D::Array(array)
+        }
+        D::Map(map) => {
+            let mut map = map.clone();
+            map.key_type = assign_type(&map.key_type, next);
+            map.value_type = assign_type(&map.value_type, next);
+            D::Map(map)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The largest column id of the schema (0 without any), for tables that lack
+/// `delta.columnMapping.maxColumnId`.
+pub fn max_column_id(schema: &StructType) -> i64 {
+    fn of_type(data_type: &super::DataType) -> i64 {
+        use super::DataType as D;
+        match data_type {
+            D::Struct(inner) => inner.fields.iter().map(of_field).max().unwrap_or(0),
+            D::Array(array) => of_type(&array.element_type),
+            D::Map(map) => of_type(&map.key_type).max(of_type(&map.value_type)),
+            _ => 0,
+        }
+    }
+    fn of_field(field: &StructField) -> i64 {
+        let own = field
+            .metadata
+            .get(COLUMN_ID_KEY)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        own.max(of_type(&field.data_type))
+    }
+    schema.fields.iter().map(of_field).max().unwrap_or(0)
 }
 
 #[cfg(test)]

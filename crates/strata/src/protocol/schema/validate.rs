@@ -3,13 +3,18 @@
 
 use super::{DataType, StructField, StructType};
 
-/// Characters Delta refuses in column names unless column mapping is on (which strata does
-/// not write), because they are not valid in Parquet column names.
+/// Characters Delta refuses in column names unless column mapping is on (data files then use
+/// physical names), because they are not valid in Parquet column names.
 const SPECIAL_NAME_CHARS: &[char] = &[' ', ',', ';', '{', '}', '(', ')', '\n', '\t', '='];
 
 /// Column names at every level: not empty, unique ignoring case within a struct (Delta is
-/// case-insensitive), and free of [`SPECIAL_NAME_CHARS`].
-pub(crate) fn check_names(fields: &[StructField], parent: &str) -> std::result::Result<(), String> {
+/// case-insensitive), and, unless the table maps columns (`mapped`), free of
+/// [`SPECIAL_NAME_CHARS`].
+pub(crate) fn check_names(
+    fields: &[StructField],
+    parent: &str,
+    mapped: bool,
+) -> std::result::Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for f in fields {
         let path = if parent.is_empty() {
@@ -20,9 +25,9 @@ pub(crate) fn check_names(fields: &[StructField], parent: &str) -> std::result::
         if f.name.is_empty() {
             return Err(format!("a column name is empty (in {parent:?})"));
         }
-        if f.name.contains(SPECIAL_NAME_CHARS) {
+        if !mapped && f.name.contains(SPECIAL_NAME_CHARS) {
             return Err(format!(
-                "column name {path:?} contains one of ` ,;{{}}()\\n\\t=`, which Delta allows only with column mapping, which strata does not write; rename the column"
+                "column name {path:?} contains one of ` ,;{{}}()\\n\\t=`, which Delta allows only with column mapping; rename the column or create the table with delta.columnMapping.mode=name"
             ));
         }
         if !seen.insert(f.name.to_lowercase()) {
@@ -31,7 +36,7 @@ pub(crate) fn check_names(fields: &[StructField], parent: &str) -> std::result::
             ));
         }
         for nested in nested_structs(&f.data_type) {
-            check_names(&nested.fields, &path)?;
+            check_names(&nested.fields, &path, mapped)?;
         }
     }
     Ok(())
