@@ -169,6 +169,7 @@ pub const SUPPORTED_WRITER_FEATURES: &[TableFeature] = &[
     F::V2Checkpoint,
     F::DeletionVectors,
     F::RowTracking,
+    F::Clustering,
 ];
 
 /// The highest legacy versions strata knows, and the explicit-feature versions.

@@ -91,11 +91,7 @@ impl IndexedColumns {
                     .map(|name| {
                         let path = parse_column_path(&name);
                         match physical_path(schema, &path, lookup) {
-                            Some(physical) => physical
-                                .iter()
-                                .map(|s| format!("`{}`", s.replace('`', "``")))
-                                .collect::<Vec<_>>()
-                                .join("."),
+                            Some(physical) => quoted_path(&physical),
                             None => name,
                         }
                     })
@@ -104,6 +100,54 @@ impl IndexedColumns {
             other => other,
         }
     }
+}
+
+impl IndexedColumns {
+    /// The same choice widened to include `required` column paths (of `schema`): a clustered
+    /// table needs statistics on its clustering columns whatever the indexing properties say
+    /// (`protocol/PROTOCOL.md#clustered-tables`).
+    pub fn including(self, schema: &Schema, required: &[Vec<String>]) -> IndexedColumns {
+        if required.is_empty() {
+            return self;
+        }
+        let mut names = match self {
+            IndexedColumns::All => return IndexedColumns::All,
+            IndexedColumns::Named(names) => names,
+            IndexedColumns::First(n) => {
+                let mut leaves = Vec::new();
+                leaf_paths(schema.fields(), &mut Vec::new(), &mut leaves);
+                leaves.truncate(n);
+                leaves.iter().map(|p| quoted_path(p)).collect()
+            }
+        };
+        for path in required {
+            let name = quoted_path(path);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        IndexedColumns::Named(names)
+    }
+}
+
+/// Every leaf column's path, depth first in schema order (structs are not leaves).
+fn leaf_paths(fields: &arrow_schema::Fields, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    for field in fields {
+        prefix.push(field.name().clone());
+        match field.data_type() {
+            arrow_schema::DataType::Struct(children) => leaf_paths(children, prefix, out),
+            _ => out.push(prefix.clone()),
+        }
+        prefix.pop();
+    }
+}
+
+/// A column path as `delta.dataSkippingStatsColumns` writes it, every segment backticked.
+fn quoted_path(path: &[String]) -> String {
+    path.iter()
+        .map(|s| format!("`{}`", s.replace('`', "``")))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Split `s` on `sep`, ignoring separators inside backtick-quoted sections.
@@ -155,6 +199,43 @@ pub(super) fn name_matches(wanted: &str, actual: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_columns_widen_any_choice() {
+        use arrow_schema::{DataType, Field};
+        let schema = Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new(
+                "s",
+                DataType::Struct(
+                    vec![
+                        Field::new("b", DataType::Int64, true),
+                        Field::new("c", DataType::Int64, true),
+                    ]
+                    .into(),
+                ),
+                true,
+            ),
+            Field::new("d", DataType::Int64, true),
+        ]);
+        let d = vec![vec!["d".to_string()]];
+        assert_eq!(
+            IndexedColumns::First(2).including(&schema, &d),
+            IndexedColumns::Named(vec!["`a`".into(), "`s`.`b`".into(), "`d`".into()])
+        );
+        assert_eq!(
+            IndexedColumns::All.including(&schema, &d),
+            IndexedColumns::All
+        );
+        assert_eq!(
+            IndexedColumns::Named(vec!["`d`".into()]).including(&schema, &d),
+            IndexedColumns::Named(vec!["`d`".into()])
+        );
+        assert_eq!(
+            IndexedColumns::First(1).including(&schema, &[]),
+            IndexedColumns::First(1)
+        );
+    }
 
     #[test]
     fn properties() {

@@ -17,6 +17,8 @@ use super::encode::{EncodedFile, Encoder, EncoderOptions};
 use super::partition;
 use crate::error::{Error, Result};
 use crate::protocol::actions::Add;
+use crate::protocol::clustering::{CLUSTERING_DOMAIN, clustering_columns};
+use crate::protocol::features::TableFeature;
 use crate::protocol::partition::partition_dir;
 use crate::protocol::paths::encode_path;
 use crate::protocol::schema::StructType;
@@ -169,7 +171,8 @@ pub(super) async fn write_data_files(
     // Files hold physical names (and, in id mode, field ids); so do statistics.
     let file_schema = Arc::new(physical_schema(&logical_file_schema, lookup));
     let indexed = IndexedColumns::from_properties(snapshot.properties())?
-        .to_physical(&logical_file_schema, lookup);
+        .to_physical(&logical_file_schema, lookup)
+        .including(&file_schema, &required_stats_columns(snapshot)?);
     let mut encoder = Encoder::new(EncoderOptions {
         schema: file_schema.clone(),
         properties: options.properties(),
@@ -222,6 +225,26 @@ pub(super) async fn write_data_files(
     let adds = uploads.finish().await?;
     while spent.join_next().await.is_some() {}
     Ok(adds)
+}
+
+/// Columns every new file must have statistics for whatever the indexing properties say: a
+/// clustered table's clustering columns (physical paths; `protocol/PROTOCOL.md#clustered-tables`).
+fn required_stats_columns(snapshot: &Snapshot) -> Result<Vec<Vec<String>>> {
+    if !snapshot
+        .writer_features()
+        .contains(&TableFeature::Clustering)
+    {
+        return Ok(Vec::new());
+    }
+    let Some(domain) = snapshot.domain(CLUSTERING_DOMAIN).filter(|d| !d.removed) else {
+        return Ok(Vec::new());
+    };
+    clustering_columns(domain).map_err(|reason| {
+        Error::InvalidArgument(format!(
+            "{}: {reason}; the table's clustering metadata is corrupt",
+            snapshot.storage().location()
+        ))
+    })
 }
 
 /// The input in groups of at most [`GROUP_ROWS`] rows: the next batch, waited for, and then

@@ -6,6 +6,7 @@ mod bad_input;
 mod changes;
 mod checkpoints;
 mod cleanup;
+mod clustering;
 mod column_mapping;
 mod conformance;
 mod deletion_vectors;
