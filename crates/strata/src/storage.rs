@@ -300,6 +300,32 @@ impl Storage {
         Ok(files)
     }
 
+    /// Lists `_delta_log/_sidecars/` (V2 checkpoint sidecars): `_delta_log/`-relative names
+    /// (`_sidecars/<file>`) and metadata, sorted by name.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when listing fails.
+    pub async fn list_sidecars(&self) -> Result<Vec<(String, ObjectMeta)>> {
+        let log = self.root.clone().join(LOG_DIR);
+        let prefix = log.clone().join(crate::protocol::paths::SIDECAR_DIR);
+        let metas: Vec<ObjectMeta> =
+            self.store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|source| Error::Storage {
+                    path: prefix.to_string(),
+                    source,
+                })?;
+        let log_len = log.as_ref().len() + 1;
+        let mut files: Vec<(String, ObjectMeta)> = metas
+            .into_iter()
+            .filter_map(|m| Some((m.location.as_ref().get(log_len..)?.to_string(), m)))
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(files)
+    }
+
     /// Lists every object under the table root (log included): its path relative to the root,
     /// its object path, size and modification time. For vacuum.
     ///

@@ -13,6 +13,7 @@ use crate::log::cleanup::plan_cleanup;
 use crate::log::segment::{LogFile, LogListing};
 use crate::protocol::paths::LogFileKind;
 use crate::protocol::properties::LOG_RETENTION_DURATION;
+use crate::snapshot::checkpoint::sidecars_of;
 use crate::snapshot::{Snapshot, list_log};
 use crate::storage::Storage;
 
@@ -85,13 +86,59 @@ pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<Cl
     let cutoff_ms = protect_tagged(snapshot, &files, now_ms.saturating_sub(retention_ms))?;
     let plan = plan_cleanup(&files, cutoff_ms);
     delete_in_order(storage, &plan.delete).await?;
+    let remaining: Vec<&LogFile> = files
+        .iter()
+        .filter(|f| !plan.delete.contains(&f.name))
+        .collect();
+    let mut deleted = plan.delete;
+    deleted.extend(
+        delete_orphaned_sidecars(storage, &remaining, cutoff_ms.min(now_ms - DAY_MS)).await?,
+    );
     Ok(CleanupReport {
-        deleted: plan.delete,
+        deleted,
         earliest_version: plan.earliest_version.ok_or_else(|| not_a_table(storage))?,
         checkpoint_version: plan.checkpoint,
         cutoff_ms: Some(cutoff_ms),
         skipped: None,
     })
+}
+
+/// Sidecars younger than this are never deleted: a checkpoint being written puts its sidecars
+/// before the file that references them.
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Deletes the V2 checkpoint sidecars no remaining checkpoint references and that were
+/// modified before `cutoff_ms` (`protocol/PROTOCOL.md#log-cleanup`): once log cleanup deleted
+/// the checkpoints that used them, nothing reads them. Returns their names.
+async fn delete_orphaned_sidecars(
+    storage: &Storage,
+    remaining: &[&LogFile],
+    cutoff_ms: i64,
+) -> Result<Vec<String>> {
+    let sidecars = storage.list_sidecars().await?;
+    let old: Vec<&(String, object_store::ObjectMeta)> = sidecars
+        .iter()
+        .filter(|(_, meta)| meta.last_modified.timestamp_millis() < cutoff_ms)
+        .collect();
+    if old.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut referenced = std::collections::HashSet::new();
+    for file in remaining
+        .iter()
+        .filter(|f| matches!(f.kind, LogFileKind::Checkpoint | LogFileKind::V2Checkpoint))
+    {
+        referenced.extend(sidecars_of(storage, file).await?);
+    }
+    let orphans: Vec<String> = old
+        .into_iter()
+        .filter(|(name, _)| !referenced.contains(name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in &orphans {
+        storage.delete(&storage.log_file(name)).await?;
+    }
+    Ok(orphans)
 }
 
 /// Moves the cutoff back to the oldest tagged version's commit time, so that version stays

@@ -63,6 +63,8 @@ enum Columns {
     StateAndStats,
     /// Only `add` statistics (and `add.size` to keep the `add` rows identifiable).
     Stats,
+    /// Only the `sidecar` actions (log cleanup).
+    Sidecars,
 }
 
 /// One checkpoint file (a classic checkpoint, a part, a V2 top-level file or a sidecar),
@@ -88,6 +90,7 @@ fn projection(schema: &SchemaDescriptor, columns: Columns) -> ProjectionMask {
         match (columns, add_child) {
             (Columns::Stats, Some(child)) => ["size", "stats", "stats_parsed"].contains(&child),
             (Columns::Stats, None) => false,
+            (Columns::Sidecars, add) => add.is_none() && root == "sidecar",
             (Columns::State, Some(child)) => !LAZY_ADD_COLUMNS.contains(&child),
             (Columns::StateAndStats, Some(child)) => child != "partitionValues_parsed",
             (_, None) => ACTION_COLUMNS.contains(&root),
@@ -347,6 +350,29 @@ fn sidecar_name(sidecar: &Sidecar) -> String {
     let decoded = crate::protocol::paths::decode_path(&sidecar.path);
     let file = decoded.rsplit('/').next().unwrap_or_default();
     format!("{SIDECAR_DIR}/{file}")
+}
+
+/// The sidecars (`_delta_log/`-relative names) a checkpoint file references; none for a
+/// classic V1 checkpoint or a part.
+///
+/// # Errors
+/// [`Error::CorruptCheckpoint`] naming the file; [`Error::Storage`].
+pub(crate) async fn sidecars_of(storage: &Storage, file: &LogFile) -> Result<Vec<String>> {
+    let decoded = decode_all(
+        storage,
+        vec![(file.name.clone(), file.size)],
+        file.version,
+        Columns::Sidecars,
+    )
+    .await?;
+    Ok(decoded
+        .iter()
+        .flat_map(|d| &d.actions)
+        .filter_map(|a| match a {
+            Action::Sidecar(s) => Some(sidecar_name(s)),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Reads the checkpoint of `version` (its parts in order, or a V2 checkpoint and its

@@ -912,3 +912,53 @@ async fn v2_checkpoint_tables_are_written_and_read_by_both() {
     assert_eq!((info.version, info.num_add_files), (9, files));
     assert!(checkpoint_path(&path, 9).exists());
 }
+
+#[tokio::test]
+async fn log_cleanup_deletes_orphaned_sidecars_and_keeps_referenced_ones() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    v2_checkpoints_with_sidecars(&location, "json").await;
+    let before = Table::open(&location).await.unwrap();
+    let before = before.snapshot().await.unwrap();
+    let expected = before.scan().collect().await.unwrap();
+    // A sidecar of a checkpoint that is gone (a cleanup deleted it, or its writer died).
+    let sidecars = lake.table_path("t").join("_delta_log/_sidecars");
+    std::fs::write(sidecars.join("orphan.parquet"), b"PAR1").unwrap();
+    // Everything is 40 days old: past the 30-day retention, and past the day sidecars get.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 24 * 3600);
+    for dir in [lake.table_path("t").join("_delta_log"), sidecars.clone()] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(old))
+                    .unwrap();
+            }
+        }
+    }
+    let table = Table::open(&location).await.unwrap();
+    let report = table.cleanup_log().await.unwrap();
+    assert!(
+        report
+            .deleted
+            .contains(&"_sidecars/orphan.parquet".to_string()),
+        "{report:?}"
+    );
+    let left: Vec<String> = std::fs::read_dir(&sidecars)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left.len(), 2, "the referenced sidecars stay: {left:?}");
+    let reopened = Table::open(&location)
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::support::rendered(&reopened.scan().collect().await.unwrap()),
+        crate::support::rendered(&expected)
+    );
+}
