@@ -3,8 +3,6 @@
 //! portable form behind the magic number, framed in a DV file (version byte, big-endian size,
 //! vector, big-endian CRC-32), and the descriptor that names it.
 
-use std::path::Path;
-
 use roaring::RoaringTreemap;
 use strata::actions::{Action, Add, DeletionVectorDescriptor, Remove};
 use strata::{Snapshot, Transaction};
@@ -31,35 +29,45 @@ pub fn serialize(rows: &RoaringTreemap) -> Vec<u8> {
     vector
 }
 
-/// Writes a vector deleting `rows` into `table_dir` (for `u` and `p`) and returns its descriptor.
-pub fn write_vector(
-    table_dir: &Path,
+/// Writes a vector deleting `rows` beside the table's data (for `u` and `p`) and returns its
+/// descriptor.
+pub async fn write_vector(
+    storage: &strata::Storage,
     rows: &RoaringTreemap,
-    storage: Storage,
+    kind: Storage,
 ) -> DeletionVectorDescriptor {
     let vector = serialize(rows);
     let uuid = uuid::Uuid::new_v4();
     let file_name = format!("deletion_vector_{uuid}.bin");
-    if storage != Storage::Inline {
+    if kind != Storage::Inline {
         let mut file = vec![1u8];
         file.extend_from_slice(&(vector.len() as u32).to_be_bytes());
         file.extend_from_slice(&vector);
         file.extend_from_slice(&crc32fast::hash(&vector).to_be_bytes());
-        std::fs::write(table_dir.join(&file_name), &file).expect("write DV file");
+        let path = storage.relative_path(&file_name).expect("DV path");
+        storage.put(&path, file).await.expect("write DV file");
     }
-    let (storage_type, path_or_inline_dv) = match storage {
+    let (storage_type, path_or_inline_dv) = match kind {
         Storage::Uuid => ("u", z85::encode(uuid.as_bytes())),
         Storage::Inline => {
             let mut padded = vector.clone();
             padded.resize(vector.len().div_ceil(4) * 4, 0);
             ("i", z85::encode(&padded))
         }
-        Storage::Path => ("p", format!("file://{}/{file_name}", table_dir.display())),
+        Storage::Path => {
+            let root = storage.location().trim_end_matches('/');
+            let url = if root.contains("://") {
+                format!("{root}/{file_name}")
+            } else {
+                format!("file://{root}/{file_name}")
+            };
+            ("p", url)
+        }
     };
     DeletionVectorDescriptor {
         storage_type: storage_type.into(),
         path_or_inline_dv,
-        offset: (storage != Storage::Inline).then_some(1),
+        offset: (kind != Storage::Inline).then_some(1),
         size_in_bytes: vector.len() as i32,
         cardinality: rows.len() as i64,
     }
@@ -67,11 +75,12 @@ pub fn write_vector(
 
 /// Commits, as Spark's `DELETE` does, a vector deleting `rows` on each given live file of
 /// `snapshot` (which must not carry a vector yet): the file removed and added back with it.
+/// Only for tests that know no other writer races them: it does not retry a conflict.
 pub async fn delete_rows(
+    storage: &strata::Storage,
     snapshot: &Snapshot,
-    table_dir: &Path,
     deletes: Vec<(Add, RoaringTreemap)>,
-    storage: Storage,
+    kind: Storage,
 ) -> strata::CommitResult {
     let mut tx = Transaction::new(snapshot, "DELETE");
     let now = std::time::SystemTime::now()
@@ -79,7 +88,7 @@ pub async fn delete_rows(
         .expect("clock")
         .as_millis() as i64;
     for (add, rows) in deletes {
-        let dv = write_vector(table_dir, &rows, storage);
+        let dv = write_vector(storage, &rows, kind).await;
         tx.add_actions([
             Action::Remove(Remove::from_add(&add, now, true)),
             Action::Add(Add {

@@ -334,14 +334,15 @@ async fn dv_prepare(a: &Args) -> BenchResult<Fields> {
         })
         .collect();
     let with_vectors = deletes.len();
+    let dv_table = Table::open(dv.as_str()).await?;
     strata_test_support::deletion_vectors::delete_rows(
+        dv_table.storage(),
         &snapshot,
-        std::path::Path::new(&dv),
         deletes,
         strata_test_support::deletion_vectors::Storage::Uuid,
     )
     .await;
-    Table::open(dv.as_str()).await?.checkpoint().await?;
+    dv_table.checkpoint().await?;
     Ok(vec![
         ("workload", json!("dv_prepare")),
         ("seconds", json!(0.0)),

@@ -373,6 +373,7 @@ pub fn protocol_for_new_table(
     let needs_cdf = properties.enable_change_data_feed;
     let needs_v2_checkpoint = properties.checkpoint_policy_v2;
     let needs_row_tracking = properties.enable_row_tracking;
+    let needs_deletion_vectors = properties.enable_deletion_vectors;
     let needs_column_mapping = matches!(
         properties.column_mapping_mode,
         ColumnMappingMode::Name | ColumnMappingMode::Id
@@ -382,7 +383,12 @@ pub fn protocol_for_new_table(
         (false, true) => 4,
         (false, false) => 2,
     };
-    if !needs_ntz && !needs_ict && !needs_v2_checkpoint && !needs_row_tracking {
+    if !needs_ntz
+        && !needs_ict
+        && !needs_v2_checkpoint
+        && !needs_row_tracking
+        && !needs_deletion_vectors
+    {
         // Legacy versions where they suffice: the most readers read them (column mapping is
         // reader version 2, writer version 5).
         return Protocol {
@@ -408,6 +414,10 @@ pub fn protocol_for_new_table(
     if needs_row_tracking {
         writer.push(F::DomainMetadata);
         writer.push(F::RowTracking);
+    }
+    if needs_deletion_vectors {
+        writer.push(F::DeletionVectors);
+        reader.push(F::DeletionVectors);
     }
     if needs_column_mapping {
         // Already among the legacy writer-5 features.
@@ -561,6 +571,9 @@ mod tests {
         let writer = tracked.writer_features.unwrap();
         assert!(writer.contains(&"rowTracking".to_string()), "{writer:?}");
         assert!(writer.contains(&"domainMetadata".to_string()), "{writer:?}");
+        let dv = protocol_for_new_table(&schema, &config("delta.enableDeletionVectors", "true"));
+        assert_eq!((dv.min_reader_version, dv.min_writer_version), (3, 7));
+        assert_eq!(dv.reader_features.unwrap(), ["deletionVectors"]);
         let ntz = StructType::new(vec![StructField::new(
             "t",
             PrimitiveType::TimestampNtz,

@@ -148,13 +148,7 @@ async fn table_with_vector(
         "i" => dv::Storage::Inline,
         _ => dv::Storage::Path,
     };
-    dv::delete_rows(
-        &snapshot,
-        &lake.table_path(name),
-        vec![(add, rows)],
-        storage,
-    )
-    .await;
+    dv::delete_rows(table.storage(), &snapshot, vec![(add, rows)], storage).await;
     table
 }
 

@@ -10,7 +10,11 @@
 //!   (lost acknowledgement, crash after the put) but then only once;
 //! - rerunning the write with the same `(appId, version)` is exactly once: `already_applied`
 //!   when it landed, one new commit when it did not;
-//! - each `txn` version appears in exactly one commit, and no `commitInfo.txnId` twice.
+//! - each `txn` version appears in exactly one commit, and no `commitInfo.txnId` twice;
+//! - on a row-tracking table, no two live files' row id ranges overlap.
+//!
+//! Seeds write to plain tables and to tables with column mapping (name, and id with deletion
+//! vectors) and row tracking, chosen by the seed.
 //!
 //! Seeds: `STRATA_FAULT_SEEDS=<n>` runs more seeds in the sweep (default
 //! [`DEFAULT_SEEDS`]); `STRATA_FAULT_SEED=<n>` replays one. A failure prints the seed, the
@@ -228,6 +232,8 @@ struct Run {
     /// The `txn.version` each commit carries, by commit version.
     txn_at: BTreeMap<i64, i64>,
     partitioned: bool,
+    /// Table properties of the seed's flavor (column mapping, deletion vectors, row tracking).
+    properties: Vec<(&'static str, &'static str)>,
 }
 
 impl Run {
@@ -238,6 +244,7 @@ impl Run {
             model: Vec::new(),
             txn_at: BTreeMap::new(),
             partitioned: false,
+            properties: Vec::new(),
         }
     }
 
@@ -252,10 +259,13 @@ impl Run {
     }
 
     fn create_builder(&self, storage: Storage) -> strata::CreateBuilder {
-        let create = Table::create(storage.location().to_string())
+        let mut create = Table::create(storage.location().to_string())
             .with_storage(storage)
             .with_arrow_schema(&people_schema())
             .expect("people schema");
+        for (key, value) in &self.properties {
+            create = create.with_property(*key, *value);
+        }
         if self.partitioned {
             create.with_partition_columns(["country"])
         } else {
@@ -475,6 +485,34 @@ impl Run {
             txn_commits == expected,
             "txn versions by commit {txn_commits:?}, expected {expected:?}"
         );
+        self.verify_row_ids(&table).await
+    }
+
+    /// On a row-tracking table, the live files' row id ranges never overlap, whatever
+    /// attempts failed or landed unacknowledged.
+    async fn verify_row_ids(&self, table: &Table) -> Result<(), String> {
+        if !self
+            .properties
+            .contains(&("delta.enableRowTracking", "true"))
+        {
+            return Ok(());
+        }
+        let snapshot = table.snapshot().await.map_err(|e| e.to_string())?;
+        snapshot.load_stats().await.map_err(|e| e.to_string())?;
+        let mut ranges: Vec<(i64, i64)> = snapshot
+            .files()
+            .map(|f| {
+                let add = f.to_add();
+                match (add.base_row_id, add.num_records()) {
+                    (Some(base), Some(rows)) => Ok((base, base + rows)),
+                    _ => Err(format!("{} has no baseRowId or row count", add.path)),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        ranges.sort_unstable();
+        for pair in ranges.windows(2) {
+            ensure!(pair[0].1 <= pair[1].0, "row id ranges overlap: {ranges:?}");
+        }
         Ok(())
     }
 
@@ -561,6 +599,20 @@ fn scenario(seed: u64) -> (Backend, bool, Vec<Step>) {
     (backend, partitioned, steps)
 }
 
+/// The table a seed writes to: plain, or with column mapping (name or id mode), deletion
+/// vectors or row tracking, so the sweep covers every write path those change.
+fn flavor(seed: u64) -> Vec<(&'static str, &'static str)> {
+    match seed % 5 {
+        1 => vec![("delta.columnMapping.mode", "name")],
+        2 => vec![
+            ("delta.columnMapping.mode", "id"),
+            ("delta.enableDeletionVectors", "true"),
+        ],
+        3 => vec![("delta.enableRowTracking", "true")],
+        _ => Vec::new(),
+    }
+}
+
 /// Creates the table and runs `steps` through a process whose store is `faults`; after a
 /// crash a new process (same store, listing lag kept) takes over.
 async fn drive(run: &mut Run, faults: FaultStore, steps: &[Step]) -> Result<u64, String> {
@@ -632,10 +684,11 @@ async fn run_seed(seed: u64, budgets: [Budget; 2]) -> bool {
         puts: scale(full.puts),
         commits: steps.len() as u64 + 1,
     };
+    let properties = flavor(seed);
     let stores = new_stores();
     let fired = Arc::new(Mutex::new(0u64));
     let case = format!(
-        "seed {seed} ({backend:?}, partitioned {partitioned}, {} writes)",
+        "seed {seed} ({backend:?}, partitioned {partitioned}, {properties:?}, {} writes)",
         steps.len()
     );
     let replay = format!(
@@ -645,6 +698,7 @@ async fn run_seed(seed: u64, budgets: [Budget; 2]) -> bool {
     guarded(&case, &replay, stores, async move {
         let mut run = Run::new(backend, stores2);
         run.partitioned = partitioned;
+        run.properties = properties;
         let faults = FaultStore::seeded(run.lake.inner.clone(), seed, budget);
         let n = drive(&mut run, faults, &steps).await?;
         run.orphans().await?; // referenced files all exist

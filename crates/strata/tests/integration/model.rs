@@ -3,8 +3,10 @@
 //! The model is the set of row ids at every version plus the latest txn version per appId, the
 //! tags, and which versions a vacuum may have made unreadable. Operations include restore,
 //! revert (a refusal is allowed; a success must undo exactly that commit's rows), tag, optimize
-//! (rows unchanged) and a zero-retention vacuum (after which the current and every tagged
-//! version must still read identically).
+//! (rows unchanged), a zero-retention vacuum (after which the current and every tagged
+//! version must still read identically) and, on tables with deletion vectors, deleting rows of
+//! a file with a vector. Each case writes a plain table or one with column mapping (name or
+//! id mode) and deletion vectors.
 //! After every step, every version of the table must read exactly as the model says, through a
 //! handle that may be stale (another handle committed) or freshly reopened. Cases default to
 //! 256; `STRATA_PROPTEST_CASES=N` raises them. A failure prints the minimal operation sequence,
@@ -54,6 +56,9 @@ enum Op {
     /// Vacuum with a zero retention (forced): only the current and tagged versions stay
     /// readable.
     Vacuum,
+    /// Delete every `every`-th row of the live file chosen by `pick` with a deletion vector,
+    /// as Spark's `DELETE` does (files that have a vector already are not picked).
+    DeleteRows { pick: usize, every: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,7 +75,43 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0usize..3).prop_map(|(pick, name)| Op::Tag { pick, name }),
         1 => Just(Op::Optimize),
         1 => Just(Op::Vacuum),
+        2 => (any::<usize>(), 1usize..4).prop_map(|(pick, every)| Op::DeleteRows { pick, every }),
     ]
+}
+
+/// The table each case writes: 0 plain (deletion vectors off), 1 column mapping by name, 2 by
+/// id, 3 no mapping; 1–3 with deletion vectors.
+fn flavor_properties(flavor: u8) -> Vec<(&'static str, &'static str)> {
+    let dv = ("delta.enableDeletionVectors", "true");
+    match flavor {
+        1 => vec![("delta.columnMapping.mode", "name"), dv],
+        2 => vec![("delta.columnMapping.mode", "id"), dv],
+        3 => vec![dv],
+        _ => Vec::new(),
+    }
+}
+
+/// The ids of a data file in the order its rows are stored (the id is the file's first column
+/// whatever its physical name: partition columns are not in files).
+async fn file_ids(table: &Table, path: &str) -> Vec<i64> {
+    let storage = table.storage();
+    let object = storage
+        .relative_path(&strata::paths::decode_path(path))
+        .unwrap();
+    let bytes = storage.get(&object).await.unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    reader
+        .flat_map(|b| {
+            b.unwrap()
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect()
 }
 
 /// The model: row ids at each version, latest txn versions, and the next id to hand out.
@@ -153,11 +194,18 @@ async fn check_all_versions(table: &Table, model: &Model, step: usize) {
     }
 }
 
-async fn run(ops: Vec<Op>, partitioned: bool, case: u64) {
+async fn run(ops: Vec<Op>, partitioned: bool, flavor: u8, case: u64) {
     let location = format!("memory://model-{case}-{}/t", uuid::Uuid::new_v4());
     let mut create = Table::create(&location)
         .with_arrow_schema(&people_schema())
         .unwrap();
+    let properties = flavor_properties(flavor);
+    let vectors = properties
+        .iter()
+        .any(|(k, _)| *k == "delta.enableDeletionVectors");
+    for (key, value) in properties {
+        create = create.with_property(key, value);
+    }
     if partitioned {
         create = create.with_partition_columns(["country"]);
     }
@@ -307,6 +355,43 @@ async fn run(ops: Vec<Op>, partitioned: bool, case: u64) {
                 model.commit(model.latest());
                 model.commit(model.latest());
             }
+            Op::DeleteRows { pick, every } => {
+                if !vectors {
+                    continue;
+                }
+                let snapshot = a.snapshot().await.unwrap();
+                let mut files: Vec<_> = snapshot
+                    .files()
+                    .filter(|f| f.deletion_vector().is_none())
+                    .map(|f| f.to_add())
+                    .collect();
+                if files.is_empty() {
+                    continue;
+                }
+                files.sort_by(|x, y| x.path.cmp(&y.path));
+                let add = files.swap_remove(pick % files.len());
+                let ids = file_ids(&a, &add.path).await;
+                let positions: roaring::RoaringTreemap =
+                    (0..ids.len() as u64).step_by(every).collect();
+                let mut next = model.latest();
+                for p in positions.iter() {
+                    next.remove(&ids[p as usize]);
+                }
+                let landed = crate::support::deletion_vectors::delete_rows(
+                    a.storage(),
+                    &snapshot,
+                    vec![(add, positions)],
+                    crate::support::deletion_vectors::Storage::Uuid,
+                )
+                .await;
+                model.commit(next);
+                assert_eq!(
+                    landed.version,
+                    model.versions.len() as i64 - 1,
+                    "step {step}"
+                );
+                // The handle learns of the commit made around it on its next read.
+            }
             Op::TimeTravel { pick } => {
                 let v = pick % model.versions.len();
                 if !model.readable(v) {
@@ -334,8 +419,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_operations_match_the_model(ops in proptest::collection::vec(op(), 1..8), partitioned in any::<bool>(), case in any::<u64>()) {
+    fn random_operations_match_the_model(ops in proptest::collection::vec(op(), 1..8), partitioned in any::<bool>(), flavor in 0u8..4, case in any::<u64>()) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(run(ops, partitioned, case));
+        runtime.block_on(run(ops, partitioned, flavor, case));
     }
 }
