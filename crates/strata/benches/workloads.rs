@@ -365,6 +365,69 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> BenchResult<()> {
     Ok(())
 }
 
+/// Not timed: a table at `--dir` for row diffs, `--rows` standard rows (336,776 by default, the
+/// size of nycflights13): versions 1–4 append a quarter each, 5 appends 1,000 bad rows, 6
+/// rewrites everything with `value` changed on every 100th row (a bad update).
+async fn diff_prepare(a: &Args) -> BenchResult<Fields> {
+    let rows = if a.rows == 2_000_000 { 336_776 } else { a.rows };
+    let table = create_table(&a.dir).await?;
+    let quarter = rows.div_ceil(4);
+    for q in 0..4 {
+        let start = q * quarter;
+        let n = quarter.min(rows - start);
+        table.append([standard_rows(start as i64, n)]).await?;
+    }
+    table.append([standard_rows(10_000_000, 1000)]).await?;
+    let all = table.snapshot().await?.scan().collect().await?;
+    let changed: Vec<RecordBatch> = all
+        .iter()
+        .map(|b| {
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("id");
+            let values = b
+                .column(2)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .expect("value");
+            let bumped: Float64Array = ids
+                .values()
+                .iter()
+                .zip(values.values())
+                .map(|(id, v)| Some(if id % 100 == 0 { v + 1.0 } else { *v }))
+                .collect();
+            let mut columns = b.columns().to_vec();
+            columns[2] = Arc::new(bumped);
+            RecordBatch::try_new(b.schema(), columns).expect("batch")
+        })
+        .collect();
+    table.overwrite(changed).await?;
+    Ok(vec![
+        ("workload", json!("diff_prepare")),
+        ("seconds", json!(0.0)),
+        ("rows", json!(rows)),
+        ("version", json!(table.version().await?)),
+    ])
+}
+
+/// Opens `--table` and diffs version `--lo` against `--version` row by row.
+async fn diff_rows(a: &Args) -> BenchResult<Fields> {
+    let location = a.table.as_deref().ok_or("--table is required")?;
+    let to = a.version.ok_or("--version is required")?;
+    let t = Instant::now();
+    let table = Table::open(location).await?;
+    let diff = table.diff_rows(a.lo, to).execute().await?;
+    let s = t.elapsed().as_secs_f64();
+    Ok(vec![
+        ("workload", json!("diff_rows")),
+        ("seconds", json!(s)),
+        ("inserted", json!(diff.inserted)),
+        ("deleted", json!(diff.deleted)),
+    ])
+}
+
 /// Opens `--table` and reads every row of every column into memory.
 async fn full_scan(a: &Args) -> BenchResult<Fields> {
     let location = a.table.as_deref().ok_or("--table is required")?;
@@ -461,6 +524,8 @@ async fn run(a: &Args) -> BenchResult<()> {
         "concurrent_appends" => concurrent_appends(a).await?,
         "dv_prepare" => dv_prepare(a).await?,
         "full_scan" => full_scan(a).await?,
+        "diff_prepare" => diff_prepare(a).await?,
+        "diff_rows" => diff_rows(a).await?,
         WORKER_MODE => return append_worker(a).await,
         other => return Err(format!("unknown workload {other}").into()),
     };
