@@ -11,22 +11,15 @@ workloads.rs) has three interesting steps: 4 -> 5 appends 1,000 bad rows, 5 -> 6
 every file with 1% of rows changed, 1 -> 6 spans the whole history.
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-VENV_PYTHON = os.path.join(ROOT, "target", "interop-venv", "bin", "python")
+from bench_common import DUCKDB_PRELUDE, ROOT, VENV_PYTHON, bench_binary, require_venv, run_json
 
-DUCKDB_SIDE = r"""
-import glob, json, os, sys, time
-import duckdb, duckdb_extension_delta
+
+DUCKDB_SIDE = DUCKDB_PRELUDE + r"""
 table, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__), "extensions", "*", "delta.duckdb_extension"))[0]
-con = duckdb.connect()
-con.execute(f"LOAD '{ext}'")
 t = time.perf_counter()
 old = f"delta_scan('{table}', version => {a})"
 new = f"delta_scan('{table}', version => {b})"
@@ -36,30 +29,13 @@ print(json.dumps({"seconds": time.perf_counter() - t, "inserted": inserted, "del
 """
 
 
-def bench_binary():
-    out = subprocess.run(
-        ["cargo", "bench", "-p", "strata", "--bench", "workloads", "--no-run", "--message-format=json"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout
-    for line in out.splitlines():
-        msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "workloads" and msg.get("executable"):
-            return msg["executable"]
-    sys.exit("cannot find the workloads bench binary")
-
-
-def run_json(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", default=os.path.join(ROOT, "target", "bench-diff"))
     args = parser.parse_args()
-    if not os.path.exists(VENV_PYTHON):
-        sys.exit(f"no interop venv at {VENV_PYTHON}: run `cargo test -p strata --test integration interop` once")
+    require_venv()
     binary = bench_binary()
     if not os.path.exists(os.path.join(args.dir, "_delta_log", "00000000000000000006.json")):
         print("preparing the table (untimed)...", file=sys.stderr)

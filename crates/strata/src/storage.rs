@@ -280,23 +280,8 @@ impl Storage {
                 .list_with_offset(Some(&prefix), &prefix.clone().join(name)),
             None => self.store.list(Some(&prefix)),
         };
-        let metas: Vec<ObjectMeta> =
-            stream
-                .try_collect()
-                .await
-                .map_err(|source| Error::Storage {
-                    path: prefix.to_string(),
-                    source,
-                })?;
-        let prefix_len = prefix.as_ref().len() + 1;
-        let mut files: Vec<(String, ObjectMeta)> = metas
-            .into_iter()
-            .filter_map(|m| {
-                let name = m.location.as_ref().get(prefix_len..)?.to_string();
-                (!name.contains('/')).then_some((name, m))
-            })
-            .collect();
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut files = named_under(stream, &prefix).await?;
+        files.retain(|(name, _)| !name.contains('/'));
         Ok(files)
     }
 
@@ -308,21 +293,7 @@ impl Storage {
     pub async fn list_sidecars(&self) -> Result<Vec<(String, ObjectMeta)>> {
         let log = self.root.clone().join(LOG_DIR);
         let prefix = log.clone().join(crate::protocol::paths::SIDECAR_DIR);
-        let metas: Vec<ObjectMeta> =
-            self.store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|source| Error::Storage {
-                    path: prefix.to_string(),
-                    source,
-                })?;
-        let log_len = log.as_ref().len() + 1;
-        let mut files: Vec<(String, ObjectMeta)> = metas
-            .into_iter()
-            .filter_map(|m| Some((m.location.as_ref().get(log_len..)?.to_string(), m)))
-            .collect();
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let files = named_under(self.store.list(Some(&prefix)), &log).await?;
         Ok(files)
     }
 
@@ -533,6 +504,28 @@ impl parquet::arrow::async_reader::AsyncFileReader for DataFileReader {
 /// listing from an offset; on a 10,000-commit log that was a third of opening the table.)
 /// Returns regular files as (name, size, modification time), sorted by name; a missing
 /// directory lists as empty, as on an object store.
+/// A listing's objects named relative to `base` (a prefix of every listed path), sorted by
+/// name.
+async fn named_under(
+    listing: futures::stream::BoxStream<'_, object_store::Result<ObjectMeta>>,
+    base: &Path,
+) -> Result<Vec<(String, ObjectMeta)>> {
+    let metas: Vec<ObjectMeta> = listing
+        .try_collect()
+        .await
+        .map_err(|source| Error::Storage {
+            path: base.to_string(),
+            source,
+        })?;
+    let base_len = base.as_ref().len() + 1;
+    let mut files: Vec<(String, ObjectMeta)> = metas
+        .into_iter()
+        .filter_map(|m| Some((m.location.as_ref().get(base_len..)?.to_string(), m)))
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
 fn list_local(
     dir: &std::path::Path,
     offset: Option<&str>,

@@ -234,22 +234,8 @@ async fn a_bad_key_or_version_is_refused() {
 
 #[tokio::test]
 async fn every_spark_fixture_diffs_as_except_all_between_every_pair_of_versions() {
-    let names = [
-        "cdf-column-mapping-id-mode",
-        "cdf-column-mapping-name-mode",
-        "cdf-table-delete-conditional-two-rows",
-        "cdf-table-partitioned",
-        "cdf-table-update-ops",
-        "cdf-table-with-dv",
-        "compacted-log-files-table",
-        "external-table-different-nullability",
-        "type-widening",
-        "unshredded-variant",
-        "void-column",
-        "with-short-dv",
-    ];
     let mut sources = BTreeMap::new();
-    for name in names {
+    for name in crate::spark_fixtures::all_tables() {
         let location = spark_fixture(name);
         let table = Table::open(location.to_str().unwrap()).await.unwrap();
         let latest = table.version().await.unwrap();

@@ -8,7 +8,8 @@ use crate::deletion_vectors::spark_fixture;
 use crate::support::python::read_with;
 use crate::support::*;
 
-const TABLES: &[&str] = &[
+/// The fixtures DuckDB reads (every one but the `void` and `variant` tables).
+pub(crate) const TABLES: &[&str] = &[
     "cdf-column-mapping-id-mode",
     "cdf-column-mapping-name-mode",
     "cdf-table-delete-conditional-two-rows",
@@ -20,6 +21,14 @@ const TABLES: &[&str] = &[
     "type-widening",
     "with-short-dv",
 ];
+
+/// Every fixture table.
+pub(crate) fn all_tables() -> impl Iterator<Item = &'static str> {
+    TABLES
+        .iter()
+        .copied()
+        .chain(["unshredded-variant", "void-column"])
+}
 
 #[tokio::test]
 async fn every_spark_fixture_reads_as_duckdb_reads_it_at_every_version() {
