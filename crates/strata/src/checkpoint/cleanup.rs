@@ -13,7 +13,7 @@ use crate::log::cleanup::plan_cleanup;
 use crate::log::segment::{LogFile, LogListing};
 use crate::protocol::paths::LogFileKind;
 use crate::protocol::properties::LOG_RETENTION_DURATION;
-use crate::snapshot::checkpoint::sidecars_of;
+use crate::snapshot::checkpoint::{SIDECAR_GRACE_MS, referenced_sidecars};
 use crate::snapshot::{Snapshot, list_log};
 use crate::storage::Storage;
 
@@ -92,7 +92,12 @@ pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<Cl
         .collect();
     let mut deleted = plan.delete;
     deleted.extend(
-        delete_orphaned_sidecars(storage, &remaining, cutoff_ms.min(now_ms - DAY_MS)).await?,
+        delete_orphaned_sidecars(
+            storage,
+            &remaining,
+            cutoff_ms.min(now_ms - SIDECAR_GRACE_MS),
+        )
+        .await?,
     );
     Ok(CleanupReport {
         deleted,
@@ -102,10 +107,6 @@ pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<Cl
         skipped: None,
     })
 }
-
-/// Sidecars younger than this are never deleted: a checkpoint being written puts its sidecars
-/// before the file that references them.
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Deletes the V2 checkpoint sidecars no remaining checkpoint references and that were
 /// modified before `cutoff_ms` (`protocol/PROTOCOL.md#log-cleanup`): once log cleanup deleted
@@ -123,13 +124,7 @@ async fn delete_orphaned_sidecars(
     if old.is_empty() {
         return Ok(Vec::new());
     }
-    let mut referenced = std::collections::HashSet::new();
-    for file in remaining
-        .iter()
-        .filter(|f| matches!(f.kind, LogFileKind::Checkpoint | LogFileKind::V2Checkpoint))
-    {
-        referenced.extend(sidecars_of(storage, file).await?);
-    }
+    let referenced = referenced_sidecars(storage, remaining.iter().copied()).await?;
     let orphans: Vec<String> = old
         .into_iter()
         .filter(|(name, _)| !referenced.contains(name))

@@ -16,10 +16,12 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::protocol::actions::DeletionVectorDescriptor;
+use crate::protocol::paths::{LOG_DIR, SIDECAR_DIR};
 use crate::protocol::properties::{DELETED_FILE_RETENTION_DURATION, format_duration_ms};
 use crate::read::deletion_vectors::dv_file_of;
-use crate::snapshot::Snapshot;
+use crate::snapshot::checkpoint::{SIDECAR_GRACE_MS, referenced_sidecars};
 use crate::snapshot::latest::LatestSnapshot;
+use crate::snapshot::{Snapshot, list_log};
 use crate::storage::ListedObject;
 use crate::transaction::Transaction;
 
@@ -100,6 +102,33 @@ pub fn plan_vacuum<'a>(
         .collect()
 }
 
+/// The V2 checkpoint sidecars (`_delta_log/_sidecars/`) no checkpoint in the log references,
+/// modified before `cutoff_ms`: left by a log cleanup that deleted their checkpoint (another
+/// client's) or by a checkpoint writer that died before its top-level file. Log cleanup deletes
+/// them too (`protocol/PROTOCOL.md#log-cleanup`); vacuum, the command users run to reclaim
+/// space, does as well.
+async fn orphaned_sidecars<'a>(
+    snapshot: &Snapshot,
+    listed: &'a [ListedObject],
+    cutoff_ms: i64,
+) -> Result<Vec<&'a ListedObject>> {
+    let prefix = format!("{LOG_DIR}/{SIDECAR_DIR}/");
+    let old: Vec<&ListedObject> = listed
+        .iter()
+        .filter(|o| o.relative.starts_with(&prefix) && o.modified_ms < cutoff_ms)
+        .collect();
+    if old.is_empty() {
+        return Ok(old);
+    }
+    let storage = snapshot.storage();
+    let log = list_log(storage, None).await?;
+    let referenced = referenced_sidecars(storage, &log).await?;
+    Ok(old
+        .into_iter()
+        .filter(|o| !referenced.contains(&o.relative[LOG_DIR.len() + 1..]))
+        .collect())
+}
+
 impl VacuumBuilder {
     /// Keep files needed by versions of the last `retention_ms` (default: the table's
     /// `delta.deletedFileRetentionDuration`, 7 days when unset). Shorter than that needs
@@ -159,7 +188,10 @@ impl VacuumBuilder {
         let cutoff_ms = now_ms.saturating_sub(retention_ms);
         let referenced = self.referenced(&snapshot, cutoff_ms).await?;
         let listed = snapshot.storage().list_table().await?;
-        let chosen = plan_vacuum(&listed, &referenced, cutoff_ms);
+        let mut chosen = plan_vacuum(&listed, &referenced, cutoff_ms);
+        chosen.extend(
+            orphaned_sidecars(&snapshot, &listed, cutoff_ms.min(now_ms - SIDECAR_GRACE_MS)).await?,
+        );
         let mut progress = VacuumProgress {
             listed: listed.len() as u64,
             to_delete: chosen.len() as u64,

@@ -352,12 +352,36 @@ fn sidecar_name(sidecar: &Sidecar) -> String {
     format!("{SIDECAR_DIR}/{file}")
 }
 
-/// The sidecars (`_delta_log/`-relative names) a checkpoint file references; none for a
-/// classic V1 checkpoint or a part.
+/// Sidecars younger than this are never deleted as orphans: a checkpoint being written puts its
+/// sidecars before the file that references them.
+pub(crate) const SIDECAR_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The sidecars (`_delta_log/`-relative names, `_sidecars/<file>`) the checkpoints among
+/// `files` reference: what a cleanup of `_delta_log/_sidecars/` must keep.
 ///
 /// # Errors
-/// [`Error::CorruptCheckpoint`] naming the file; [`Error::Storage`].
-pub(crate) async fn sidecars_of(storage: &Storage, file: &LogFile) -> Result<Vec<String>> {
+/// [`Error::CorruptCheckpoint`] naming a file; [`Error::Storage`].
+pub(crate) async fn referenced_sidecars<'a>(
+    storage: &Storage,
+    files: impl IntoIterator<Item = &'a LogFile>,
+) -> Result<std::collections::HashSet<String>> {
+    use crate::protocol::paths::LogFileKind;
+    // Owned before any await: the future stays `Send` for every lifetime.
+    let checkpoints: Vec<LogFile> = files
+        .into_iter()
+        .filter(|f| matches!(f.kind, LogFileKind::Checkpoint | LogFileKind::V2Checkpoint))
+        .cloned()
+        .collect();
+    let mut referenced = std::collections::HashSet::new();
+    for file in &checkpoints {
+        referenced.extend(sidecars_of(storage, file).await?);
+    }
+    Ok(referenced)
+}
+
+/// The sidecars (`_delta_log/`-relative names) a checkpoint file references; none for a
+/// classic V1 checkpoint or a part.
+async fn sidecars_of(storage: &Storage, file: &LogFile) -> Result<Vec<String>> {
     let decoded = decode_all(
         storage,
         vec![(file.name.clone(), file.size)],

@@ -914,51 +914,79 @@ async fn v2_checkpoint_tables_are_written_and_read_by_both() {
 }
 
 #[tokio::test]
-async fn log_cleanup_deletes_orphaned_sidecars_and_keeps_referenced_ones() {
-    let lake = TempLake::new();
-    let location = lake.table("t");
-    v2_checkpoints_with_sidecars(&location, "json").await;
-    let before = Table::open(&location).await.unwrap();
-    let before = before.snapshot().await.unwrap();
-    let expected = before.scan().collect().await.unwrap();
-    // A sidecar of a checkpoint that is gone (a cleanup deleted it, or its writer died).
-    let sidecars = lake.table_path("t").join("_delta_log/_sidecars");
-    std::fs::write(sidecars.join("orphan.parquet"), b"PAR1").unwrap();
-    // Everything is 40 days old: past the 30-day retention, and past the day sidecars get.
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 24 * 3600);
-    for dir in [lake.table_path("t").join("_delta_log"), sidecars.clone()] {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                std::fs::File::options()
-                    .append(true)
-                    .open(&path)
-                    .and_then(|f| f.set_modified(old))
-                    .unwrap();
+async fn log_cleanup_and_vacuum_delete_orphaned_sidecars_and_keep_referenced_ones() {
+    for by in ["log cleanup", "vacuum"] {
+        let lake = TempLake::new();
+        let location = lake.table("t");
+        v2_checkpoints_with_sidecars(&location, "json").await;
+        let before = Table::open(&location).await.unwrap();
+        let expected = before
+            .snapshot()
+            .await
+            .unwrap()
+            .scan()
+            .collect()
+            .await
+            .unwrap();
+        // A sidecar of a checkpoint that is gone (a cleanup deleted it, or its writer died).
+        let sidecars = lake.table_path("t").join("_delta_log/_sidecars");
+        std::fs::write(sidecars.join("orphan.parquet"), b"PAR1").unwrap();
+        // Everything is 40 days old: past the 30-day log retention, the 7-day file retention,
+        // and the day sidecars get.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 24 * 3600);
+        for dir in [lake.table_path("t").join("_delta_log"), sidecars.clone()] {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    std::fs::File::options()
+                        .append(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(old))
+                        .unwrap();
+                }
             }
         }
+        let table = Table::open(&location).await.unwrap();
+        match by {
+            "log cleanup" => {
+                let report = table.cleanup_log().await.unwrap();
+                assert!(
+                    report
+                        .deleted
+                        .contains(&"_sidecars/orphan.parquet".to_string()),
+                    "{report:?}"
+                );
+            }
+            _ => {
+                let dry = table.vacuum().with_dry_run(true).execute().await.unwrap();
+                assert_eq!(
+                    dry.files,
+                    ["_delta_log/_sidecars/orphan.parquet"],
+                    "{dry:?}"
+                );
+                let report = table.vacuum().execute().await.unwrap();
+                assert_eq!(report.files, dry.files);
+            }
+        }
+        let left: Vec<String> = std::fs::read_dir(&sidecars)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            left.len(),
+            2,
+            "{by}: the referenced sidecars stay: {left:?}"
+        );
+        let reopened = Table::open(&location)
+            .await
+            .unwrap()
+            .snapshot()
+            .await
+            .unwrap();
+        assert_eq!(
+            crate::support::rendered(&reopened.scan().collect().await.unwrap()),
+            crate::support::rendered(&expected),
+            "{by}"
+        );
     }
-    let table = Table::open(&location).await.unwrap();
-    let report = table.cleanup_log().await.unwrap();
-    assert!(
-        report
-            .deleted
-            .contains(&"_sidecars/orphan.parquet".to_string()),
-        "{report:?}"
-    );
-    let left: Vec<String> = std::fs::read_dir(&sidecars)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(left.len(), 2, "the referenced sidecars stay: {left:?}");
-    let reopened = Table::open(&location)
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
-    assert_eq!(
-        crate::support::rendered(&reopened.scan().collect().await.unwrap()),
-        crate::support::rendered(&expected)
-    );
 }
