@@ -111,7 +111,7 @@ impl DeletionVectorDescriptor {
     /// # Errors
     /// [`DeletionVectorError::Descriptor`] for an unknown storage type, a UUID that is not 20
     /// characters of Z85, or a negative offset or size.
-    pub fn location(&self) -> DvResult<DvLocation> {
+    pub(crate) fn location(&self) -> DvResult<DvLocation> {
         let size = self.size()?;
         let offset = || -> DvResult<u64> {
             let offset = self.offset.unwrap_or(1);
@@ -167,22 +167,17 @@ impl DeletionVectorDescriptor {
             .map_err(|_| descriptor_error(format!("sizeInBytes {}", self.size_in_bytes)))
     }
 
-    /// How many bytes of a DV file hold this vector, frame included: the range to fetch
-    /// from [`DvLocation::File`]'s offset.
-    ///
-    /// # Errors
-    /// [`DeletionVectorError::Descriptor`] for a negative size.
-    pub fn framed_len(&self) -> DvResult<u64> {
-        Ok(self.size()? as u64 + DV_FRAME_OVERHEAD)
-    }
-
     /// The deleted row indexes, from the bytes at the vector's location: the framed bytes
     /// fetched from a DV file (size, vector, checksum), or the inline vector.
     ///
     /// # Errors
     /// A [`DeletionVectorError`] naming what does not hold: size, checksum, magic number,
     /// bitmap, or cardinality.
-    pub fn decode(&self, location: &DvLocation, framed: Option<&[u8]>) -> DvResult<RoaringTreemap> {
+    pub(crate) fn decode(
+        &self,
+        location: &DvLocation,
+        framed: Option<&[u8]>,
+    ) -> DvResult<RoaringTreemap> {
         let vector = match (location, framed) {
             (DvLocation::Inline(bytes), _) => bytes.as_slice(),
             (DvLocation::File { .. }, Some(framed)) => unframe(framed, self.size_in_bytes)?,
@@ -382,7 +377,6 @@ mod tests {
         let location = dv.location().unwrap();
         let good = framed(&vector);
         assert_eq!(dv.decode(&location, Some(&good)).unwrap(), rows);
-        assert_eq!(dv.framed_len().unwrap(), good.len() as u64);
 
         let mut bad_crc = good.clone();
         *bad_crc.last_mut().unwrap() ^= 1;
