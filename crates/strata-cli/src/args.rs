@@ -376,6 +376,10 @@ pub struct AppendArgs {
     /// Idempotent write: skip if this application's version was already committed.
     #[arg(long, value_name = "APP_ID:VERSION", value_parser = parse_txn)]
     pub txn: Option<(String, i64)>,
+    /// Commit only if the table is still at this version (the one the job read); otherwise
+    /// fail and commit nothing.
+    #[arg(long, value_name = "VERSION")]
+    pub expected_version: Option<i64>,
     /// Create the table from the first file's schema if it does not exist.
     #[arg(long)]
     pub create: bool,

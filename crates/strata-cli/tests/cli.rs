@@ -651,6 +651,43 @@ async fn create_and_append_parquet_csv_and_json_files() {
 }
 
 #[tokio::test]
+async fn append_with_an_expected_version_commits_only_on_that_version() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    let csv = lake.path().join("rows.csv");
+    std::fs::write(&csv, "id,country\n1,PT\n2,NL\n").unwrap();
+    ok(&["append", &location, path_str(&csv), "--create"]);
+    ok(&["append", &location, path_str(&csv)]);
+    // A job that read version 0 commits nothing on version 1.
+    let stale = fails(
+        &[
+            "append",
+            &location,
+            path_str(&csv),
+            "--mode",
+            "overwrite",
+            "--expected-version",
+            "0",
+        ],
+        1,
+    );
+    assert!(
+        one_line_error(&stale).contains("moved past version 0"),
+        "{stale}"
+    );
+    let guarded = json(&[
+        "append",
+        &location,
+        path_str(&csv),
+        "--mode",
+        "overwrite",
+        "--expected-version",
+        "1",
+    ]);
+    assert_eq!(guarded["version"], 2);
+}
+
+#[tokio::test]
 async fn diff_lists_the_files_and_rows_between_versions() {
     let location = fixture("overwrite");
     let location = path_str(&location);

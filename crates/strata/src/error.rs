@@ -45,6 +45,12 @@ pub enum ConflictReason {
         /// The domain.
         domain: String,
     },
+    /// The transaction was to commit right after version `expected` (a read-modify-write job's
+    /// guard, `with_expected_version`), and the table has moved on.
+    VersionMoved {
+        /// The version the transaction read and expected to build on.
+        expected: i64,
+    },
     /// Retries were exhausted.
     TooManyRetries {
         /// Attempts made.
@@ -75,6 +81,10 @@ impl std::fmt::Display for ConflictReason {
             ConflictReason::DomainConflict { domain } => {
                 write!(f, "it changed the same metadata domain {domain:?}")
             }
+            ConflictReason::VersionMoved { expected } => write!(
+                f,
+                "the table moved past version {expected}, which this write expected to build on"
+            ),
             ConflictReason::TooManyRetries { attempts } => {
                 write!(f, "the commit lost the race {attempts} times")
             }

@@ -135,6 +135,9 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         Mode::Append => WriteMode::Append,
         Mode::Overwrite => WriteMode::Overwrite,
     });
+    if let Some(version) = args.expected_version {
+        write = write.with_expected_version(version);
+    }
     if let Some((app_id, version)) = &args.txn {
         write = write.with_txn(app_id, *version);
     }

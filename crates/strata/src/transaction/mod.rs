@@ -64,6 +64,7 @@ pub struct Transaction {
     operation_metrics: Map<String, Value>,
     extra_commit_info: Map<String, Value>,
     max_retries: u32,
+    expected_version: Option<i64>,
     txn_id: String,
     post_commit: Vec<Arc<dyn PostCommitHook>>,
 }
@@ -81,6 +82,7 @@ impl Transaction {
             operation_metrics: Map::new(),
             extra_commit_info: Map::new(),
             max_retries: DEFAULT_MAX_RETRIES,
+            expected_version: None,
             txn_id: uuid::Uuid::new_v4().to_string(),
             post_commit: hooks::default_hooks(),
         }
@@ -125,6 +127,15 @@ impl Transaction {
         self
     }
 
+    /// Commit only as the version right after `version`: when the read snapshot is not at
+    /// `version`, or another writer commits first, the commit fails with
+    /// [`ConflictReason::VersionMoved`] instead of being rebased. The guard of a
+    /// read-modify-write job, whose result depends on exactly what it read.
+    pub fn with_expected_version(mut self, version: i64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
     /// This transaction's unique id (`commitInfo.txnId`).
     pub fn txn_id(&self) -> &str {
         &self.txn_id
@@ -162,6 +173,16 @@ impl Transaction {
     pub async fn commit(mut self) -> Result<CommitResult> {
         self.read_set.record_writes(&self.actions);
         let storage = self.snapshot.storage().clone();
+        let moved = |version: i64, expected: i64| Error::Conflict {
+            location: storage.location().to_string(),
+            version,
+            reason: ConflictReason::VersionMoved { expected },
+        };
+        if let Some(expected) = self.expected_version
+            && expected != self.snapshot.version()
+        {
+            return Err(moved(self.snapshot.version(), expected));
+        }
         let ict_enabled = self.snapshot.in_commit_timestamps_enabled();
         let row_tracking = self
             .snapshot
@@ -206,6 +227,9 @@ impl Transaction {
                         attempts,
                         snapshot: Some(snapshot),
                     });
+                }
+                Landed::Theirs(_) if self.expected_version.is_some() => {
+                    return Err(moved(version, self.snapshot.version()));
                 }
                 Landed::Theirs(taken) => taken,
             };

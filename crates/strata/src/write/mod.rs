@@ -173,6 +173,7 @@ pub struct WriteBuilder {
     commit_metadata: Map<String, Value>,
     options: WriterOptions,
     max_retries: Option<u32>,
+    expected_version: Option<i64>,
     /// Create the table in the same commit ([`crate::CreateBuilder::write_stream`]).
     create: Option<Box<TableDefinition>>,
 }
@@ -200,6 +201,7 @@ impl WriteBuilder {
             commit_metadata: Map::new(),
             options: WriterOptions::default(),
             max_retries: None,
+            expected_version: None,
             create: None,
         }
     }
@@ -262,6 +264,16 @@ impl WriteBuilder {
         self
     }
 
+    /// Commit only if the table is still at `version`, the one this job read: when it is not
+    /// (checked before any file is written) or another writer commits first, the write fails
+    /// with [`ConflictReason::VersionMoved`](crate::ConflictReason::VersionMoved) and commits
+    /// nothing. The guard of a read-modify-write job (read version N, compute, overwrite), so a
+    /// concurrent append is never silently replaced.
+    pub fn with_expected_version(mut self, version: i64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
     /// Writes the data and commits.
     ///
     /// For batches in memory, every batch is checked against the table schema before anything
@@ -283,6 +295,7 @@ impl WriteBuilder {
             commit_metadata,
             options,
             max_retries,
+            expected_version,
             create,
         } = self;
         let plan = CommitPlan {
@@ -291,6 +304,7 @@ impl WriteBuilder {
             txn,
             commit_metadata,
             max_retries,
+            expected_version,
         };
         // The table to create, unless one of the same shape is already there: then this is an
         // ordinary write to it.
@@ -341,6 +355,7 @@ struct CommitPlan {
     txn: Option<(String, i64)>,
     commit_metadata: Map<String, Value>,
     max_retries: Option<u32>,
+    expected_version: Option<i64>,
 }
 
 impl CommitPlan {
@@ -348,6 +363,16 @@ impl CommitPlan {
     /// already in the table is the (successful) result.
     fn check_target(&self, snapshot: &Snapshot) -> Result<Option<WriteResult>> {
         snapshot.require_writable()?;
+        // Before any file is written: a job that read another version would commit nothing.
+        if let Some(expected) = self.expected_version
+            && expected != snapshot.version()
+        {
+            return Err(Error::Conflict {
+                location: snapshot.storage().location().to_string(),
+                version: snapshot.version(),
+                reason: crate::error::ConflictReason::VersionMoved { expected },
+            });
+        }
         if let Some((app_id, version)) = &self.txn
             && snapshot.txn_version(app_id).is_some_and(|v| v >= *version)
         {
@@ -391,6 +416,9 @@ impl CommitPlan {
             );
         if let Some(r) = self.max_retries {
             tx = tx.with_max_retries(r);
+        }
+        if let Some(v) = self.expected_version {
+            tx = tx.with_expected_version(v);
         }
         let now = chrono::Utc::now().timestamp_millis();
         if let Some(new_table) = new_table {

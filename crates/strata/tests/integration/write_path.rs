@@ -637,3 +637,64 @@ async fn a_creating_write_that_loses_the_race_commits_to_the_winners_table() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_expected_version_guards_a_read_modify_write_job() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    let table = strata::Table::create(location.as_str())
+        .with_arrow_schema(&people_schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    table.append([people(0..3, Some("PT"))]).await.unwrap();
+    // The job reads version 1 and computes its overwrite; meanwhile another writer appends.
+    let job = strata::Table::open(location.as_str()).await.unwrap();
+    let read = job.version().await.unwrap();
+    table.append([people(3..5, Some("NL"))]).await.unwrap();
+    let err = job
+        .write([people(100..101, Some("PT"))])
+        .with_mode(strata::WriteMode::Overwrite)
+        .with_expected_version(read)
+        .execute()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            strata::Error::Conflict {
+                reason: strata::ConflictReason::VersionMoved { expected: 1 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("moved past version 1"), "{err}");
+    assert_eq!(
+        snapshot_ids(&table.snapshot().await.unwrap()).await,
+        (0..5).collect::<Vec<_>>()
+    );
+    // At the version it read, the guarded write commits.
+    let now = job.version().await.unwrap();
+    let written = job
+        .write([people(100..101, Some("PT"))])
+        .with_mode(strata::WriteMode::Overwrite)
+        .with_expected_version(now)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(written.version, now + 1);
+    // A writer that wins the race after the files are written fails the guarded commit
+    // rather than being rebased on.
+    let snapshot = table.snapshot().await.unwrap();
+    let mut tx =
+        strata::Transaction::new(&snapshot, "WRITE").with_expected_version(snapshot.version());
+    tx.add_actions([]);
+    table.append([people(200..201, None)]).await.unwrap();
+    let err = tx.commit().await.unwrap_err();
+    assert!(
+        matches!(&err, strata::Error::Conflict { reason: strata::ConflictReason::VersionMoved { .. }, version, .. } if *version == snapshot.version() + 1),
+        "{err}"
+    );
+}
