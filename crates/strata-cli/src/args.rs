@@ -181,6 +181,26 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Delete the rows matching a predicate, in one commit.
+    #[command(group = clap::ArgGroup::new("rows").required(true).args(["filter", "all"]))]
+    #[command(
+        after_help = "Rows where the predicate is true go; false or null stay. Whole files whose rows all match\n(by partition values) are removed without being read; with delta.enableDeletionVectors the\nother files get deletion vectors, else they are rewritten without the deleted rows.\n\nExamples:\n  strata delete ./lake/events --where \"country = 'PT' AND amount < 0\"\n  strata delete ./lake/events --where \"day < '2026-01-01'\" --json\n  strata delete ./lake/events --all"
+    )]
+    Delete {
+        /// The table.
+        table: String,
+        /// Delete the rows for which this predicate is true.
+        #[arg(long = "where", short = 'w', value_name = "EXPR")]
+        filter: Option<String>,
+        /// Delete every row.
+        #[arg(long)]
+        all: bool,
+        /// Commit only if the table is still at this version.
+        #[arg(long, value_name = "VERSION")]
+        expected_version: Option<i64>,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Compact small files into files near a target size.
     #[command(
         after_help = "Examples:\n  strata optimize ./lake/events\n  strata optimize ./lake/events --target-size 256MiB --where \"country = 'PT'\""

@@ -688,6 +688,40 @@ async fn append_with_an_expected_version_commits_only_on_that_version() {
 }
 
 #[tokio::test]
+async fn delete_removes_the_matching_rows() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    let csv = lake.path().join("rows.csv");
+    std::fs::write(&csv, "id,country\n1,PT\n2,NL\n3,PT\n4,NL\n").unwrap();
+    ok(&[
+        "append",
+        &location,
+        path_str(&csv),
+        "--create",
+        "--partition-by",
+        "country",
+    ]);
+    let one = json(&["delete", &location, "--where", "id = 1"]);
+    assert_eq!(
+        (one["version"].as_i64(), one["numDeletedRows"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let human = ok(&["delete", &location, "--where", "country = 'NL'"]);
+    assert!(human.starts_with("deleted 2 rows as version 2"), "{human}");
+    let none = json(&["delete", &location, "--where", "id = 99"]);
+    assert!(none["version"].is_null(), "{none}");
+    let table = Table::open(&location).await.unwrap();
+    assert_eq!(ids_at(&table, 2).await, vec![3]);
+    // Every row needs saying so; a bad predicate is an error naming it.
+    let usage = fails(&["delete", &location], 2);
+    assert!(usage.contains("--all"), "{usage}");
+    let bad = fails(&["delete", &location, "--where", "nope = 1"], 1);
+    assert!(one_line_error(&bad).contains("nope"), "{bad}");
+    let all = json(&["delete", &location, "--all"]);
+    assert_eq!(all["numDeletedRows"], 1);
+}
+
+#[tokio::test]
 async fn diff_lists_the_files_and_rows_between_versions() {
     let location = fixture("overwrite");
     let location = path_str(&location);

@@ -481,6 +481,17 @@ def cmd_read(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    """deltalake's DELETE on a table (the peer a strata delete is checked against)."""
+    try:
+        metrics = DeltaTable(args.table).delete(args.predicate)
+    except Exception as e:  # noqa: BLE001
+        print(f"deltalake could not delete from {args.table}: {type(e).__name__}: {e}")
+        return 1
+    print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interop.py", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -508,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--end", type=int)
     p.set_defaults(func=cmd_changes)
+    p = sub.add_parser("delete", help="delete rows matching a SQL predicate with deltalake")
+    p.add_argument("table")
+    p.add_argument("predicate")
+    p.set_defaults(func=cmd_delete)
     p = sub.add_parser("scenarios", help="list scenario names")
     p.set_defaults(func=lambda a: print("\n".join(SCENARIOS)) or 0)
     args = parser.parse_args(argv)

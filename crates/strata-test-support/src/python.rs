@@ -209,6 +209,14 @@ pub fn read_with(
     crate::read_parquet(&out)
 }
 
+/// Deletes the rows of `table` matching the SQL `predicate` with deltalake's `DeltaTable.delete`;
+/// returns its metrics (`num_deleted_rows`, `num_removed_files`, ...).
+pub fn delete_with_deltalake(table: &str, predicate: &str) -> serde_json::Value {
+    let out = interop(&["delete", table, predicate]);
+    serde_json::from_str(out.trim().lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("deltalake delete printed {out:?}: {e}"))
+}
+
 /// The change data feed deltalake's `load_cdf` reads from `table`, versions `start..=end`.
 /// Panics with deltalake's error when it cannot read it.
 pub fn changes_with_deltalake(

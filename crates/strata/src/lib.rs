@@ -106,6 +106,7 @@ pub use expr::predicate::Predicate;
 pub use expr::{CompareOp, Expr, ExprError, Scalar, col, lit};
 pub use log::files::{FileView, Files};
 pub use ops::diff::{RowDiff, RowDiffBuilder, RowDiffSource, TableDiff};
+pub use ops::dml::delete::{DeleteBuilder, DeleteResult};
 pub use ops::history::HistoryEntry;
 pub use ops::optimize::{OptimizeBuilder, OptimizeProgress, OptimizeResult};
 pub use ops::restore::UndoResult;

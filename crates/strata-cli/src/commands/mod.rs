@@ -1,5 +1,6 @@
 //! One function per subcommand: open the table, make the library call, render the result.
 
+mod dml;
 mod maintain;
 mod read;
 mod scan;
@@ -98,6 +99,13 @@ pub async fn run(cli: Cli) -> CliResult {
             force,
             json,
         } => maintain::vacuum(&ctx, &table, retention, dry_run, force, json.json).await,
+        Command::Delete {
+            table,
+            filter,
+            all: _,
+            expected_version,
+            json,
+        } => dml::delete(&ctx, &table, filter, expected_version, json.json).await,
         Command::Optimize {
             table,
             target_size,

@@ -1,7 +1,8 @@
-//! Table operations above reading and writing: history, diff, tags, restore and revert,
-//! optimize and vacuum. Each commits through [`crate::transaction`].
+//! Table operations above reading and writing: history, diff, row-level DML, tags, restore
+//! and revert, optimize and vacuum. Each commits through [`crate::transaction`].
 
 pub mod diff;
+pub mod dml;
 pub mod history;
 pub mod optimize;
 pub mod restore;

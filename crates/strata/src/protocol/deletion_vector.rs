@@ -270,9 +270,66 @@ fn decode_z85(text: &str) -> DvResult<Vec<u8>> {
     z85::decode(text).map_err(|e| descriptor_error(format!("bad Z85 {text:?}: {e}")))
 }
 
-/// The descriptor of a vector stored inline, serialized as Delta writes it (for tests and,
-/// later, for writers of small vectors).
-#[cfg(test)]
+/// A DV file being built: the version byte, then framed vectors one after another, so one
+/// file holds every vector a commit writes (`protocol/PROTOCOL.md#deletion-vectors`).
+#[derive(Debug)]
+pub struct DvFileWriter {
+    uuid: uuid::Uuid,
+    bytes: Vec<u8>,
+}
+
+impl DvFileWriter {
+    /// An empty DV file named by a fresh UUID.
+    pub fn new() -> DvFileWriter {
+        DvFileWriter {
+            uuid: uuid::Uuid::new_v4(),
+            bytes: vec![DV_FILE_FORMAT_VERSION],
+        }
+    }
+
+    /// Appends a vector deleting `rows` and returns its `u`-type descriptor (the file's UUID
+    /// in Z85, the vector's offset, size and cardinality).
+    ///
+    /// # Errors
+    /// [`DeletionVectorError::Descriptor`] when the file or the vector outgrows the 32-bit
+    /// offset and size the descriptor has.
+    pub fn push(&mut self, rows: &RoaringTreemap) -> DvResult<DeletionVectorDescriptor> {
+        let vector = serialize_bitmap(rows);
+        let too_large = |what: &str| descriptor_error(format!("the {what} exceeds 2 GiB"));
+        let offset = i32::try_from(self.bytes.len()).map_err(|_| too_large("DV file"))?;
+        let size = i32::try_from(vector.len()).map_err(|_| too_large("vector"))?;
+        self.bytes.extend_from_slice(&(size as u32).to_be_bytes());
+        self.bytes.extend_from_slice(&vector);
+        self.bytes
+            .extend_from_slice(&crc32fast::hash(&vector).to_be_bytes());
+        Ok(DeletionVectorDescriptor {
+            storage_type: "u".into(),
+            path_or_inline_dv: z85::encode(self.uuid.as_bytes()),
+            offset: Some(offset),
+            size_in_bytes: size,
+            cardinality: rows.len() as i64,
+        })
+    }
+
+    /// Whether no vector was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.len() == 1
+    }
+
+    /// The file's name relative to the table root, and its bytes.
+    pub fn finish(self) -> (String, Vec<u8>) {
+        (format!("deletion_vector_{}.bin", self.uuid), self.bytes)
+    }
+}
+
+impl Default for DvFileWriter {
+    fn default() -> Self {
+        DvFileWriter::new()
+    }
+}
+
+/// A vector serialized as Delta stores it: the magic number, then the portable 64-bit Roaring
+/// format.
 fn serialize_bitmap(rows: &RoaringTreemap) -> Vec<u8> {
     let mut out = PORTABLE_ROARING_BITMAP_MAGIC.to_le_bytes().to_vec();
     rows.serialize_into(&mut out)
@@ -283,6 +340,27 @@ fn serialize_bitmap(rows: &RoaringTreemap) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_file_holds_several_vectors_at_their_offsets() {
+        let mut writer = DvFileWriter::new();
+        assert!(writer.is_empty());
+        let first: RoaringTreemap = [0u64, 5, 7].into_iter().collect();
+        let second: RoaringTreemap = (1_000u64..3_000).chain([u64::from(u32::MAX) + 9]).collect();
+        let a = writer.push(&first).unwrap();
+        let b = writer.push(&second).unwrap();
+        let (name, bytes) = writer.finish();
+        check_file_version(bytes.first().copied()).unwrap();
+        for (dv, rows) in [(a, first), (b, second)] {
+            let location = dv.location().unwrap();
+            let DvLocation::File { path, offset } = &location else {
+                panic!("{location:?}")
+            };
+            assert_eq!(path, &name);
+            let framed = &bytes[*offset as usize..];
+            assert_eq!(dv.decode(&location, Some(framed)).unwrap(), rows);
+        }
+    }
 
     fn descriptor(
         storage: &str,

@@ -176,7 +176,7 @@ impl ScanBuilder {
     }
 
     /// A filter already parsed (or its parse error), for the change feed.
-    pub(super) fn with_filter_result(
+    pub(crate) fn with_filter_result(
         mut self,
         filter: std::result::Result<Expr, ExprError>,
     ) -> Self {
@@ -185,7 +185,7 @@ impl ScanBuilder {
     }
 
     /// The filter bound to the table schema, if any.
-    pub(super) fn predicate(&self) -> Result<Option<Arc<Predicate>>> {
+    pub(crate) fn predicate(&self) -> Result<Option<Arc<Predicate>>> {
         let Some(filter) = &self.filter else {
             return Ok(None);
         };
@@ -278,33 +278,85 @@ fn prune_files(
         .collect();
     let mut kept = Vec::new();
     for file in snapshot.files() {
-        let mut bounds = vec![ColumnBounds::unknown(); columns.len()];
-        for (i, column) in columns.iter().enumerate() {
-            if is_partition_column(&column.path, partition_columns) {
-                let value = file.partition_value(&column.physical_path[0]);
-                bounds[i] = partition_bounds(value, &column.data_type);
-            }
+        match file_may_match(
+            predicate,
+            partition_columns,
+            &data_columns,
+            |c| file.partition_value(c),
+            file.stats(),
+        ) {
+            Pruned::No => kept.push(file.to_add()),
+            Pruned::ByPartition => metrics.files_pruned_by_partition += 1,
+            Pruned::ByStats => metrics.files_pruned_by_stats += 1,
         }
-        if !crate::expr::skipping::may_match(predicate, &bounds) {
-            metrics.files_pruned_by_partition += 1;
-            continue;
-        }
-        if !data_columns.is_empty()
-            && let Some(stats) = file.stats()
-            && let Ok(stats) = serde_json::from_str::<serde_json::Value>(stats)
-        {
-            let from_stats = stats_bounds(&stats, columns);
-            for &i in &data_columns {
-                bounds[i] = from_stats[i].clone();
-            }
-            if !crate::expr::skipping::may_match(predicate, &bounds) {
-                metrics.files_pruned_by_stats += 1;
-                continue;
-            }
-        }
-        kept.push(file.to_add());
     }
     Ok(kept)
+}
+
+/// Why a file was or was not pruned.
+enum Pruned {
+    No,
+    ByPartition,
+    ByStats,
+}
+
+/// Whether a file with these partition values and statistics may hold a row matching
+/// `predicate` (`data_columns`: the predicate's columns that are not partition columns).
+fn file_may_match<'a>(
+    predicate: &Predicate,
+    partition_columns: &[String],
+    data_columns: &[usize],
+    partition_value: impl Fn(&str) -> Option<&'a str>,
+    stats: Option<&str>,
+) -> Pruned {
+    let columns = predicate.columns();
+    let mut bounds = vec![ColumnBounds::unknown(); columns.len()];
+    for (i, column) in columns.iter().enumerate() {
+        if is_partition_column(&column.path, partition_columns) {
+            let value = partition_value(&column.physical_path[0]);
+            bounds[i] = partition_bounds(value, &column.data_type);
+        }
+    }
+    if !crate::expr::skipping::may_match(predicate, &bounds) {
+        return Pruned::ByPartition;
+    }
+    if !data_columns.is_empty()
+        && let Some(stats) = stats
+        && let Ok(stats) = serde_json::from_str::<serde_json::Value>(stats)
+    {
+        let from_stats = stats_bounds(&stats, columns);
+        for &i in data_columns {
+            bounds[i] = from_stats[i].clone();
+        }
+        if !crate::expr::skipping::may_match(predicate, &bounds) {
+            return Pruned::ByStats;
+        }
+    }
+    Pruned::No
+}
+
+/// Whether the file `add` (of a table partitioned by `partition_columns`) may hold a row
+/// matching `predicate`, by its partition values and statistics: what a row-level operation
+/// checks a concurrent writer's new files against.
+pub(crate) fn add_may_match(
+    predicate: &Predicate,
+    partition_columns: &[String],
+    add: &Add,
+) -> bool {
+    let columns = predicate.columns();
+    let data_columns: Vec<usize> = (0..columns.len())
+        .filter(|&i| !is_partition_column(&columns[i].path, partition_columns))
+        .collect();
+    matches!(
+        file_may_match(
+            predicate,
+            partition_columns,
+            &data_columns,
+            |c| add.partition_values.get(c).and_then(|v| v.as_deref()),
+            add.stats.as_deref(),
+        ),
+        Pruned::No
+    )
 }
 
 /// A plan reading exactly `files` of `snapshot`, all columns, no filter (compaction reads

@@ -12,6 +12,7 @@
 //! | changed rows | [`Table::changes`] | `read/changes.rs` |
 //! | write | [`Table::write`], [`Table::write_stream`], [`Table::append`], [`Table::overwrite`] | `write/` |
 //! | history, diff | [`Table::history`], [`Snapshot::history`], [`Table::diff`], [`Snapshot::diff`], [`Table::diff_rows`] | `ops/history.rs`, `ops/diff/` |
+//! | delete rows | [`Table::delete`] | `ops/dml/delete.rs` |
 //! | roll back | [`Table::restore_to_version`], [`Table::restore_to_timestamp`], [`Table::restore_to_tag`], [`Table::revert`] | `ops/restore.rs` |
 //! | tags | [`Table::tag`], [`Table::delete_tag`], [`Table::tags`], [`Snapshot::tags`] | `ops/tags.rs`, `protocol/tags.rs` |
 //! | maintenance | [`Table::optimize`], [`Table::vacuum`], [`Table::checkpoint`], [`Table::cleanup_log`] | `ops/`, `checkpoint/` |
@@ -34,6 +35,7 @@ use crate::checkpoint::cleanup::{CleanupReport, cleanup_expired_logs};
 use crate::checkpoint::{CheckpointInfo, write_checkpoint};
 use crate::error::Result;
 use crate::ops::diff::{RowDiffBuilder, TableDiff};
+use crate::ops::dml::delete::DeleteBuilder;
 use crate::ops::history::HistoryEntry;
 use crate::ops::optimize::OptimizeBuilder;
 use crate::ops::restore::UndoResult;
@@ -200,6 +202,20 @@ impl Table {
     /// ```
     pub fn changes(&self) -> ChangesBuilder {
         ChangesBuilder::new(self.latest.clone())
+    }
+
+    /// Starts a delete: `table.delete().with_predicate("day < '2026-01-01'").execute()`
+    /// removes the matching rows in one commit (`protocol/PROTOCOL.md#delete`); without a
+    /// predicate, every row.
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table) -> strata::Result<()> {
+    /// let deleted = table.delete().with_predicate("country = 'PT' AND amount < 0").execute().await?;
+    /// println!("{} rows deleted", deleted.num_deleted_rows);
+    /// # Ok(()) }
+    /// ```
+    pub fn delete(&self) -> DeleteBuilder {
+        DeleteBuilder::new(self.latest.clone())
     }
 
     /// The table's current tags, by name.

@@ -6,16 +6,18 @@
 //! follow Delta's (Spark's `ConflictChecker`) at serializable-for-writes isolation:
 //! - a winner that changed the protocol or metadata conflicts with everyone;
 //! - a winner that removed a file this transaction read or removes conflicts;
-//! - a winner that added data files conflicts with a transaction that read the table;
+//! - a winner that added data files conflicts with a transaction that read the table, or,
+//!   unless it is a blind append, with one whose read predicate may match them;
 //! - a winner that committed the same application txn id or metadata domain conflicts.
 //!
 //! A blind append reads nothing and removes nothing, so it only conflicts on the first and last
 //! rules; that is why concurrent appenders never fail each other.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::error::ConflictReason;
-use crate::protocol::actions::{Action, file_key};
+use crate::protocol::actions::{Action, Add, file_key};
 
 /// What a transaction depends on, for checking it against winning commits.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +33,20 @@ pub struct ReadSet {
     pub app_ids: BTreeSet<String>,
     /// Metadata domains the transaction writes.
     pub domains: BTreeSet<String>,
+    /// The predicate a row-level operation read the table with: a winner (other than a blind
+    /// append) adding a file it may match conflicts.
+    pub read_predicate: Option<ReadPredicate>,
+}
+
+/// Whether a file may hold rows a transaction's predicate matches (by its partition values and
+/// statistics). A function, so this module stays free of the expression layer.
+#[derive(Clone)]
+pub struct ReadPredicate(pub Arc<dyn Fn(&Add) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for ReadPredicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadPredicate(..)")
+    }
 }
 
 impl ReadSet {
@@ -63,11 +79,24 @@ impl ReadSet {
 /// Checks one winning commit against the transaction; `Ok` means the transaction can be
 /// committed at the next version unchanged.
 pub fn check(read_set: &ReadSet, winner: &[Action]) -> Result<(), ConflictReason> {
+    // Blind appends never conflict with a predicate read (write-serializable isolation).
+    let blind_append = winner
+        .iter()
+        .any(|a| matches!(a, Action::CommitInfo(ci) if ci.is_blind_append == Some(true)));
     for action in winner {
         match action {
             Action::Protocol(_) => return Err(ConflictReason::ProtocolChanged),
             Action::Metadata(_) => return Err(ConflictReason::MetadataChanged),
             Action::Add(add) if add.data_change && read_set.read_whole_table => {
+                return Err(ConflictReason::FilesAdded {
+                    path: add.path.clone(),
+                });
+            }
+            Action::Add(add)
+                if add.data_change
+                    && !blind_append
+                    && read_set.read_predicate.as_ref().is_some_and(|p| (p.0)(add)) =>
+            {
                 return Err(ConflictReason::FilesAdded {
                     path: add.path.clone(),
                 });
@@ -126,6 +155,32 @@ mod tests {
             Ok(()),
             "a blind append read nothing"
         );
+    }
+
+    #[test]
+    fn a_predicate_read_conflicts_with_matching_files_of_non_blind_winners() {
+        let ours = ReadSet {
+            read_predicate: Some(ReadPredicate(Arc::new(|a: &Add| a.path.starts_with("pt/")))),
+            ..Default::default()
+        };
+        let blind = Action::CommitInfo(crate::protocol::actions::CommitInfo {
+            is_blind_append: Some(true),
+            ..Default::default()
+        });
+        let dml = Action::CommitInfo(crate::protocol::actions::CommitInfo {
+            is_blind_append: Some(false),
+            ..Default::default()
+        });
+        // A blind append never conflicts with a predicate read (write-serializable).
+        assert_eq!(check(&ours, &[blind, add("pt/a", true)]), Ok(()));
+        // Another DML adding a file the predicate may match does.
+        assert!(matches!(
+            check(&ours, &[dml.clone(), add("pt/a", true)]),
+            Err(ConflictReason::FilesAdded { path }) if path == "pt/a"
+        ));
+        // Not a file it cannot match, nor one that changes no data.
+        assert_eq!(check(&ours, &[dml.clone(), add("nl/a", true)]), Ok(()));
+        assert_eq!(check(&ours, &[dml, add("pt/a", false)]), Ok(()));
     }
 
     #[test]

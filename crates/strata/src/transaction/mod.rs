@@ -104,6 +104,18 @@ impl Transaction {
         self.read_set.read_whole_table = true;
     }
 
+    /// Declares files (by [`file_key`](crate::actions::file_key)) whose contents the
+    /// transaction's result depends on: a winner removing one conflicts.
+    pub fn read_files(&mut self, keys: impl IntoIterator<Item = String>) {
+        self.read_set.read_files.extend(keys);
+    }
+
+    /// Declares the predicate the transaction read the table with: a winner that is not a
+    /// blind append and adds a file `may_match` accepts conflicts.
+    pub(crate) fn read_predicate(&mut self, may_match: conflict::ReadPredicate) {
+        self.read_set.read_predicate = Some(may_match);
+    }
+
     /// Sets an `operationParameters` entry.
     pub fn with_parameter(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.operation_parameters.insert(key.into(), value.into());

@@ -44,7 +44,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Every version of `location` reads as DuckDB and deltalake's SQL path read it, and counts its
 /// rows as the scan returns them.
-async fn assert_reads_like_other_clients(location: &str) {
+pub(crate) async fn assert_reads_like_other_clients(location: &str) {
     assert_versions_read_like_other_clients(location, 0).await;
 }
 

@@ -11,6 +11,7 @@ mod column_mapping;
 mod conformance;
 mod deletion_vectors;
 mod diff_rows;
+mod dml_delete;
 mod faults;
 pub mod fixtures;
 mod history;

@@ -1,0 +1,425 @@
+//! `DELETE FROM table WHERE predicate` (`protocol/PROTOCOL.md#delete`).
+//!
+//! Files are chosen as a scan chooses them (partition values and statistics prune the rest), and
+//! then:
+//! - a file whose every row matches is removed without reading it: no predicate, or a predicate
+//!   over partition columns only that is true of the file's partition values;
+//! - any other candidate is read (its live rows, in stored order) and the predicate evaluated
+//!   on every row; rows where it is true are deleted, rows where it is false or null are kept;
+//! - a file with deleted rows is removed when none is left, else rewritten without them
+//!   (copy-on-write) or, with `delta.enableDeletionVectors` on a table that supports the
+//!   feature, re-added with a deletion vector covering the old and the new rows; all the
+//!   commit's vectors go into one DV file, each at its offset. Statistics of a file with a new
+//!   vector are kept, marked `tightBounds: false`.
+//!
+//! The commit (operation `DELETE`) reads the candidate files and the predicate: a concurrent
+//! commit that removed one of them conflicts, and so does one that added a file the predicate
+//! may match, unless it is a blind append (write-serializable isolation). Any other winner is
+//! committed over. On a table with the change data feed, copy-on-write rewrites would need
+//! `cdc` files, which strata does not write yet: such a delete is refused (deleting whole files
+//! and writing vectors need none; the feed derives their rows).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch};
+use arrow::datatypes::{Field, Schema};
+use futures::{StreamExt, TryStreamExt};
+use roaring::RoaringTreemap;
+
+use crate::error::{Error, Result};
+use crate::expr::ExprError;
+use crate::expr::predicate::Predicate;
+use crate::protocol::actions::{Action, Add, Remove, file_key};
+use crate::protocol::deletion_vector::DvFileWriter;
+use crate::protocol::features::TableFeature;
+use crate::protocol::partition;
+use crate::protocol::schema::column_mapping::physical_name;
+use crate::read::deletion_vectors::DeletionVectors;
+use crate::read::is_partition_column;
+use crate::read::scan::{IntoFilter, ScanBuilder, add_may_match, scan_files};
+use crate::snapshot::Snapshot;
+use crate::snapshot::latest::LatestSnapshot;
+use crate::transaction::Transaction;
+use crate::transaction::conflict::ReadPredicate;
+use crate::write::WriterOptions;
+use crate::write::write_stream_files;
+
+/// Candidate files read at once.
+const READ_CONCURRENCY: usize = 4;
+
+/// What a delete did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeleteResult {
+    /// The version committed; `None` when no row matched (nothing is committed).
+    pub version: Option<i64>,
+    /// Rows deleted.
+    pub num_deleted_rows: u64,
+    /// Files removed (whole, rewritten, or re-added with a vector).
+    pub num_removed_files: u64,
+    /// Files added by copy-on-write rewrites.
+    pub num_added_files: u64,
+    /// Rows copied into rewritten files.
+    pub num_copied_rows: u64,
+    /// Deletion vectors written.
+    pub num_deletion_vectors_added: u64,
+}
+
+/// A delete request, built by [`Table::delete`](crate::Table::delete).
+#[must_use = "a delete does nothing until executed"]
+pub struct DeleteBuilder {
+    latest: LatestSnapshot,
+    filter: Option<std::result::Result<crate::expr::Expr, ExprError>>,
+    expected_version: Option<i64>,
+}
+
+impl DeleteBuilder {
+    pub(crate) fn new(latest: LatestSnapshot) -> DeleteBuilder {
+        DeleteBuilder {
+            latest,
+            filter: None,
+            expected_version: None,
+        }
+    }
+
+    /// Deletes only the rows for which `predicate` is true (all rows without one).
+    pub fn with_predicate(mut self, predicate: impl IntoFilter) -> Self {
+        self.filter = Some(predicate.into_filter());
+        self
+    }
+
+    /// Commits only on top of `version` (see
+    /// [`WriteBuilder::with_expected_version`](crate::WriteBuilder::with_expected_version)).
+    pub fn with_expected_version(mut self, version: i64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
+    /// Finds, reads and deletes the matching rows, and commits.
+    ///
+    /// # Errors
+    /// [`Error::Predicate`] for a bad predicate (nothing read); [`Error::NotAllowed`] on an
+    /// append-only table, or for a copy-on-write delete on a table with the change data feed;
+    /// [`Error::Conflict`] when a concurrent commit removed a file the delete read or added
+    /// one its predicate may match; read and write errors.
+    pub async fn execute(self) -> Result<DeleteResult> {
+        let snapshot = self.latest.get().await?;
+        snapshot.require_writable()?;
+        let refuse = |reason: String| Error::NotAllowed {
+            location: snapshot.storage().location().to_string(),
+            operation: "delete".into(),
+            reason,
+        };
+        if snapshot.table_properties().append_only {
+            return Err(refuse("the table property delta.appendOnly is true".into()));
+        }
+        let mut scan = ScanBuilder::new(snapshot.clone());
+        if let Some(filter) = self.filter.clone() {
+            scan = scan.with_filter_result(filter);
+        }
+        snapshot.load_stats().await?;
+        let plan = scan.plan().await?;
+        let predicate = plan.predicate().cloned().map(Arc::new);
+        let candidates = plan.files().to_vec();
+        let (whole, partial) =
+            split_whole_files(&snapshot, predicate.as_deref(), candidates.clone())?;
+        let vectors = writes_deletion_vectors(&snapshot);
+        let mut outcome = Outcome::default();
+        for add in whole {
+            outcome.remove_whole(add);
+        }
+        if let Some(predicate) = &predicate {
+            let matched: Vec<(Add, Matches)> =
+                futures::stream::iter(partial.into_iter().map(|add| {
+                    let (snapshot, predicate) = (snapshot.clone(), predicate.clone());
+                    async move {
+                        let matches = matching_rows(&snapshot, &predicate, &add, !vectors).await?;
+                        Ok::<_, Error>((add, matches))
+                    }
+                }))
+                .buffered(READ_CONCURRENCY)
+                .try_collect()
+                .await?;
+            let rewrites = matched.iter().any(|(_, m)| m.rewrites());
+            if rewrites && snapshot.table_properties().enable_change_data_feed {
+                return Err(refuse(
+                    "the table has the change data feed on, and a copy-on-write delete must write `cdc` files, which strata does not write yet; enable deletion vectors (delta.enableDeletionVectors) or delete whole partitions".into(),
+                ));
+            }
+            outcome.apply(&snapshot, matched).await?;
+        }
+        if outcome.is_empty() {
+            return Ok(DeleteResult::default());
+        }
+        let mut tx = Transaction::new(&snapshot, "DELETE");
+        if let Some(filter) = &self.filter
+            && let Ok(expr) = filter
+        {
+            tx = tx.with_parameter(
+                "predicate",
+                serde_json::json!([expr.to_string()]).to_string(),
+            );
+        }
+        if let Some(v) = self.expected_version {
+            tx = tx.with_expected_version(v);
+        }
+        tx.read_files(
+            candidates
+                .iter()
+                .map(|a| file_key(&a.path, a.deletion_vector.as_ref())),
+        );
+        match &predicate {
+            Some(p) => {
+                let (p, partition_columns) = (p.clone(), snapshot.partition_columns().to_vec());
+                tx.read_predicate(ReadPredicate(Arc::new(move |add: &Add| {
+                    add_may_match(&p, &partition_columns, add)
+                })));
+            }
+            None => tx.read_whole_table(),
+        }
+        let result = outcome.commit(tx, &snapshot).await?;
+        self.latest.remember_committed(&result.1);
+        Ok(result.0)
+    }
+}
+
+/// Whether deletes write deletion vectors: the property is on and the protocol has the feature
+/// (`protocol/PROTOCOL.md#deletion-vectors`).
+fn writes_deletion_vectors(snapshot: &Snapshot) -> bool {
+    snapshot.table_properties().enable_deletion_vectors
+        && snapshot
+            .writer_features()
+            .contains(&TableFeature::DeletionVectors)
+        && snapshot
+            .reader_features()
+            .contains(&TableFeature::DeletionVectors)
+}
+
+/// The candidates every row of which matches (removed unread), and the rest.
+fn split_whole_files(
+    snapshot: &Snapshot,
+    predicate: Option<&Predicate>,
+    candidates: Vec<Add>,
+) -> Result<(Vec<Add>, Vec<Add>)> {
+    let Some(predicate) = predicate else {
+        return Ok((candidates, Vec::new()));
+    };
+    let partition_columns = snapshot.partition_columns();
+    let partition_only = predicate
+        .columns()
+        .iter()
+        .all(|c| is_partition_column(&c.path, partition_columns));
+    if !partition_only {
+        return Ok((Vec::new(), candidates));
+    }
+    let mut whole = Vec::new();
+    for add in candidates {
+        if partition_values_match(snapshot, predicate, &add)? {
+            whole.push(add);
+        }
+    }
+    // A partition-only predicate is false or null for every row of the other candidates.
+    Ok((whole, Vec::new()))
+}
+
+/// The predicate (over partition columns only) evaluated exactly on a file's partition values,
+/// with SQL's null semantics: only `true` matches.
+fn partition_values_match(snapshot: &Snapshot, predicate: &Predicate, add: &Add) -> Result<bool> {
+    let schema = snapshot.arrow_schema();
+    let lookup = snapshot.column_lookup();
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for name in snapshot.partition_columns() {
+        let field = schema.field_with_name(name)?;
+        let value = add
+            .partition_values
+            .get(physical_name(field, lookup))
+            .and_then(|v| v.as_deref());
+        columns.push(partition::parse_value(value, field.data_type(), 1)?);
+        fields.push(Field::new(field.name(), field.data_type().clone(), true));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let result = predicate.evaluate(&batch)?;
+    Ok(result.is_valid(0) && result.value(0))
+}
+
+/// What a read candidate holds: its live rows, which of them (by position in the file) the
+/// predicate deletes, and, for copy-on-write, the rows it keeps.
+struct Matches {
+    live_rows: u64,
+    /// Physical row indexes the delete adds to the file's deleted rows.
+    deleted: RoaringTreemap,
+    /// The file's current vector (the rows already deleted).
+    old_vector: RoaringTreemap,
+    /// Rows kept, for a copy-on-write rewrite.
+    kept: Vec<RecordBatch>,
+}
+
+impl Matches {
+    /// Whether the file is rewritten (some but not all of its rows go, copy-on-write).
+    fn rewrites(&self) -> bool {
+        !self.deleted.is_empty() && self.deleted.len() < self.live_rows && !self.kept.is_empty()
+    }
+}
+
+/// Reads `add`'s live rows and evaluates `predicate` on them.
+async fn matching_rows(
+    snapshot: &Snapshot,
+    predicate: &Predicate,
+    add: &Add,
+    keep_rows: bool,
+) -> Result<Matches> {
+    let old_vector = match &add.deletion_vector {
+        Some(dv) => {
+            DeletionVectors::default()
+                .rows(snapshot.storage(), dv, &add.path, snapshot.version())
+                .await?
+        }
+        None => RoaringTreemap::new(),
+    };
+    let mut rows = scan_files(snapshot, vec![add.clone()]).execute()?;
+    let mut matches = Matches {
+        live_rows: 0,
+        deleted: RoaringTreemap::new(),
+        old_vector,
+        kept: Vec::new(),
+    };
+    // Live row k is the k-th physical row the old vector does not delete.
+    let mut physical = 0u64;
+    while let Some(batch) = rows.try_next().await? {
+        let hit = predicate.evaluate(&batch)?;
+        for i in 0..batch.num_rows() {
+            while matches.old_vector.contains(physical) {
+                physical += 1;
+            }
+            if hit.is_valid(i) && hit.value(i) {
+                matches.deleted.insert(physical);
+            }
+            physical += 1;
+        }
+        matches.live_rows += batch.num_rows() as u64;
+        if keep_rows {
+            let keep: BooleanArray = (0..hit.len())
+                .map(|i| Some(!(hit.is_valid(i) && hit.value(i))))
+                .collect();
+            let kept = arrow::compute::filter_record_batch(&batch, &keep)?;
+            if kept.num_rows() > 0 {
+                matches.kept.push(kept);
+            }
+        }
+    }
+    Ok(matches)
+}
+
+/// The actions a delete commits, and its counts.
+#[derive(Default)]
+struct Outcome {
+    removes: Vec<Add>,
+    adds: Vec<Add>,
+    result: DeleteResult,
+    vectors: DvFileWriter,
+}
+
+impl Outcome {
+    fn is_empty(&self) -> bool {
+        self.removes.is_empty()
+    }
+
+    /// A file all of whose rows go.
+    fn remove_whole(&mut self, add: Add) {
+        self.result.num_deleted_rows += add.num_records().unwrap_or(0).max(0) as u64;
+        self.result.num_removed_files += 1;
+        self.removes.push(add);
+    }
+
+    /// Turns each read candidate's matches into removes and adds: whole removes, copy-on-write
+    /// rewrites (written here), or the file with a wider vector.
+    async fn apply(&mut self, snapshot: &Snapshot, matched: Vec<(Add, Matches)>) -> Result<()> {
+        let mut rewrite: Vec<RecordBatch> = Vec::new();
+        for (add, m) in matched {
+            let deleted = m.deleted.len();
+            if deleted == 0 {
+                continue;
+            }
+            self.result.num_deleted_rows += deleted;
+            self.result.num_removed_files += 1;
+            if deleted == m.live_rows {
+                self.removes.push(add);
+            } else if m.kept.is_empty() {
+                // Deletion vectors: the same file, its vector covering old and new rows.
+                let mut vector = m.old_vector.clone();
+                vector |= &m.deleted;
+                let descriptor = self.vectors.push(&vector).map_err(|e| {
+                    Error::internal(format!("deletion vector for {}: {e}", add.path))
+                })?;
+                self.result.num_deletion_vectors_added += 1;
+                self.adds.push(Add {
+                    deletion_vector: Some(descriptor),
+                    stats: add.stats.as_deref().map(loose_bounds),
+                    data_change: true,
+                    modification_time: chrono::Utc::now().timestamp_millis(),
+                    ..add.clone()
+                });
+                self.removes.push(add);
+            } else {
+                self.result.num_copied_rows +=
+                    m.kept.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                rewrite.extend(m.kept);
+                self.removes.push(add);
+            }
+        }
+        if !rewrite.is_empty() {
+            let stream = futures::stream::iter(rewrite.into_iter().map(Ok)).boxed();
+            let written = write_stream_files(snapshot, stream, &WriterOptions::default()).await?;
+            self.result.num_added_files += written.len() as u64;
+            self.adds.extend(written.into_iter().map(|(add, _)| add));
+        }
+        Ok(())
+    }
+
+    /// Writes the DV file (if any) and commits; returns the result and the new snapshot.
+    async fn commit(
+        self,
+        mut tx: Transaction,
+        snapshot: &Snapshot,
+    ) -> Result<(DeleteResult, Option<Snapshot>)> {
+        let Outcome {
+            removes,
+            adds,
+            mut result,
+            vectors,
+        } = self;
+        if !vectors.is_empty() {
+            let (name, bytes) = vectors.finish();
+            let path = snapshot.storage().relative_path(&name)?;
+            snapshot.storage().put(&path, bytes).await?;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        tx.add_actions(
+            removes
+                .iter()
+                .map(|a| Action::Remove(Remove::from_add(a, now, true))),
+        );
+        tx.add_actions(adds.into_iter().map(Action::Add));
+        tx.set_metric("numDeletedRows", result.num_deleted_rows);
+        tx.set_metric("numRemovedFiles", result.num_removed_files);
+        tx.set_metric("numAddedFiles", result.num_added_files);
+        tx.set_metric("numCopiedRows", result.num_copied_rows);
+        tx.set_metric("numDeletionVectorsAdded", result.num_deletion_vectors_added);
+        let committed = tx.commit().await?;
+        result.version = Some(committed.version);
+        Ok((result, committed.snapshot))
+    }
+}
+
+/// Statistics of a file that now has deleted rows: still bounds, no longer tight
+/// (`protocol/PROTOCOL.md#deletion-vectors`).
+fn loose_bounds(stats: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(stats) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("tightBounds".into(), serde_json::Value::Bool(false));
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => stats.to_string(),
+    }
+}

@@ -1,0 +1,5 @@
+//! Row-level operations (`protocol/PROTOCOL.md#delete`): they find rows with `read/`, rewrite
+//! files with `write/` or mark rows deleted with deletion vectors, and commit through
+//! [`crate::transaction`] with a read set of the files and predicate they read.
+
+pub mod delete;
