@@ -93,7 +93,8 @@ mod write;
 pub mod actions {
     pub use crate::protocol::actions::{
         Action, Add, Cdc, CheckpointMetadata, CommitInfo, DeletionVectorDescriptor, DomainMetadata,
-        Format, Metadata, Protocol, Remove, Sidecar, Stats, Txn, parse_commit, serialize_commit,
+        Format, Metadata, Protocol, Remove, Sidecar, Stats, Txn, file_key, parse_commit,
+        serialize_commit,
     };
 }
 
