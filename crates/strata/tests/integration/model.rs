@@ -4,8 +4,9 @@
 //! tags, and which versions a vacuum may have made unreadable. Operations include restore,
 //! revert (a refusal is allowed; a success must undo exactly that commit's rows), tag, optimize
 //! (rows unchanged), a zero-retention vacuum (after which the current and every tagged
-//! version must still read identically) and, on tables with deletion vectors, deleting rows of
-//! a file with a vector. Each case writes a plain table or one with column mapping (name or
+//! version must still read identically), `DELETE` by predicate (copy-on-write, or deletion
+//! vectors where on) and, on tables with deletion vectors, deleting rows of a file with a vector
+//! written as Spark writes it. Each case writes a plain table or one with column mapping (name or
 //! id mode) and deletion vectors.
 //! After every step, every version of the table must read exactly as the model says, through a
 //! handle that may be stale (another handle committed) or freshly reopened. Cases default to
@@ -56,6 +57,9 @@ enum Op {
     /// Vacuum with a zero retention (forced): only the current and tagged versions stay
     /// readable.
     Vacuum,
+    /// `DELETE WHERE id >= lo AND id < lo + width`, `lo` chosen by `pick` among the live ids
+    /// (copy-on-write, or deletion vectors where the table has them on).
+    Delete { pick: usize, width: i64 },
     /// Delete every `every`-th row of the live file chosen by `pick` with a deletion vector,
     /// as Spark's `DELETE` does (files that have a vector already are not picked).
     DeleteRows { pick: usize, every: usize },
@@ -76,6 +80,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Optimize),
         1 => Just(Op::Vacuum),
         2 => (any::<usize>(), 1usize..4).prop_map(|(pick, every)| Op::DeleteRows { pick, every }),
+        2 => (any::<usize>(), 1i64..6).prop_map(|(pick, width)| Op::Delete { pick, width }),
     ]
 }
 
@@ -354,6 +359,37 @@ async fn run(ops: Vec<Op>, partitioned: bool, flavor: u8, case: u64) {
                 // VACUUM START and VACUUM END.
                 model.commit(model.latest());
                 model.commit(model.latest());
+            }
+            Op::Delete { pick, width } => {
+                let live: Vec<i64> = model.latest().into_iter().collect();
+                let lo = live.get(pick % live.len().max(1)).copied().unwrap_or(0);
+                let predicate = format!("id >= {lo} AND id < {}", lo + width);
+                let result = a
+                    .delete()
+                    .with_predicate(predicate.as_str())
+                    .execute()
+                    .await
+                    .unwrap_or_else(|e| panic!("step {step}: delete {predicate}: {e}"));
+                let next: BTreeSet<i64> = model
+                    .latest()
+                    .into_iter()
+                    .filter(|id| !(lo..lo + width).contains(id))
+                    .collect();
+                let deleted = model.latest().len() - next.len();
+                assert_eq!(
+                    result.num_deleted_rows, deleted as u64,
+                    "step {step}: {predicate}"
+                );
+                if deleted > 0 {
+                    model.commit(next);
+                    assert_eq!(
+                        result.version,
+                        Some(model.versions.len() as i64 - 1),
+                        "step {step}: {predicate}"
+                    );
+                } else {
+                    assert_eq!(result.version, None, "step {step}: {predicate}");
+                }
             }
             Op::DeleteRows { pick, every } => {
                 if !vectors {
