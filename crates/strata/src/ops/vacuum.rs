@@ -6,8 +6,9 @@
 //! added (left by failed or in-flight writes) are deleted only once older than the retention,
 //! so a write that has uploaded but not yet committed is never broken. Hidden paths (`_…` or
 //! `.…` names other than `col=value` partition directories, including `_delta_log/`) are never
-//! touched. The decision is a pure function ([`plan_vacuum`]); the shell lists, commits
-//! `VACUUM START`, deletes and commits `VACUUM END` as Delta does, so the log records it.
+//! touched; change data files (`_change_data/`) go once older than the retention. The
+//! decision is a pure function ([`plan_vacuum`]); the shell lists, commits `VACUUM START`,
+//! deletes and commits `VACUUM END` as Delta does, so the log records it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::snapshot::latest::LatestSnapshot;
 use crate::snapshot::{Snapshot, list_log};
 use crate::storage::ListedObject;
 use crate::transaction::Transaction;
+use crate::write::cdc::CHANGE_DATA_DIR;
 
 /// Deletes run at once.
 const DELETE_CONCURRENCY: usize = 16;
@@ -80,8 +82,14 @@ impl VacuumBuilder {
 }
 
 /// Whether a listed path is hidden from vacuum: any segment starting with `.`, or with `_`
-/// unless it is a `col=value` partition directory.
+/// unless it is a `col=value` partition directory. Change data files (`_change_data/…`) are
+/// not hidden: no snapshot references them, so they go once older than the retention, as
+/// Spark and delta-rs vacuum them.
 fn is_hidden(relative: &str) -> bool {
+    let relative = relative
+        .strip_prefix(CHANGE_DATA_DIR)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(relative);
     relative
         .split('/')
         .any(|s| s.starts_with('.') || (s.starts_with('_') && !s.contains('=')))
@@ -336,6 +344,11 @@ mod tests {
             obj("_tmp/x.parquet", 0),
             obj("_p=1/old.parquet", 0),
             obj("p=1/old.parquet", 0),
+            obj("_change_data/cdc-00000.parquet", 0),
+            obj("_change_data/p=1/cdc-00000.parquet", 0),
+            obj("_change_data/new.parquet", 100),
+            obj("_change_data/.hidden", 0),
+            obj("x/_change_data/y.parquet", 0),
         ];
         let referenced: HashSet<String> = ["t/kept.parquet".to_string()].into();
         let chosen: Vec<&str> = plan_vacuum(&listed, &referenced, 50)
@@ -344,7 +357,13 @@ mod tests {
             .collect();
         assert_eq!(
             chosen,
-            vec!["a.parquet", "_p=1/old.parquet", "p=1/old.parquet"]
+            vec![
+                "a.parquet",
+                "_p=1/old.parquet",
+                "p=1/old.parquet",
+                "_change_data/cdc-00000.parquet",
+                "_change_data/p=1/cdc-00000.parquet",
+            ]
         );
     }
 }

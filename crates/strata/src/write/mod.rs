@@ -21,6 +21,7 @@ use crate::snapshot::latest::LatestSnapshot;
 use crate::transaction::Transaction;
 use create::{NewTable, TableDefinition};
 
+pub(crate) mod cdc;
 pub(crate) mod create;
 mod encode;
 mod partition;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use strata::{Error, Table};
 
 use crate::deletion_vectors::assert_reads_like_other_clients;
-use crate::support::python::delete_with_deltalake;
+use crate::support::python::{changes_with_deltalake, delete_with_deltalake};
 use crate::support::*;
 
 /// A people table partitioned by country: ids 0..10 PT, 10..20 NL, 20..30 PT, one commit each.
@@ -179,8 +179,8 @@ async fn a_delete_is_refused_where_the_table_says_so() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotAllowed { .. }), "{err}");
-    // Copy-on-write on a table with the change feed would need `cdc` files.
-    let table = people_table(&lake, "c", &[("delta.enableChangeDataFeed", "true")]).await;
+    assert_eq!(table.version().await.unwrap(), 3, "nothing committed");
+    let table = people_table(&lake, "c", &[]).await;
     let err = table
         .delete()
         .with_predicate("nope = 1")
@@ -188,65 +188,123 @@ async fn a_delete_is_refused_where_the_table_says_so() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Predicate(_)), "{err}");
-    let err = table
-        .delete()
-        .with_predicate("id = 1")
-        .execute()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::NotAllowed { reason, .. } if reason.contains("cdc")),
-        "{err}"
-    );
     assert_eq!(table.version().await.unwrap(), 3, "nothing committed");
 }
 
+/// With deletion vectors the feed is the vectors' difference; by copy-on-write the commit
+/// writes `cdc` files holding exactly the deleted rows (whole partitions read for them), and
+/// deltalake's `load_cdf` reads the same changes.
 #[tokio::test]
 async fn the_change_feed_reads_deletes_back() {
-    let lake = TempLake::new();
-    let table = people_table(
-        &lake,
-        "t",
-        &[
-            ("delta.enableChangeDataFeed", "true"),
-            ("delta.enableDeletionVectors", "true"),
-        ],
-    )
-    .await;
-    let vector = table
-        .delete()
-        .with_predicate("id >= 3 AND id < 6")
-        .execute()
-        .await
-        .unwrap();
-    let partition = table
-        .delete()
-        .with_predicate("country = 'NL'")
-        .execute()
-        .await
-        .unwrap();
-    for (result, expected) in [(vector, 3..6), (partition, 10..20)] {
-        let v = result.version.unwrap();
-        let changes = table
-            .changes()
-            .from_version(v)
-            .to_version(v)
-            .with_columns(["id"])
-            .collect()
+    for vectors in [true, false] {
+        let lake = TempLake::new();
+        let mut properties = vec![("delta.enableChangeDataFeed", "true")];
+        if vectors {
+            properties.push(("delta.enableDeletionVectors", "true"));
+        }
+        let table = people_table(&lake, "t", &properties).await;
+        let rows = table
+            .delete()
+            .with_predicate("id >= 3 AND id < 6")
+            .execute()
             .await
             .unwrap();
-        let mut deleted: Vec<i64> = rendered(&changes)
-            .iter()
-            .map(|r| {
-                let mut cells = r.split('|');
-                let id = cells.next().unwrap().parse().unwrap();
-                assert_eq!(cells.next(), Some("delete"), "{r}");
-                id
-            })
-            .collect();
-        deleted.sort_unstable();
-        assert_eq!(deleted, expected.collect::<Vec<_>>());
+        let partition = table
+            .delete()
+            .with_predicate("country = 'NL' OR id = 25")
+            .execute()
+            .await
+            .unwrap();
+        assert_eq!(rows.num_deleted_rows, 3);
+        assert_eq!(partition.num_deleted_rows, 11);
+        let mut with_25: Vec<i64> = (10..20).collect();
+        with_25.push(25);
+        for (result, expected) in [(&rows, (3..6).collect()), (&partition, with_25)] {
+            let v = result.version.unwrap();
+            let changes = table
+                .changes()
+                .from_version(v)
+                .to_version(v)
+                .with_columns(["id"])
+                .collect()
+                .await
+                .unwrap();
+            let mut deleted: Vec<i64> = rendered(&changes)
+                .iter()
+                .map(|r| {
+                    let mut cells = r.split('|');
+                    let id = cells.next().unwrap().parse().unwrap();
+                    assert_eq!(cells.next(), Some("delete"), "{r}");
+                    id
+                })
+                .collect();
+            deleted.sort_unstable();
+            assert_eq!(deleted, expected, "vectors: {vectors}");
+        }
+        let cdc_files = walk_files(&lake.table_path("t").join("_change_data"));
+        assert_eq!(cdc_files.is_empty(), vectors, "{cdc_files:?}");
+        let location = lake.table("t");
+        let ours = table.changes().from_version(0).collect().await.unwrap();
+        let theirs = changes_with_deltalake(&location, 0, None);
+        let cols = ["id", "country", "_change_type", "_commit_version"];
+        assert_eq!(
+            change_cells(&ours, &cols),
+            change_cells(&theirs, &cols),
+            "vectors: {vectors}"
+        );
+        assert_reads_like_other_clients(&location).await;
+        // Vacuum takes change data files once older than the retention, as Delta does.
+        let before = ids(&table).await;
+        let report = table
+            .vacuum()
+            .with_retention_ms(0)
+            .with_force(true)
+            .execute()
+            .await
+            .unwrap();
+        assert!(walk_files(&lake.table_path("t").join("_change_data")).is_empty());
+        assert!(
+            report
+                .files
+                .iter()
+                .filter(|f| f.starts_with("_change_data/"))
+                .count()
+                == cdc_files.len(),
+            "{report:?}"
+        );
+        assert_eq!(ids(&table).await, before);
     }
+}
+
+/// The named columns of change rows as `a|b|…`, sorted.
+fn change_cells(batches: &[arrow::array::RecordBatch], columns: &[&str]) -> Vec<String> {
+    let projected: Vec<arrow::array::RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let indices: Vec<usize> = columns
+                .iter()
+                .map(|c| b.schema().index_of(c).unwrap())
+                .collect();
+            b.project(&indices).unwrap()
+        })
+        .collect();
+    rendered(&projected)
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walk_files(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -29,7 +29,7 @@ use roaring::RoaringTreemap;
 use crate::error::{Error, Result};
 use crate::expr::ExprError;
 use crate::expr::predicate::Predicate;
-use crate::protocol::actions::{Action, Add, Remove, file_key};
+use crate::protocol::actions::{Action, Add, Cdc, Remove, file_key};
 use crate::protocol::deletion_vector::DvFileWriter;
 use crate::protocol::features::TableFeature;
 use crate::protocol::partition;
@@ -42,6 +42,7 @@ use crate::snapshot::latest::LatestSnapshot;
 use crate::transaction::Transaction;
 use crate::transaction::conflict::ReadPredicate;
 use crate::write::WriterOptions;
+use crate::write::cdc::write_cdc_files;
 use crate::write::write_stream_files;
 
 /// Candidate files read at once.
@@ -105,13 +106,12 @@ impl DeleteBuilder {
     pub async fn execute(self) -> Result<DeleteResult> {
         let snapshot = self.latest.get().await?;
         snapshot.require_writable()?;
-        let refuse = |reason: String| Error::NotAllowed {
-            location: snapshot.storage().location().to_string(),
-            operation: "delete".into(),
-            reason,
-        };
         if snapshot.table_properties().append_only {
-            return Err(refuse("the table property delta.appendOnly is true".into()));
+            return Err(Error::NotAllowed {
+                location: snapshot.storage().location().to_string(),
+                operation: "delete".into(),
+                reason: "the table property delta.appendOnly is true".into(),
+            });
         }
         let mut scan = ScanBuilder::new(snapshot.clone());
         if let Some(filter) = self.filter.clone() {
@@ -121,32 +121,34 @@ impl DeleteBuilder {
         let plan = scan.plan().await?;
         let predicate = plan.predicate().cloned().map(Arc::new);
         let candidates = plan.files().to_vec();
+        let vectors = writes_deletion_vectors(&snapshot);
+        // A copy-on-write commit on a table with the change feed carries `cdc` files with every
+        // row it deleted. Whole files never share a commit with read ones (the predicate is over
+        // partition columns or it is not), and a commit without `cdc` files reads as its removes.
+        let change_rows = snapshot.table_properties().enable_change_data_feed && !vectors;
         let (whole, partial) =
             split_whole_files(&snapshot, predicate.as_deref(), candidates.clone())?;
-        let vectors = writes_deletion_vectors(&snapshot);
         let mut outcome = Outcome::default();
         for add in whole {
             outcome.remove_whole(add);
         }
-        if let Some(predicate) = &predicate {
-            let matched: Vec<(Add, Matches)> =
-                futures::stream::iter(partial.into_iter().map(|add| {
-                    let (snapshot, predicate) = (snapshot.clone(), predicate.clone());
-                    async move {
-                        let matches = matching_rows(&snapshot, &predicate, &add, !vectors).await?;
-                        Ok::<_, Error>((add, matches))
-                    }
-                }))
-                .buffered(READ_CONCURRENCY)
-                .try_collect()
-                .await?;
-            let rewrites = matched.iter().any(|(_, m)| m.rewrites());
-            if rewrites && snapshot.table_properties().enable_change_data_feed {
-                return Err(refuse(
-                    "the table has the change data feed on, and a copy-on-write delete must write `cdc` files, which strata does not write yet; enable deletion vectors (delta.enableDeletionVectors) or delete whole partitions".into(),
-                ));
+        let reads = Reads {
+            keep_rows: !vectors,
+            deleted_rows: change_rows,
+        };
+        let matched: Vec<(Add, Matches)> = futures::stream::iter(partial.into_iter().map(|add| {
+            let (snapshot, predicate) = (snapshot.clone(), predicate.clone());
+            async move {
+                let matches = matching_rows(&snapshot, predicate.as_deref(), &add, reads).await?;
+                Ok::<_, Error>((add, matches))
             }
-            outcome.apply(&snapshot, matched).await?;
+        }))
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+        outcome.apply(&snapshot, matched, vectors).await?;
+        if change_rows && !outcome.deleted_rows.is_empty() {
+            outcome.cdc = write_cdc_files(&snapshot, &outcome.deleted_rows, "delete").await?;
         }
         if outcome.is_empty() {
             return Ok(DeleteResult::default());
@@ -253,21 +255,25 @@ struct Matches {
     old_vector: RoaringTreemap,
     /// Rows kept, for a copy-on-write rewrite.
     kept: Vec<RecordBatch>,
+    /// Rows deleted, for the change feed.
+    deleted_rows: Vec<RecordBatch>,
 }
 
-impl Matches {
-    /// Whether the file is rewritten (some but not all of its rows go, copy-on-write).
-    fn rewrites(&self) -> bool {
-        !self.deleted.is_empty() && self.deleted.len() < self.live_rows && !self.kept.is_empty()
-    }
+/// What to keep of a read candidate's rows besides which are deleted.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    /// The rows that stay (copy-on-write).
+    keep_rows: bool,
+    /// The rows that go (change data files).
+    deleted_rows: bool,
 }
 
-/// Reads `add`'s live rows and evaluates `predicate` on them.
+/// Reads `add`'s live rows and evaluates `predicate` on them (no predicate: every row goes).
 async fn matching_rows(
     snapshot: &Snapshot,
-    predicate: &Predicate,
+    predicate: Option<&Predicate>,
     add: &Add,
-    keep_rows: bool,
+    reads: Reads,
 ) -> Result<Matches> {
     let old_vector = match &add.deletion_vector {
         Some(dv) => {
@@ -283,11 +289,15 @@ async fn matching_rows(
         deleted: RoaringTreemap::new(),
         old_vector,
         kept: Vec::new(),
+        deleted_rows: Vec::new(),
     };
     // Live row k is the k-th physical row the old vector does not delete.
     let mut physical = 0u64;
     while let Some(batch) = rows.try_next().await? {
-        let hit = predicate.evaluate(&batch)?;
+        let hit = match predicate {
+            Some(p) => p.evaluate(&batch)?,
+            None => BooleanArray::from(vec![true; batch.num_rows()]),
+        };
         for i in 0..batch.num_rows() {
             while matches.old_vector.contains(physical) {
                 physical += 1;
@@ -298,13 +308,19 @@ async fn matching_rows(
             physical += 1;
         }
         matches.live_rows += batch.num_rows() as u64;
-        if keep_rows {
-            let keep: BooleanArray = (0..hit.len())
-                .map(|i| Some(!(hit.is_valid(i) && hit.value(i))))
-                .collect();
-            let kept = arrow::compute::filter_record_batch(&batch, &keep)?;
+        let goes: BooleanArray = (0..hit.len())
+            .map(|i| Some(hit.is_valid(i) && hit.value(i)))
+            .collect();
+        if reads.keep_rows {
+            let kept = arrow::compute::filter_record_batch(&batch, &arrow::compute::not(&goes)?)?;
             if kept.num_rows() > 0 {
                 matches.kept.push(kept);
+            }
+        }
+        if reads.deleted_rows {
+            let gone = arrow::compute::filter_record_batch(&batch, &goes)?;
+            if gone.num_rows() > 0 {
+                matches.deleted_rows.push(gone);
             }
         }
     }
@@ -318,6 +334,9 @@ struct Outcome {
     adds: Vec<Add>,
     result: DeleteResult,
     vectors: DvFileWriter,
+    /// Deleted rows, when the commit writes change data files.
+    deleted_rows: Vec<RecordBatch>,
+    cdc: Vec<Cdc>,
 }
 
 impl Outcome {
@@ -334,18 +353,24 @@ impl Outcome {
 
     /// Turns each read candidate's matches into removes and adds: whole removes, copy-on-write
     /// rewrites (written here), or the file with a wider vector.
-    async fn apply(&mut self, snapshot: &Snapshot, matched: Vec<(Add, Matches)>) -> Result<()> {
+    async fn apply(
+        &mut self,
+        snapshot: &Snapshot,
+        matched: Vec<(Add, Matches)>,
+        vectors: bool,
+    ) -> Result<()> {
         let mut rewrite: Vec<RecordBatch> = Vec::new();
         for (add, m) in matched {
             let deleted = m.deleted.len();
             if deleted == 0 {
                 continue;
             }
+            self.deleted_rows.extend(m.deleted_rows);
             self.result.num_deleted_rows += deleted;
             self.result.num_removed_files += 1;
             if deleted == m.live_rows {
                 self.removes.push(add);
-            } else if m.kept.is_empty() {
+            } else if vectors {
                 // Deletion vectors: the same file, its vector covering old and new rows.
                 let mut vector = m.old_vector.clone();
                 vector |= &m.deleted;
@@ -388,6 +413,8 @@ impl Outcome {
             adds,
             mut result,
             vectors,
+            deleted_rows: _,
+            cdc,
         } = self;
         if !vectors.is_empty() {
             let (name, bytes) = vectors.finish();
@@ -401,6 +428,10 @@ impl Outcome {
                 .map(|a| Action::Remove(Remove::from_add(a, now, true))),
         );
         tx.add_actions(adds.into_iter().map(Action::Add));
+        if !cdc.is_empty() {
+            tx.set_metric("numAddedChangeFiles", cdc.len());
+        }
+        tx.add_actions(cdc.into_iter().map(Action::Cdc));
         tx.set_metric("numDeletedRows", result.num_deleted_rows);
         tx.set_metric("numRemovedFiles", result.num_removed_files);
         tx.set_metric("numAddedFiles", result.num_added_files);
