@@ -201,6 +201,25 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Update the rows matching a predicate, in one commit.
+    #[command(
+        after_help = "Each --set is `column = expression`: columns, literals, + - * / %, CASE, CAST, COALESCE,\nNULLIF, concat (||), lower, upper, trim, substring, length, abs. Every expression sees the rows\nas they were. Types are checked before anything is read; a row that fails (overflow, division\nby zero, a failed CAST, a null for a non-nullable column) fails the update and commits nothing.\nWithout --where every row is updated.\n\nExamples:\n  strata update ./lake/events --set \"amount = abs(amount)\" --where \"amount < 0\"\n  strata update ./lake/events --set \"country = upper(trim(country))\" --set \"note = 'fixed'\" --json"
+    )]
+    Update {
+        /// The table.
+        table: String,
+        /// An assignment, `column = expression` (repeat for more columns).
+        #[arg(long = "set", short = 's', value_name = "COL = EXPR", required = true, value_parser = parse_assignment)]
+        sets: Vec<(String, String)>,
+        /// Update only the rows for which this predicate is true.
+        #[arg(long = "where", short = 'w', value_name = "EXPR")]
+        filter: Option<String>,
+        /// Commit only if the table is still at this version.
+        #[arg(long, value_name = "VERSION")]
+        expected_version: Option<i64>,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Compact small files into files near a target size.
     #[command(
         after_help = "Examples:\n  strata optimize ./lake/events\n  strata optimize ./lake/events --target-size 256MiB --where \"country = 'PT'\""
@@ -531,6 +550,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         return Err(err());
     }
     Ok(bytes as u64)
+}
+
+/// `column = expression` (the column may be backquoted).
+fn parse_assignment(text: &str) -> Result<(String, String), String> {
+    let (column, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected `column = expression`, got {text:?}"))?;
+    let column = column.trim();
+    let column = column
+        .strip_prefix('`')
+        .and_then(|c| c.strip_suffix('`'))
+        .unwrap_or(column);
+    if column.is_empty() || value.trim().is_empty() {
+        return Err(format!("expected `column = expression`, got {text:?}"));
+    }
+    Ok((column.to_string(), value.trim().to_string()))
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ pub enum CliError {
     /// The library's error with what to do from the command line.
     #[error("{source}; {hint}")]
     Hinted {
-        /// The library's error.
-        source: strata::Error,
+        /// The library's error (boxed: it is the large variant).
+        source: Box<strata::Error>,
         /// The command-line remedy.
         hint: &'static str,
     },

@@ -722,6 +722,50 @@ async fn delete_removes_the_matching_rows() {
 }
 
 #[tokio::test]
+async fn update_sets_columns_of_the_matching_rows() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    let csv = lake.path().join("rows.csv");
+    std::fs::write(&csv, "id,country,amount\n1,PT,-5\n2,NL,7\n3,PT,-1\n").unwrap();
+    ok(&["append", &location, path_str(&csv), "--create"]);
+    let fixed = json(&[
+        "update",
+        &location,
+        "--set",
+        "amount = abs(amount)",
+        "--set",
+        "`country` = lower(country)",
+        "--where",
+        "amount < 0",
+    ]);
+    assert_eq!(
+        (fixed["version"].as_i64(), fixed["numUpdatedRows"].as_i64()),
+        (Some(1), Some(2)),
+        "{fixed}"
+    );
+    let scan = ok(&["scan", &location, "--format", "csv"]);
+    let mut lines: Vec<&str> = scan.lines().skip(1).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["1,pt,5", "2,NL,7", "3,pt,1"]);
+    let human = ok(&["update", &location, "--set", "amount = amount + 1"]);
+    assert!(human.starts_with("updated 3 rows as version 2"), "{human}");
+    // Usage errors name the flag; type errors name the assignment; nothing is committed.
+    let usage = fails(&["update", &location, "--set", "amount"], 2);
+    assert!(usage.contains("column = expression"), "{usage}");
+    let bad = fails(&["update", &location, "--set", "amount = country"], 1);
+    assert!(one_line_error(&bad).contains("SET amount"), "{bad}");
+    let none = json(&[
+        "update",
+        &location,
+        "--set",
+        "amount = 0",
+        "--where",
+        "id = 99",
+    ]);
+    assert!(none["version"].is_null(), "{none}");
+}
+
+#[tokio::test]
 async fn diff_lists_the_files_and_rows_between_versions() {
     let location = fixture("overwrite");
     let location = path_str(&location);

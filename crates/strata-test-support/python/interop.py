@@ -492,6 +492,19 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_update(args: argparse.Namespace) -> int:
+    """deltalake's UPDATE on a table (the peer a strata update is checked against)."""
+    updates = dict(a.split("=", 1) for a in args.set)
+    updates = {k.strip(): v.strip() for k, v in updates.items()}
+    try:
+        metrics = DeltaTable(args.table).update(updates=updates, predicate=args.predicate)
+    except Exception as e:  # noqa: BLE001
+        print(f"deltalake could not update {args.table}: {type(e).__name__}: {e}")
+        return 1
+    print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interop.py", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -523,6 +536,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("table")
     p.add_argument("predicate")
     p.set_defaults(func=cmd_delete)
+    p = sub.add_parser("update", help="update rows with deltalake: --set 'col=expr' ... [--where]")
+    p.add_argument("table")
+    p.add_argument("--set", action="append", required=True)
+    p.add_argument("--where", dest="predicate")
+    p.set_defaults(func=cmd_update)
     p = sub.add_parser("scenarios", help="list scenario names")
     p.set_defaults(func=lambda a: print("\n".join(SCENARIOS)) or 0)
     args = parser.parse_args(argv)

@@ -217,6 +217,29 @@ pub fn delete_with_deltalake(table: &str, predicate: &str) -> serde_json::Value 
         .unwrap_or_else(|e| panic!("deltalake delete printed {out:?}: {e}"))
 }
 
+/// Updates `table` with deltalake's `DeltaTable.update`: `assignments` as `(column, SQL
+/// expression)`, rows matching `predicate` (all without one); returns its metrics.
+pub fn update_with_deltalake(
+    table: &str,
+    assignments: &[(&str, &str)],
+    predicate: Option<&str>,
+) -> serde_json::Value {
+    let sets: Vec<String> = assignments
+        .iter()
+        .map(|(c, e)| format!("{c}={e}"))
+        .collect();
+    let mut args = vec!["update", table];
+    for set in &sets {
+        args.extend(["--set", set]);
+    }
+    if let Some(p) = predicate {
+        args.extend(["--where", p]);
+    }
+    let out = interop(&args);
+    serde_json::from_str(out.trim().lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("deltalake update printed {out:?}: {e}"))
+}
+
 /// The change data feed deltalake's `load_cdf` reads from `table`, versions `start..=end`.
 /// Panics with deltalake's error when it cannot read it.
 pub fn changes_with_deltalake(

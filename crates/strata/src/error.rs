@@ -313,6 +313,24 @@ pub enum Error {
         /// Which table property or rule forbids it.
         reason: String,
     },
+    /// An expression failed on a row: overflow, division by zero, a failed `CAST`, or a null
+    /// for a column that takes none (`protocol/PROTOCOL.md#expressions`). Nothing was
+    /// committed.
+    #[error(
+        "{operation} on {location}: `{expression}` failed on a row of {file}: {message}; nothing was committed"
+    )]
+    Evaluation {
+        /// Table location.
+        location: String,
+        /// What was running (`update`, `merge`).
+        operation: &'static str,
+        /// The data file (relative path) whose row failed.
+        file: String,
+        /// The expression, as written (`SET col = …` names its column).
+        expression: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A caller-supplied argument was invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -106,6 +106,13 @@ pub async fn run(cli: Cli) -> CliResult {
             expected_version,
             json,
         } => dml::delete(&ctx, &table, filter, expected_version, json.json).await,
+        Command::Update {
+            table,
+            sets,
+            filter,
+            expected_version,
+            json,
+        } => dml::update(&ctx, &table, sets, filter, expected_version, json.json).await,
         Command::Optimize {
             table,
             target_size,

@@ -102,7 +102,7 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         Err(CliError::Table(strata::Error::NotATable { .. })) if args.create => None,
         Err(CliError::Table(e @ strata::Error::NotATable { .. })) => {
             return Err(CliError::Hinted {
-                source: e,
+                source: Box::new(e),
                 hint: "or pass --create to create it from the first file's schema",
             });
         }

@@ -16,6 +16,7 @@ mod parse;
 pub mod predicate;
 mod scalar;
 pub mod skipping;
+pub mod value;
 
 pub use scalar::{CompareOp, Scalar};
 pub(crate) use scalar::{
@@ -37,9 +38,10 @@ pub enum ExprError {
         /// What the parser expected.
         message: String,
     },
-    /// The expression uses SQL that predicates do not support (functions, arithmetic, ...).
+    /// The expression uses SQL that strata does not evaluate (subqueries, `LIKE`, unknown
+    /// functions, ...).
     #[error(
-        "unsupported in a predicate: {what}; use comparisons, AND/OR/NOT, IS [NOT] NULL, IN and BETWEEN over columns and literals"
+        "unsupported in an expression: {what}; expressions take columns, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IN, BETWEEN, + - * / %, CASE, CAST and the functions lower, upper, trim, ltrim, rtrim, substring, length, concat (||), coalesce, nullif and abs"
     )]
     Unsupported {
         /// The construct, as written.
@@ -110,6 +112,68 @@ pub enum Expr {
         /// `NOT BETWEEN`.
         negated: bool,
     },
+    /// `left op right`, arithmetic (`+ - * / %`).
+    Arithmetic {
+        /// The operator.
+        op: ArithmeticOp,
+        /// Left operand.
+        left: Box<Expr>,
+        /// Right operand.
+        right: Box<Expr>,
+    },
+    /// `-expr`.
+    Negative(Box<Expr>),
+    /// A function call: `lower`, `upper`, `trim`, `ltrim`, `rtrim`, `substring`, `length`,
+    /// `concat` (also `a || b`), `coalesce`, `nullif`, `abs`. The name is lowercase.
+    Function {
+        /// The function's name, lowercase.
+        name: String,
+        /// Its arguments.
+        args: Vec<Expr>,
+    },
+    /// `CASE [operand] WHEN w THEN t … [ELSE e] END`.
+    Case {
+        /// The simple form's operand, compared with each `WHEN` value.
+        operand: Option<Box<Expr>>,
+        /// `(WHEN, THEN)` pairs, in order.
+        branches: Vec<(Expr, Expr)>,
+        /// `ELSE`; null when absent.
+        otherwise: Option<Box<Expr>>,
+    },
+    /// `CAST(expr AS type)`: a failed conversion is an error, not a null (ANSI SQL).
+    Cast {
+        /// The value cast.
+        expr: Box<Expr>,
+        /// The target type.
+        to: arrow::datatypes::DataType,
+    },
+}
+
+/// An arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithmeticOp {
+    /// `+`
+    Add,
+    /// `-`
+    Subtract,
+    /// `*`
+    Multiply,
+    /// `/` (integers divide as doubles, as in Spark SQL)
+    Divide,
+    /// `%`
+    Modulo,
+}
+
+impl ArithmeticOp {
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            ArithmeticOp::Add => "+",
+            ArithmeticOp::Subtract => "-",
+            ArithmeticOp::Multiply => "*",
+            ArithmeticOp::Divide => "/",
+            ArithmeticOp::Modulo => "%",
+        }
+    }
 }
 
 /// A column reference; a dotted name (`"address.city"`) is a struct field path. Use
@@ -124,8 +188,11 @@ pub fn lit(value: impl Into<Scalar>) -> Expr {
 }
 
 impl Expr {
-    /// Parses a SQL-like predicate: comparisons (`= <> != < <= > >=`), `AND`, `OR`, `NOT`,
-    /// `IS [NOT] NULL`, `[NOT] IN (…)`, `[NOT] BETWEEN … AND …`, parentheses; column names
+    /// Parses a SQL-like expression: comparisons (`= <> != < <= > >=`), `AND`, `OR`, `NOT`,
+    /// `IS [NOT] NULL`, `[NOT] IN (…)`, `[NOT] BETWEEN … AND …`, parentheses, arithmetic
+    /// (`+ - * / %`), `CASE`, `CAST(… AS type)`, `||` and the functions `coalesce`, `nullif`,
+    /// `abs`, `concat`, `lower`, `upper`, `trim`, `ltrim`, `rtrim`, `length`, `substring`
+    /// (`protocol/PROTOCOL.md#expressions`); column names
     /// (`a.b` for struct fields, backticks or double quotes for other names) and literals:
     /// numbers (exact decimals), `'strings'`, `TRUE`/`FALSE`/`NULL`, `DATE '2026-11-23'`,
     /// `TIMESTAMP '2026-11-23 10:00:00'` (UTC unless an offset is given), `X'00FF'`.
@@ -216,6 +283,42 @@ impl Expr {
         }
     }
 
+    fn arithmetic(self, op: ArithmeticOp, other: Expr) -> Expr {
+        Expr::Arithmetic {
+            op,
+            left: Box::new(self),
+            right: Box::new(other),
+        }
+    }
+
+    /// `self + other`
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(self, other: Expr) -> Expr {
+        self.arithmetic(ArithmeticOp::Add, other)
+    }
+    /// `self - other`
+    #[allow(clippy::should_implement_trait)]
+    pub fn sub(self, other: Expr) -> Expr {
+        self.arithmetic(ArithmeticOp::Subtract, other)
+    }
+    /// `self * other`
+    #[allow(clippy::should_implement_trait)]
+    pub fn mul(self, other: Expr) -> Expr {
+        self.arithmetic(ArithmeticOp::Multiply, other)
+    }
+    /// `self / other`
+    #[allow(clippy::should_implement_trait)]
+    pub fn div(self, other: Expr) -> Expr {
+        self.arithmetic(ArithmeticOp::Divide, other)
+    }
+    /// `CAST(self AS to)`
+    pub fn cast(self, to: arrow::datatypes::DataType) -> Expr {
+        Expr::Cast {
+            expr: Box::new(self),
+            to,
+        }
+    }
+
     /// Every column path the expression reads.
     pub fn columns(&self) -> Vec<&[String]> {
         let mut out = Vec::new();
@@ -231,7 +334,31 @@ impl Expr {
                 left.visit_columns(f);
                 right.visit_columns(f);
             }
-            Expr::Not(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => e.visit_columns(f),
+            Expr::Not(e) | Expr::IsNull(e) | Expr::IsNotNull(e) | Expr::Negative(e) => {
+                e.visit_columns(f)
+            }
+            Expr::Arithmetic { left, right, .. } => {
+                left.visit_columns(f);
+                right.visit_columns(f);
+            }
+            Expr::Function { args, .. } => args.iter().for_each(|e| e.visit_columns(f)),
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                if let Some(e) = operand {
+                    e.visit_columns(f);
+                }
+                for (w, t) in branches {
+                    w.visit_columns(f);
+                    t.visit_columns(f);
+                }
+                if let Some(e) = otherwise {
+                    e.visit_columns(f);
+                }
+            }
+            Expr::Cast { expr, .. } => expr.visit_columns(f),
             Expr::In { expr, list, .. } => {
                 expr.visit_columns(f);
                 list.iter().for_each(|e| e.visit_columns(f));
@@ -302,6 +429,30 @@ impl fmt::Display for Expr {
                 let not = if *negated { "NOT " } else { "" };
                 write!(f, "{expr} {not}BETWEEN {low} AND {high}")
             }
+            Expr::Arithmetic { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
+            Expr::Negative(e) => write!(f, "-({e})"),
+            Expr::Function { name, args } => {
+                let items: Vec<String> = args.iter().map(ToString::to_string).collect();
+                write!(f, "{name}({})", items.join(", "))
+            }
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                f.write_str("CASE")?;
+                if let Some(e) = operand {
+                    write!(f, " {e}")?;
+                }
+                for (w, t) in branches {
+                    write!(f, " WHEN {w} THEN {t}")?;
+                }
+                if let Some(e) = otherwise {
+                    write!(f, " ELSE {e}")?;
+                }
+                f.write_str(" END")
+            }
+            Expr::Cast { expr, to } => write!(f, "CAST({expr} AS {})", value::sql_type_name(to)),
         }
     }
 }
@@ -364,10 +515,10 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_evaluate() {
         for bad in [
-            "a + 1 > 2",
-            "upper(s) = 'A'",
+            "sqrt(a) > 2",
             "a IN (SELECT 1)",
             "a LIKE 'x%'",
+            "count(*) > 1",
         ] {
             assert!(
                 matches!(Expr::parse(bad), Err(ExprError::Unsupported { .. })),

@@ -1,5 +1,5 @@
-//! Parsing SQL-like predicate text into an [`Expr`] with the `sqlparser` crate, refusing what
-//! predicates do not support.
+//! Parsing SQL-like expression text into an [`Expr`] with the `sqlparser` crate, refusing what
+//! strata does not evaluate.
 
 use std::fmt;
 
@@ -9,7 +9,8 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
 use super::scalar::{parse_date, parse_number, parse_timestamp, parse_timestamp_ntz};
-use super::{CompareOp, Expr, ExprError, Scalar, lit};
+use super::value::{FUNCTIONS, arrow_type_of_sql};
+use super::{ArithmeticOp, CompareOp, Expr, ExprError, Scalar, lit};
 
 /// Parses a SQL-like predicate: comparisons (`= <> != < <= > >=`), `AND`, `OR`, `NOT`,
 /// `IS [NOT] NULL`, `[NOT] IN (…)`, `[NOT] BETWEEN … AND …`, parentheses; column names
@@ -86,7 +87,7 @@ fn from_sql(expr: ast::Expr) -> Result<Expr, ExprError> {
             UnaryOperator::Not => Expr::Not(boxed(*expr)?),
             UnaryOperator::Minus => match from_sql(*expr)? {
                 Expr::Literal(s) => Expr::Literal(negate(s)?),
-                other => return Err(unsupported(format!("-{other}"))),
+                other => Expr::Negative(Box::new(other)),
             },
             UnaryOperator::Plus => from_sql(*expr)?,
             other => return Err(unsupported(other)),
@@ -107,11 +108,133 @@ fn from_sql(expr: ast::Expr) -> Result<Expr, ExprError> {
                 BinaryOperator::LtEq => cmp(CompareOp::LtEq),
                 BinaryOperator::Gt => cmp(CompareOp::Gt),
                 BinaryOperator::GtEq => cmp(CompareOp::GtEq),
+                BinaryOperator::Plus => Expr::Arithmetic {
+                    op: ArithmeticOp::Add,
+                    left: l,
+                    right: r,
+                },
+                BinaryOperator::Minus => Expr::Arithmetic {
+                    op: ArithmeticOp::Subtract,
+                    left: l,
+                    right: r,
+                },
+                BinaryOperator::Multiply => Expr::Arithmetic {
+                    op: ArithmeticOp::Multiply,
+                    left: l,
+                    right: r,
+                },
+                BinaryOperator::Divide => Expr::Arithmetic {
+                    op: ArithmeticOp::Divide,
+                    left: l,
+                    right: r,
+                },
+                BinaryOperator::Modulo => Expr::Arithmetic {
+                    op: ArithmeticOp::Modulo,
+                    left: l,
+                    right: r,
+                },
+                BinaryOperator::StringConcat => Expr::Function {
+                    name: "concat".into(),
+                    args: vec![*l, *r],
+                },
                 other => return Err(unsupported(format!("operator {other}"))),
             }
         }
+        ast::Expr::Function(function) => call(function)?,
+        ast::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => Expr::Case {
+            operand: operand.map(|e| boxed(*e)).transpose()?,
+            branches: conditions
+                .into_iter()
+                .map(|w| Ok((from_sql(w.condition)?, from_sql(w.result)?)))
+                .collect::<Result<_, ExprError>>()?,
+            otherwise: else_result.map(|e| boxed(*e)).transpose()?,
+        },
+        ast::Expr::Cast {
+            kind: ast::CastKind::Cast | ast::CastKind::DoubleColon,
+            expr,
+            data_type,
+            format: None,
+        } => Expr::Cast {
+            expr: boxed(*expr)?,
+            to: arrow_type_of_sql(&data_type.to_string())?,
+        },
+        ast::Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![from_sql(*expr)?];
+            args.push(match substring_from {
+                Some(e) => from_sql(*e)?,
+                None => lit(1),
+            });
+            if let Some(e) = substring_for {
+                args.push(from_sql(*e)?);
+            }
+            Expr::Function {
+                name: "substring".into(),
+                args,
+            }
+        }
+        ast::Expr::Trim {
+            trim_where,
+            trim_what: None,
+            expr,
+            trim_characters: None,
+        } => Expr::Function {
+            name: match trim_where {
+                None | Some(ast::TrimWhereField::Both) => "trim",
+                Some(ast::TrimWhereField::Leading) => "ltrim",
+                Some(ast::TrimWhereField::Trailing) => "rtrim",
+            }
+            .into(),
+            args: vec![from_sql(*expr)?],
+        },
         other => return Err(unsupported(other)),
     })
+}
+
+/// A plain function call `name(arg, …)` of a function strata evaluates.
+fn call(function: ast::Function) -> Result<Expr, ExprError> {
+    let text = function.to_string();
+    let name = function.name.to_string().to_ascii_lowercase();
+    let name = match name.as_str() {
+        "substr" => "substring".to_string(),
+        "lcase" => "lower".to_string(),
+        "ucase" => "upper".to_string(),
+        "char_length" | "character_length" => "length".to_string(),
+        _ => name,
+    };
+    if !FUNCTIONS.contains(&name.as_str())
+        || function.filter.is_some()
+        || function.over.is_some()
+        || !function.within_group.is_empty()
+        || !matches!(function.parameters, ast::FunctionArguments::None)
+    {
+        return Err(unsupported(text));
+    }
+    let args = match function.args {
+        ast::FunctionArguments::None => Vec::new(),
+        ast::FunctionArguments::List(list)
+            if list.duplicate_treatment.is_none() && list.clauses.is_empty() =>
+        {
+            list.args
+                .into_iter()
+                .map(|arg| match arg {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => from_sql(e),
+                    _ => Err(unsupported(&text)),
+                })
+                .collect::<Result<_, _>>()?
+        }
+        _ => return Err(unsupported(text)),
+    };
+    Ok(Expr::Function { name, args })
 }
 
 fn negate(s: Scalar) -> Result<Scalar, ExprError> {

@@ -25,6 +25,7 @@ use arrow::compute::{and_kleene, cast, is_not_null, is_null, or_kleene};
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::error::ArrowError;
 
+use crate::expr::value::{Residual, Value, bind_condition, is_value_expr};
 use crate::expr::{CompareOp, Expr, ExprError, Scalar, column_text};
 
 /// A column a predicate reads, resolved against the table schema.
@@ -86,6 +87,9 @@ pub enum Pred {
     And(Vec<Pred>),
     /// Any of these.
     Or(Vec<Pred>),
+    /// A condition only rows can decide (`lower(name) = 'x'`, `a + b > 10`), evaluated by
+    /// the value engine ([`crate::expr::value`]); it never prunes a file.
+    Residual(Box<Residual>),
 }
 
 /// A predicate bound to a schema: what scans prune and filter with.
@@ -206,9 +210,17 @@ impl Binder<'_> {
                     Pred::Or(parts)
                 }
             }
+            Expr::Arithmetic { .. }
+            | Expr::Negative(_)
+            | Expr::Function { .. }
+            | Expr::Case { .. }
+            | Expr::Cast { .. } => self.residual(expr, negate)?,
             Expr::Compare { op, left, right } => {
                 let op = if negate { op.negate() } else { *op };
                 self.compare(expr, op, left, right)?
+            }
+            Expr::IsNull(inner) | Expr::IsNotNull(inner) if is_value_expr(inner) => {
+                self.residual(expr, negate)?
             }
             Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
                 let wants_null = matches!(expr, Expr::IsNull(_)) != negate;
@@ -294,51 +306,19 @@ impl Binder<'_> {
         })
     }
 
-    /// Resolves a column path: exact names first, then a unique case-insensitive match.
     fn column(&mut self, path: &[String]) -> Result<usize, ExprError> {
-        let unknown = || ExprError::UnknownColumn {
-            column: column_text(path),
-            available: self
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect(),
-        };
-        let mut fields = self.schema.fields();
-        let mut resolved = Vec::with_capacity(path.len());
-        let mut data_type = None;
-        for name in path {
-            let field = fields
-                .iter()
-                .find(|f| f.name() == name)
-                .or_else(|| {
-                    let mut matches = fields
-                        .iter()
-                        .filter(|f| f.name().eq_ignore_ascii_case(name));
-                    let first = matches.next();
-                    first.filter(|_| matches.next().is_none())
-                })
-                .ok_or_else(unknown)?;
-            resolved.push(field.name().clone());
-            data_type = Some(field.data_type().clone());
-            fields = match field.data_type() {
-                DataType::Struct(children) => children,
-                _ => &EMPTY_FIELDS,
-            };
-        }
-        let column = BoundColumn {
-            physical_path: resolved.clone(),
-            path: resolved,
-            data_type: data_type.ok_or_else(unknown)?,
-        };
-        Ok(match self.columns.iter().position(|c| *c == column) {
-            Some(i) => i,
-            None => {
-                self.columns.push(column);
-                self.columns.len() - 1
-            }
-        })
+        let column = resolve_column(self.schema, path)?;
+        Ok(register_column(&mut self.columns, column))
+    }
+
+    /// A condition the value engine evaluates per row; `negate` wraps it in `NOT`.
+    fn residual(&mut self, expr: &Expr, negate: bool) -> Result<Pred, ExprError> {
+        let Residual(value) = bind_condition(expr, self.schema, &mut self.columns)?;
+        Ok(Pred::Residual(Box::new(Residual(if negate {
+            Value::Not(Box::new(value))
+        } else {
+            value
+        }))))
     }
 
     fn compare(
@@ -348,6 +328,14 @@ impl Binder<'_> {
         left: &Expr,
         right: &Expr,
     ) -> Result<Pred, ExprError> {
+        if is_value_expr(left) || is_value_expr(right) {
+            let compare = Expr::Compare {
+                op,
+                left: Box::new(left.clone()),
+                right: Box::new(right.clone()),
+            };
+            return self.residual(&compare, false);
+        }
         let (l, r) = (self.operand(left)?, self.operand(right)?);
         match (l, r) {
             (Operand::Column(c), Operand::Literal(v)) => self.column_vs_literal(whole, c, op, v),
@@ -401,6 +389,53 @@ impl Binder<'_> {
     }
 }
 
+/// Resolves a column path in `schema`: exact names first, then a unique case-insensitive
+/// match.
+pub(crate) fn resolve_column(schema: &Schema, path: &[String]) -> Result<BoundColumn, ExprError> {
+    let unknown = || ExprError::UnknownColumn {
+        column: column_text(path),
+        available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+    };
+    let mut fields = schema.fields();
+    let mut resolved = Vec::with_capacity(path.len());
+    let mut data_type = None;
+    for name in path {
+        let field = fields
+            .iter()
+            .find(|f| f.name() == name)
+            .or_else(|| {
+                let mut matches = fields
+                    .iter()
+                    .filter(|f| f.name().eq_ignore_ascii_case(name));
+                let first = matches.next();
+                first.filter(|_| matches.next().is_none())
+            })
+            .ok_or_else(unknown)?;
+        resolved.push(field.name().clone());
+        data_type = Some(field.data_type().clone());
+        fields = match field.data_type() {
+            DataType::Struct(children) => children,
+            _ => &EMPTY_FIELDS,
+        };
+    }
+    Ok(BoundColumn {
+        physical_path: resolved.clone(),
+        path: resolved,
+        data_type: data_type.ok_or_else(unknown)?,
+    })
+}
+
+/// The index of `column` in `columns`, added if new.
+pub(crate) fn register_column(columns: &mut Vec<BoundColumn>, column: BoundColumn) -> usize {
+    match columns.iter().position(|c| *c == column) {
+        Some(i) => i,
+        None => {
+            columns.push(column);
+            columns.len() - 1
+        }
+    }
+}
+
 static EMPTY_FIELDS: std::sync::LazyLock<arrow::datatypes::Fields> =
     std::sync::LazyLock::new(arrow::datatypes::Fields::empty);
 
@@ -426,7 +461,7 @@ fn check_comparable(whole: &Expr, data_type: &DataType) -> Result<(), ExprError>
 
 /// A literal seen on a column's type.
 #[derive(Debug, PartialEq)]
-enum Coerced {
+pub(crate) enum Coerced {
     /// Exactly representable.
     Exact(Scalar),
     /// Strictly between this representable value and the next one (e.g. `2.5` on a long
@@ -497,7 +532,7 @@ fn to_grid(unscaled: i128, scale: i8, target_scale: i8) -> Option<(i128, bool)> 
 }
 
 /// A literal as a value of `data_type`, or why it cannot be one.
-fn coerce(value: &Scalar, data_type: &DataType) -> Result<Coerced, String> {
+pub(crate) fn coerce(value: &Scalar, data_type: &DataType) -> Result<Coerced, String> {
     let mismatch = || format!("{value} cannot be compared with a {data_type} column");
     let exact = |s: Scalar| Ok(Coerced::Exact(s));
     match (data_type, value) {
@@ -711,7 +746,10 @@ fn simplify(pred: Pred) -> Pred {
 
 /// The array of `column` in `batch`, following struct fields; a struct's nulls make its
 /// fields null.
-fn column_array(batch: &RecordBatch, column: &BoundColumn) -> Result<ArrayRef, ArrowError> {
+pub(crate) fn column_array(
+    batch: &RecordBatch,
+    column: &BoundColumn,
+) -> Result<ArrayRef, ArrowError> {
     let missing = || ArrowError::SchemaError(format!("no column {} in the batch", column.name()));
     let (first, rest) = column.path.split_first().ok_or_else(missing)?;
     let mut array = batch.column_by_name(first).ok_or_else(missing)?.clone();
@@ -749,6 +787,13 @@ fn evaluate(pred: &Pred, arrays: &[ArrayRef], rows: usize) -> Result<BooleanArra
         Pred::IsNotNull(c) => is_not_null(&arrays[*c])?,
         Pred::And(parts) => fold(parts, arrays, rows, and_kleene)?,
         Pred::Or(parts) => fold(parts, arrays, rows, or_kleene)?,
+        Pred::Residual(value) => {
+            let result = crate::expr::value::evaluate(&value.0, arrays, rows)?;
+            match result.data_type() {
+                DataType::Null => BooleanArray::from(vec![None; rows]),
+                _ => arrow::array::AsArray::as_boolean(&result).clone(),
+            }
+        }
     })
 }
 
@@ -769,7 +814,7 @@ fn fold(
     Ok(acc.unwrap_or_else(|| BooleanArray::from(vec![true; rows])))
 }
 
-fn compare(
+pub(crate) fn compare(
     left: &dyn arrow::array::Datum,
     op: CompareOp,
     right: &dyn arrow::array::Datum,

@@ -78,6 +78,7 @@ fn pred_may_match(pred: &Pred, columns: &[BoundColumn], bounds: &[ColumnBounds])
     let of = |c: usize| bounds.get(c).unwrap_or(&unknown);
     match pred {
         Pred::Const(value) => *value == Some(true),
+        Pred::Residual(_) => true,
         Pred::And(parts) => parts.iter().all(|p| pred_may_match(p, columns, bounds)),
         Pred::Or(parts) => parts.iter().any(|p| pred_may_match(p, columns, bounds)),
         Pred::IsNull(c) => of(*c).null_count.is_none_or(|n| n > 0),

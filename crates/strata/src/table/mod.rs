@@ -36,6 +36,7 @@ use crate::checkpoint::{CheckpointInfo, write_checkpoint};
 use crate::error::Result;
 use crate::ops::diff::{RowDiffBuilder, TableDiff};
 use crate::ops::dml::delete::DeleteBuilder;
+use crate::ops::dml::update::UpdateBuilder;
 use crate::ops::history::HistoryEntry;
 use crate::ops::optimize::OptimizeBuilder;
 use crate::ops::restore::UndoResult;
@@ -216,6 +217,25 @@ impl Table {
     /// ```
     pub fn delete(&self) -> DeleteBuilder {
         DeleteBuilder::new(self.latest.clone())
+    }
+
+    /// Starts an update of the rows a predicate matches (`protocol/PROTOCOL.md#update`):
+    /// `UPDATE … SET col = expr … WHERE …`.
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table) -> strata::Result<()> {
+    /// let updated = table
+    ///     .update()
+    ///     .with_predicate("country = 'PT' AND amount < 0")
+    ///     .set("amount", "abs(amount)")
+    ///     .set("note", "concat('fixed: ', coalesce(note, ''))")
+    ///     .execute()
+    ///     .await?;
+    /// println!("{} rows updated", updated.num_updated_rows);
+    /// # Ok(()) }
+    /// ```
+    pub fn update(&self) -> UpdateBuilder {
+        UpdateBuilder::new(self.latest.clone())
     }
 
     /// The table's current tags, by name.

@@ -12,7 +12,11 @@ use crate::support::python::{changes_with_deltalake, delete_with_deltalake};
 use crate::support::*;
 
 /// A people table partitioned by country: ids 0..10 PT, 10..20 NL, 20..30 PT, one commit each.
-async fn people_table(lake: &TempLake, name: &str, properties: &[(&str, &str)]) -> Table {
+pub(crate) async fn people_table(
+    lake: &TempLake,
+    name: &str,
+    properties: &[(&str, &str)],
+) -> Table {
     let mut create = Table::create(lake.table(name))
         .with_arrow_schema(&people_schema())
         .unwrap()
@@ -32,7 +36,7 @@ async fn ids(table: &Table) -> BTreeSet<i64> {
 }
 
 /// Copies a table directory (to run deltalake's delete on the same data).
-fn copy_table(lake: &TempLake, from: &str, to: &str) {
+pub(crate) fn copy_table(lake: &TempLake, from: &str, to: &str) {
     fn copy(from: &std::path::Path, to: &std::path::Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {

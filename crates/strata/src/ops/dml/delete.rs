@@ -15,12 +15,13 @@
 //! The commit (operation `DELETE`) reads the candidate files and the predicate: a concurrent
 //! commit that removed one of them conflicts, and so does one that added a file the predicate
 //! may match, unless it is a blind append (write-serializable isolation). Any other winner is
-//! committed over. On a table with the change data feed, copy-on-write rewrites would need
-//! `cdc` files, which strata does not write yet: such a delete is refused (deleting whole files
-//! and writing vectors need none; the feed derives their rows).
+//! committed over. On a table with the change data feed, a copy-on-write delete also writes the
+//! rows it deleted as `cdc` files (deleting whole files and writing vectors need none; the feed
+//! derives their rows).
 
 use std::sync::Arc;
 
+use crate::expr::value::definitely_true;
 use arrow::array::{Array, BooleanArray, RecordBatch};
 use arrow::datatypes::{Field, Schema};
 use futures::{StreamExt, TryStreamExt};
@@ -31,12 +32,10 @@ use crate::expr::ExprError;
 use crate::expr::predicate::Predicate;
 use crate::protocol::actions::{Action, Add, Cdc, Remove, file_key};
 use crate::protocol::deletion_vector::DvFileWriter;
-use crate::protocol::features::TableFeature;
 use crate::protocol::partition;
 use crate::protocol::schema::column_mapping::physical_name;
-use crate::read::deletion_vectors::DeletionVectors;
 use crate::read::is_partition_column;
-use crate::read::scan::{IntoFilter, ScanBuilder, add_may_match, scan_files};
+use crate::read::scan::{IntoFilter, ScanBuilder, add_may_match};
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
 use crate::transaction::Transaction;
@@ -45,8 +44,10 @@ use crate::write::WriterOptions;
 use crate::write::cdc::write_cdc_files;
 use crate::write::write_stream_files;
 
-/// Candidate files read at once.
-const READ_CONCURRENCY: usize = 4;
+use super::files::{
+    LiveRows, READ_CONCURRENCY, loose_bounds, refuse_copies_under_row_tracking,
+    writes_deletion_vectors,
+};
 
 /// What a delete did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,7 +101,7 @@ impl DeleteBuilder {
     ///
     /// # Errors
     /// [`Error::Predicate`] for a bad predicate (nothing read); [`Error::NotAllowed`] on an
-    /// append-only table, or for a copy-on-write delete on a table with the change data feed;
+    /// append-only table, or for a copy-on-write rewrite on a table with row tracking;
     /// [`Error::Conflict`] when a concurrent commit removed a file the delete read or added
     /// one its predicate may match; read and write errors.
     pub async fn execute(self) -> Result<DeleteResult> {
@@ -128,6 +129,9 @@ impl DeleteBuilder {
         let change_rows = snapshot.table_properties().enable_change_data_feed && !vectors;
         let (whole, partial) =
             split_whole_files(&snapshot, predicate.as_deref(), candidates.clone())?;
+        if !vectors && !partial.is_empty() {
+            refuse_copies_under_row_tracking(&snapshot, "delete")?;
+        }
         let mut outcome = Outcome::default();
         for add in whole {
             outcome.remove_whole(add);
@@ -183,18 +187,6 @@ impl DeleteBuilder {
         self.latest.remember_committed(&result.1);
         Ok(result.0)
     }
-}
-
-/// Whether deletes write deletion vectors: the property is on and the protocol has the feature
-/// (`protocol/PROTOCOL.md#deletion-vectors`).
-fn writes_deletion_vectors(snapshot: &Snapshot) -> bool {
-    snapshot.table_properties().enable_deletion_vectors
-        && snapshot
-            .writer_features()
-            .contains(&TableFeature::DeletionVectors)
-        && snapshot
-            .reader_features()
-            .contains(&TableFeature::DeletionVectors)
 }
 
 /// The candidates every row of which matches (removed unread), and the rest.
@@ -275,55 +267,39 @@ async fn matching_rows(
     add: &Add,
     reads: Reads,
 ) -> Result<Matches> {
-    let old_vector = match &add.deletion_vector {
-        Some(dv) => {
-            DeletionVectors::default()
-                .rows(snapshot.storage(), dv, &add.path, snapshot.version())
-                .await?
-        }
-        None => RoaringTreemap::new(),
-    };
-    let mut rows = scan_files(snapshot, vec![add.clone()]).execute()?;
+    let mut rows = LiveRows::open(snapshot, add).await?;
     let mut matches = Matches {
         live_rows: 0,
         deleted: RoaringTreemap::new(),
-        old_vector,
+        old_vector: RoaringTreemap::new(),
         kept: Vec::new(),
         deleted_rows: Vec::new(),
     };
-    // Live row k is the k-th physical row the old vector does not delete.
-    let mut physical = 0u64;
-    while let Some(batch) = rows.try_next().await? {
+    while let Some((batch, positions)) = rows.next().await? {
         let hit = match predicate {
-            Some(p) => p.evaluate(&batch)?,
+            Some(p) => definitely_true(&p.evaluate(&batch)?),
             None => BooleanArray::from(vec![true; batch.num_rows()]),
         };
-        for i in 0..batch.num_rows() {
-            while matches.old_vector.contains(physical) {
-                physical += 1;
+        for (i, position) in positions.iter().enumerate() {
+            if hit.value(i) {
+                matches.deleted.insert(*position);
             }
-            if hit.is_valid(i) && hit.value(i) {
-                matches.deleted.insert(physical);
-            }
-            physical += 1;
         }
-        matches.live_rows += batch.num_rows() as u64;
-        let goes: BooleanArray = (0..hit.len())
-            .map(|i| Some(hit.is_valid(i) && hit.value(i)))
-            .collect();
         if reads.keep_rows {
-            let kept = arrow::compute::filter_record_batch(&batch, &arrow::compute::not(&goes)?)?;
+            let kept = arrow::compute::filter_record_batch(&batch, &arrow::compute::not(&hit)?)?;
             if kept.num_rows() > 0 {
                 matches.kept.push(kept);
             }
         }
         if reads.deleted_rows {
-            let gone = arrow::compute::filter_record_batch(&batch, &goes)?;
+            let gone = arrow::compute::filter_record_batch(&batch, &hit)?;
             if gone.num_rows() > 0 {
                 matches.deleted_rows.push(gone);
             }
         }
     }
+    matches.live_rows = rows.live_rows;
+    matches.old_vector = rows.old_vector;
     Ok(matches)
 }
 
@@ -440,17 +416,5 @@ impl Outcome {
         let committed = tx.commit().await?;
         result.version = Some(committed.version);
         Ok((result, committed.snapshot))
-    }
-}
-
-/// Statistics of a file that now has deleted rows: still bounds, no longer tight
-/// (`protocol/PROTOCOL.md#deletion-vectors`).
-fn loose_bounds(stats: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(stats) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            map.insert("tightBounds".into(), serde_json::Value::Bool(false));
-            serde_json::Value::Object(map).to_string()
-        }
-        _ => stats.to_string(),
     }
 }

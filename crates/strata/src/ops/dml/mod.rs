@@ -3,3 +3,5 @@
 //! [`crate::transaction`] with a read set of the files and predicate they read.
 
 pub mod delete;
+mod files;
+pub mod update;

@@ -1,0 +1,104 @@
+//! What delete, update and merge share about the files they change
+//! (`protocol/PROTOCOL.md#deletion-vectors`): whether the table takes deletion vectors, a
+//! candidate's live rows with their physical positions, and the statistics of a file that
+//! gains a vector.
+
+use arrow::array::RecordBatch;
+use futures::TryStreamExt;
+use roaring::RoaringTreemap;
+
+use crate::error::{Error, Result};
+use crate::protocol::actions::Add;
+use crate::protocol::features::TableFeature;
+use crate::read::deletion_vectors::DeletionVectors;
+use crate::read::scan::scan_files;
+use crate::snapshot::Snapshot;
+
+/// Candidate files read at once.
+pub(super) const READ_CONCURRENCY: usize = 4;
+
+/// Whether row-level operations write deletion vectors: the property is on and the protocol
+/// has the feature.
+pub(super) fn writes_deletion_vectors(snapshot: &Snapshot) -> bool {
+    snapshot.table_properties().enable_deletion_vectors
+        && snapshot
+            .writer_features()
+            .contains(&TableFeature::DeletionVectors)
+        && snapshot
+            .reader_features()
+            .contains(&TableFeature::DeletionVectors)
+}
+
+/// Refuses an operation that would copy rows into new files on a table with row tracking:
+/// copied rows must keep their ids, which takes the materialized row-id columns strata does
+/// not write yet (`protocol/PROTOCOL.md#row-tracking`).
+pub(super) fn refuse_copies_under_row_tracking(snapshot: &Snapshot, operation: &str) -> Result<()> {
+    if snapshot.table_properties().enable_row_tracking {
+        return Err(Error::NotAllowed {
+            location: snapshot.storage().location().to_string(),
+            operation: operation.into(),
+            reason: "delta.enableRowTracking is true, and strata cannot yet keep the ids of rows it copies into new files (it does not write the materialized row-id columns); use deletion vectors for deletes, or Spark or Databricks".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A candidate file's live rows, batch by batch, each row with its physical position (the
+/// index a deletion vector names).
+pub(super) struct LiveRows {
+    /// The rows the file's current vector deletes.
+    pub(super) old_vector: RoaringTreemap,
+    rows: futures::stream::BoxStream<'static, Result<RecordBatch>>,
+    physical: u64,
+    /// Live rows read so far.
+    pub(super) live_rows: u64,
+}
+
+impl LiveRows {
+    pub(super) async fn open(snapshot: &Snapshot, add: &Add) -> Result<LiveRows> {
+        let old_vector = match &add.deletion_vector {
+            Some(dv) => {
+                DeletionVectors::default()
+                    .rows(snapshot.storage(), dv, &add.path, snapshot.version())
+                    .await?
+            }
+            None => RoaringTreemap::new(),
+        };
+        let rows = Box::pin(scan_files(snapshot, vec![add.clone()]).execute()?);
+        Ok(LiveRows {
+            old_vector,
+            rows,
+            physical: 0,
+            live_rows: 0,
+        })
+    }
+
+    /// The next batch of live rows and their physical positions.
+    pub(super) async fn next(&mut self) -> Result<Option<(RecordBatch, Vec<u64>)>> {
+        let Some(batch) = self.rows.try_next().await? else {
+            return Ok(None);
+        };
+        // Live row k is the k-th physical row the old vector does not delete.
+        let mut positions = Vec::with_capacity(batch.num_rows());
+        for _ in 0..batch.num_rows() {
+            while self.old_vector.contains(self.physical) {
+                self.physical += 1;
+            }
+            positions.push(self.physical);
+            self.physical += 1;
+        }
+        self.live_rows += batch.num_rows() as u64;
+        Ok(Some((batch, positions)))
+    }
+}
+
+/// Statistics of a file that now has deleted rows: still bounds, no longer tight.
+pub(super) fn loose_bounds(stats: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(stats) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("tightBounds".into(), serde_json::Value::Bool(false));
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => stats.to_string(),
+    }
+}
