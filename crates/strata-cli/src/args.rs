@@ -220,6 +220,11 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Merge rows from files into a table by key (upsert by default), in one commit.
+    #[command(
+        after_help = "Source rows match target rows whose --on columns are all equal (null keys never match).\nBy default matched rows are updated with every column of the source row and the others are\ninserted; more than one source row for a target row is an error naming the key. The files are\nread as `append` reads them (CSV and JSON values as the table's column types).\n\nExamples:\n  strata merge ./lake/silver/customers changes.parquet --on id\n  strata merge ./lake/silver/orders fixes.csv --on order_id,line --when-not-matched ignore\n  strata merge ./lake/silver/customers deletes.jsonl --on id --when-matched delete --json\n  strata merge ./lake/silver/customers full.parquet --on id --when-not-matched-by-source delete\n  strata merge ./lake/silver/customers changes.parquet --on id --matched-condition \"source.updated_at > target.updated_at\""
+    )]
+    Merge(MergeArgs),
     /// Compact small files into files near a target size.
     #[command(
         after_help = "Examples:\n  strata optimize ./lake/events\n  strata optimize ./lake/events --target-size 256MiB --where \"country = 'PT'\""
@@ -448,6 +453,74 @@ pub enum Mode {
     Append,
     /// Replace all rows.
     Overwrite,
+}
+
+/// `strata merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The table.
+    pub table: String,
+    /// Source files (Parquet, CSV or JSON lines).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The key columns, equal in target and source rows that match.
+    #[arg(long, required = true, value_delimiter = ',', value_name = "KEY[,KEY]")]
+    pub on: Vec<String>,
+    /// What a matched target row gets.
+    #[arg(long, value_enum, default_value_t = MatchedAction::Update)]
+    pub when_matched: MatchedAction,
+    /// Act on matched rows only where this is true (columns as `target.c` and `source.c`).
+    #[arg(long, value_name = "EXPR")]
+    pub matched_condition: Option<String>,
+    /// What a source row no target row matches does.
+    #[arg(long, value_enum, default_value_t = NotMatchedAction::Insert)]
+    pub when_not_matched: NotMatchedAction,
+    /// What a target row no source row matches gets.
+    #[arg(long, value_enum, default_value_t = BySourceAction::Ignore)]
+    pub when_not_matched_by_source: BySourceAction,
+    /// Commit only if the table is still at this version.
+    #[arg(long, value_name = "VERSION")]
+    pub expected_version: Option<i64>,
+    /// Input format, when the extensions do not say.
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+    /// CSV field delimiter (default `,`, or tab for .tsv).
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<char>,
+    /// CSV files have no header row (columns are then taken in table order).
+    #[arg(long)]
+    pub no_header: bool,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+/// `--when-matched`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatchedAction {
+    /// Update every column from the source row.
+    Update,
+    /// Delete the target row.
+    Delete,
+    /// Leave it.
+    Ignore,
+}
+
+/// `--when-not-matched`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NotMatchedAction {
+    /// Insert the source row.
+    Insert,
+    /// Leave it out.
+    Ignore,
+}
+
+/// `--when-not-matched-by-source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BySourceAction {
+    /// Delete the target row.
+    Delete,
+    /// Leave it.
+    Ignore,
 }
 
 /// Input formats of `strata append`.

@@ -766,6 +766,69 @@ async fn update_sets_columns_of_the_matching_rows() {
 }
 
 #[tokio::test]
+async fn merge_upserts_rows_from_files_by_key() {
+    let lake = TempLake::new();
+    let location = lake.table("t");
+    let csv = lake.path().join("rows.csv");
+    std::fs::write(&csv, "id,country,amount\n1,PT,10\n2,NL,20\n3,PT,30\n").unwrap();
+    ok(&["append", &location, path_str(&csv), "--create"]);
+    let changes = lake.path().join("changes.jsonl");
+    std::fs::write(
+        &changes,
+        "{\"id\":2,\"country\":\"NL\",\"amount\":21}\n{\"id\":4,\"country\":\"ES\",\"amount\":40}\n",
+    )
+    .unwrap();
+    let upsert = json(&["merge", &location, path_str(&changes), "--on", "id"]);
+    assert_eq!(
+        (
+            upsert["version"].as_i64(),
+            upsert["numTargetRowsUpdated"].as_i64(),
+            upsert["numTargetRowsInserted"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{upsert}"
+    );
+    let scan = |location: &str| {
+        let out = ok(&["scan", location, "--format", "csv"]);
+        let mut lines: Vec<String> = out.lines().skip(1).map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        scan(&location),
+        ["1,PT,10", "2,NL,21", "3,PT,30", "4,ES,40"]
+    );
+    // Deletes by key, only where the condition holds; the rest of the table untouched.
+    let deletes = lake.path().join("deletes.csv");
+    std::fs::write(&deletes, "id,country,amount\n1,PT,0\n3,PT,99\n").unwrap();
+    let human = ok(&[
+        "merge",
+        &location,
+        path_str(&deletes),
+        "--on",
+        "id,country",
+        "--when-matched",
+        "delete",
+        "--matched-condition",
+        "source.amount > target.amount",
+        "--when-not-matched",
+        "ignore",
+    ]);
+    assert!(
+        human.starts_with("merged 2 source rows as version 2: 0 inserted, 0 updated, 1 deleted"),
+        "{human}"
+    );
+    assert_eq!(scan(&location), ["1,PT,10", "2,NL,21", "4,ES,40"]);
+    // Duplicate keys in the source name the key; a missing key column is an error.
+    let dupes = lake.path().join("dupes.csv");
+    std::fs::write(&dupes, "id,country,amount\n2,NL,1\n2,NL,2\n").unwrap();
+    let err = fails(&["merge", &location, path_str(&dupes), "--on", "id"], 1);
+    assert!(one_line_error(&err).contains("id = 2"), "{err}");
+    let err = fails(&["merge", &location, path_str(&dupes), "--on", "nope"], 1);
+    assert!(one_line_error(&err).contains("nope"), "{err}");
+}
+
+#[tokio::test]
 async fn diff_lists_the_files_and_rows_between_versions() {
     let location = fixture("overwrite");
     let location = path_str(&location);

@@ -505,6 +505,53 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge_one(case: dict) -> dict:
+    """One deltalake merge described by `case` (see cmd_merge_batch)."""
+    m = DeltaTable(case["table"]).merge(
+        pq.read_table(case["source"]),
+        predicate=case["on"],
+        source_alias="s",
+        target_alias="t",
+    )
+    for clause in case["clauses"]:
+        kind, p = clause["kind"], clause.get("predicate")
+        if kind == "matched_update":
+            m = m.when_matched_update(updates=clause["set"], predicate=p)
+        elif kind == "matched_update_all":
+            m = m.when_matched_update_all(predicate=p)
+        elif kind == "matched_delete":
+            m = m.when_matched_delete(predicate=p)
+        elif kind == "insert":
+            m = m.when_not_matched_insert(updates=clause["set"], predicate=p)
+        elif kind == "insert_all":
+            m = m.when_not_matched_insert_all(predicate=p)
+        elif kind == "by_source_update":
+            m = m.when_not_matched_by_source_update(updates=clause["set"], predicate=p)
+        elif kind == "by_source_delete":
+            m = m.when_not_matched_by_source_delete(predicate=p)
+        else:
+            raise ValueError(f"unknown clause kind {kind}")
+    metrics = m.execute()
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def cmd_merge_batch(args: argparse.Namespace) -> int:
+    """deltalake's MERGE on many tables in one process: `cases` is a JSON list of
+    {table, source (a parquet file), on, clauses: [{kind, predicate?, set?}]} with aliases t and
+    s; writes a JSON list of {ok, metrics} or {ok: false, error} to `out`."""
+    with open(args.cases) as f:
+        cases = json.load(f)
+    results = []
+    for case in cases:
+        try:
+            results.append({"ok": True, "metrics": _merge_one(case)})
+        except Exception as e:  # noqa: BLE001
+            results.append({"ok": False, "error": f"{type(e).__name__}: {e}"})
+    with open(args.out, "w") as f:
+        json.dump(results, f)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interop.py", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -541,6 +588,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", required=True)
     p.add_argument("--where", dest="predicate")
     p.set_defaults(func=cmd_update)
+    p = sub.add_parser("merge-batch", help="run many deltalake merges described in a JSON file")
+    p.add_argument("cases")
+    p.add_argument("out")
+    p.set_defaults(func=cmd_merge_batch)
     p = sub.add_parser("scenarios", help="list scenario names")
     p.set_defaults(func=lambda a: print("\n".join(SCENARIOS)) or 0)
     args = parser.parse_args(argv)

@@ -526,11 +526,160 @@ async fn run(a: &Args) -> BenchResult<()> {
         "full_scan" => full_scan(a).await?,
         "diff_prepare" => diff_prepare(a).await?,
         "diff_rows" => diff_rows(a).await?,
+        "merge_upsert" => merge_upsert(a).await?,
+        "merge_small" => merge_small(a).await?,
+        "delete_scattered" => delete_scattered(a).await?,
+        "update_partition" => update_partition(a).await?,
         WORKER_MODE => return append_worker(a).await,
         other => return Err(format!("unknown workload {other}").into()),
     };
     out(&result);
     Ok(())
+}
+
+// --- DML (on a fresh copy of `--table` at `--dir`; the copy is not timed) --------------------
+
+/// Copies `--table` to `--dir` and opens the copy.
+async fn fresh_copy(a: &Args) -> BenchResult<Table> {
+    let table = a.table.as_deref().ok_or("--table is required")?;
+    remove_dir(&a.dir)?;
+    copy_dir(std::path::Path::new(table), std::path::Path::new(&a.dir))?;
+    Ok(Table::open(a.dir.as_str()).await?)
+}
+
+/// Bytes of the data files the commit at `version` added.
+async fn bytes_added(table: &Table, version: i64) -> BenchResult<i64> {
+    let before = table.snapshot_at_version(version - 1).await?;
+    let old: std::collections::HashSet<String> =
+        before.files().map(|f| f.path().to_string()).collect();
+    let after = table.snapshot_at_version(version).await?;
+    Ok(after
+        .files()
+        .filter(|f| !old.contains(f.path()))
+        .map(|f| f.size())
+        .sum())
+}
+
+/// merge_upsert's source (`peer_deltars.merge_source`): 90% of the rows update every 10th id,
+/// 10% insert ids from 100,000,000; `value` is changed on every row.
+fn merge_source(rows: usize) -> BenchResult<RecordBatch> {
+    let matched = rows * 9 / 10;
+    let ids: Vec<i64> = (0..matched as i64)
+        .map(|i| i * 10)
+        .chain((0..(rows - matched) as i64).map(|i| 100_000_000 + i))
+        .collect();
+    let values: Vec<f64> = (0..rows)
+        .map(|i| 1.0 + (i % 1000) as f64 / 1000.0)
+        .collect();
+    let base = standard_rows(0, rows);
+    let mut columns = base.columns().to_vec();
+    columns[0] = Arc::new(Int64Array::from(ids));
+    columns[2] = Arc::new(Float64Array::from(values));
+    Ok(RecordBatch::try_new(base.schema(), columns)?)
+}
+
+/// Upsert: update all on match, insert all otherwise (the peer's `_merge`).
+async fn upsert(table: &Table, source: RecordBatch) -> BenchResult<strata::MergeResult> {
+    Ok(table
+        .merge(source, "t.id = s.id")
+        .with_aliases("t", "s")
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+        .await?)
+}
+
+async fn merge_upsert(a: &Args) -> BenchResult<Fields> {
+    let table = fresh_copy(a).await?;
+    let source = merge_source(a.rows)?;
+    let t = Instant::now();
+    let m = upsert(&table, source).await?;
+    let s = t.elapsed().as_secs_f64();
+    let written = bytes_added(&table, m.version.ok_or("the merge committed nothing")?).await?;
+    Ok(vec![
+        ("workload", json!("merge_upsert")),
+        ("seconds", json!(s)),
+        ("updated", json!(m.num_target_rows_updated)),
+        ("inserted", json!(m.num_target_rows_inserted)),
+        ("files_removed", json!(m.num_target_files_removed)),
+        ("files_added", json!(m.num_target_files_added)),
+        ("bytes_written", json!(written)),
+    ])
+}
+
+async fn merge_small(a: &Args) -> BenchResult<Fields> {
+    let table = fresh_copy(a).await?;
+    let base = standard_rows(500_000, 1000);
+    let mut columns = base.columns().to_vec();
+    columns[2] = Arc::new(Float64Array::from(vec![2.0; 1000]));
+    let source = RecordBatch::try_new(base.schema(), columns)?;
+    let t = Instant::now();
+    let m = upsert(&table, source).await?;
+    let s = t.elapsed().as_secs_f64();
+    Ok(vec![
+        ("workload", json!("merge_small")),
+        ("seconds", json!(s)),
+        ("updated", json!(m.num_target_rows_updated)),
+        ("inserted", json!(m.num_target_rows_inserted)),
+        ("files_removed", json!(m.num_target_files_removed)),
+        ("files_added", json!(m.num_target_files_added)),
+    ])
+}
+
+async fn delete_scattered(a: &Args) -> BenchResult<Fields> {
+    let table = fresh_copy(a).await?;
+    // strata deletes with deletion vectors, enabled on the copy before timing.
+    table
+        .set_properties([("delta.enableDeletionVectors", "true")])
+        .await?;
+    let t = Instant::now();
+    let d = table
+        .delete()
+        .with_predicate("id % 100 = 0")
+        .execute()
+        .await?;
+    let s = t.elapsed().as_secs_f64();
+    let version = d.version.ok_or("the delete committed nothing")?;
+    // The DV file this commit wrote (the copy had none before).
+    let mut dv_bytes = 0i64;
+    for entry in std::fs::read_dir(&a.dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("deletion_vector_")
+        {
+            dv_bytes += entry.metadata()?.len() as i64;
+        }
+    }
+    let written = bytes_added(&table, version).await? + dv_bytes;
+    Ok(vec![
+        ("workload", json!("delete_scattered")),
+        ("seconds", json!(s)),
+        ("deleted", json!(d.num_deleted_rows)),
+        ("files_removed", json!(d.num_removed_files)),
+        ("files_added", json!(d.num_added_files)),
+        ("bytes_written", json!(written)),
+    ])
+}
+
+async fn update_partition(a: &Args) -> BenchResult<Fields> {
+    let table = fresh_copy(a).await?;
+    let t = Instant::now();
+    let u = table
+        .update()
+        .with_predicate("category = 'c3'")
+        .set("value", "value + 1")
+        .execute()
+        .await?;
+    let s = t.elapsed().as_secs_f64();
+    Ok(vec![
+        ("workload", json!("update_partition")),
+        ("seconds", json!(s)),
+        ("updated", json!(u.num_updated_rows)),
+        ("files_removed", json!(u.num_removed_files)),
+        ("files_added", json!(u.num_added_files)),
+    ])
 }
 
 #[tokio::main]

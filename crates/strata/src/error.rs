@@ -331,6 +331,17 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// More than one source row matched one target row in a merge
+    /// (`protocol/PROTOCOL.md#merge`); nothing was committed.
+    #[error(
+        "merge into {location}: more than one source row matched the target row with {key}; deduplicate the source by the merge key, or make the only WHEN MATCHED clause an unconditional delete"
+    )]
+    MergeMultipleMatches {
+        /// Table location.
+        location: String,
+        /// The target row's key, as `column = value, …`.
+        key: String,
+    },
     /// A caller-supplied argument was invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -1,10 +1,12 @@
-//! Commands that change rows: delete and update.
+//! Commands that change rows: delete, update and merge.
 
 use serde_json::json;
 
 use super::Context;
-use crate::error::CliResult;
-use crate::output::{self, print, print_json};
+use crate::args::{BySourceAction, MatchedAction, MergeArgs, NotMatchedAction};
+use crate::error::{CliError, CliResult};
+use crate::input::{self, Input, InputOptions};
+use crate::output::{self, Progress, print, print_json};
 
 /// `strata delete`.
 pub async fn delete(
@@ -121,5 +123,89 @@ pub async fn update(
         "updated {} as version {version} ({})",
         output::plural(result.num_updated_rows as i64, "row"),
         how.join(", ")
+    ))
+}
+
+/// `strata merge`.
+pub async fn merge(ctx: &Context, args: MergeArgs) -> CliResult {
+    let table = ctx.table(&args.table).await?;
+    let schema = table.snapshot().await?.arrow_schema();
+    let options = InputOptions {
+        format: args.input_format,
+        delimiter: args.delimiter,
+        header: !args.no_header,
+    };
+    let inputs = args
+        .files
+        .iter()
+        .map(|path| Input::open(path, options, Some(&schema)))
+        .collect::<CliResult<Vec<_>>>()?;
+    let quote = |k: &str| format!("`{}`", k.trim().replace('`', "``"));
+    let on = args
+        .on
+        .iter()
+        .map(|k| format!("target.{} = source.{}", quote(k), quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let progress = Progress::bytes(ctx.quiet, input::total_size(&inputs), "merging");
+    let (stream, failure) = input::stream(inputs, progress.handle());
+    let mut merge = table.merge(stream, on.as_str());
+    let condition = args.matched_condition.clone();
+    let with_condition = |c: strata::MergeClause| match &condition {
+        Some(cond) => c.condition(cond.as_str()),
+        None => c,
+    };
+    merge = match args.when_matched {
+        MatchedAction::Update => merge.when_matched_update(|c| with_condition(c.all())),
+        MatchedAction::Delete => merge.when_matched_delete(with_condition),
+        MatchedAction::Ignore => merge,
+    };
+    if args.when_not_matched == NotMatchedAction::Insert {
+        merge = merge.when_not_matched_insert_all();
+    }
+    if args.when_not_matched_by_source == BySourceAction::Delete {
+        merge = merge.when_not_matched_by_source_delete(|c| c);
+    }
+    if let Some(version) = args.expected_version {
+        merge = merge.with_expected_version(version);
+    }
+    let result = merge.execute().await;
+    drop(progress);
+    let result = match result {
+        Ok(result) => result,
+        Err(e) => {
+            let decode_error = failure.lock().ok().and_then(|mut slot| slot.take());
+            return Err(decode_error.unwrap_or(CliError::Table(e)));
+        }
+    };
+    if args.json.json {
+        return print_json(&json!({
+            "version": result.version,
+            "numSourceRows": result.num_source_rows,
+            "numTargetRowsInserted": result.num_target_rows_inserted,
+            "numTargetRowsUpdated": result.num_target_rows_updated,
+            "numTargetRowsDeleted": result.num_target_rows_deleted,
+            "numTargetRowsCopied": result.num_target_rows_copied,
+            "numTargetFilesAdded": result.num_target_files_added,
+            "numTargetFilesRemoved": result.num_target_files_removed,
+            "numTargetDeletionVectorsAdded": result.num_target_deletion_vectors_added,
+            "numTargetChangeFilesAdded": result.num_target_change_files_added,
+        }));
+    }
+    let Some(version) = result.version else {
+        return print(format!(
+            "nothing to change for {}; nothing was committed",
+            output::plural(result.num_source_rows as i64, "source row")
+        ));
+    };
+    print(format!(
+        "merged {} as version {version}: {} inserted, {} updated, {} deleted, {} copied ({} added, {} removed)",
+        output::plural(result.num_source_rows as i64, "source row"),
+        result.num_target_rows_inserted,
+        result.num_target_rows_updated,
+        result.num_target_rows_deleted,
+        result.num_target_rows_copied,
+        output::plural(result.num_target_files_added as i64, "file"),
+        output::plural(result.num_target_files_removed as i64, "file"),
     ))
 }

@@ -77,6 +77,7 @@ pub async fn run(cli: Cli) -> CliResult {
             json,
         } => write::create(&ctx, &table, &schema, &new_table, json.json).await,
         Command::Append(args) => write::append(&ctx, args).await,
+        Command::Merge(args) => dml::merge(&ctx, args).await,
         Command::Restore { table, at, json } => {
             maintain::restore(&ctx, &table, &at, json.json).await
         }

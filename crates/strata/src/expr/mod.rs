@@ -319,6 +319,97 @@ impl Expr {
         }
     }
 
+    /// The expression with every column path replaced by `f`'s answer (or `f`'s error).
+    pub(crate) fn map_columns(
+        &self,
+        f: &mut impl FnMut(&[String]) -> Result<Vec<String>, ExprError>,
+    ) -> Result<Expr, ExprError> {
+        Ok(match self {
+            Expr::Column(path) => Expr::Column(f(path)?),
+            Expr::Literal(s) => Expr::Literal(s.clone()),
+            Expr::Compare { op, left, right } => Expr::Compare {
+                op: *op,
+                left: Box::new(left.map_columns(f)?),
+                right: Box::new(right.map_columns(f)?),
+            },
+            Expr::And(l, r) => Expr::And(Box::new(l.map_columns(f)?), Box::new(r.map_columns(f)?)),
+            Expr::Or(l, r) => Expr::Or(Box::new(l.map_columns(f)?), Box::new(r.map_columns(f)?)),
+            Expr::Not(e) => Expr::Not(Box::new(e.map_columns(f)?)),
+            Expr::IsNull(e) => Expr::IsNull(Box::new(e.map_columns(f)?)),
+            Expr::IsNotNull(e) => Expr::IsNotNull(Box::new(e.map_columns(f)?)),
+            Expr::Negative(e) => Expr::Negative(Box::new(e.map_columns(f)?)),
+            Expr::In {
+                expr,
+                list,
+                negated,
+            } => Expr::In {
+                expr: Box::new(expr.map_columns(f)?),
+                list: list
+                    .iter()
+                    .map(|e| e.map_columns(f))
+                    .collect::<Result<_, _>>()?,
+                negated: *negated,
+            },
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => Expr::Between {
+                expr: Box::new(expr.map_columns(f)?),
+                low: Box::new(low.map_columns(f)?),
+                high: Box::new(high.map_columns(f)?),
+                negated: *negated,
+            },
+            Expr::Arithmetic { op, left, right } => Expr::Arithmetic {
+                op: *op,
+                left: Box::new(left.map_columns(f)?),
+                right: Box::new(right.map_columns(f)?),
+            },
+            Expr::Function { name, args } => Expr::Function {
+                name: name.clone(),
+                args: args
+                    .iter()
+                    .map(|e| e.map_columns(f))
+                    .collect::<Result<_, _>>()?,
+            },
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => Expr::Case {
+                operand: match operand {
+                    Some(e) => Some(Box::new(e.map_columns(f)?)),
+                    None => None,
+                },
+                branches: branches
+                    .iter()
+                    .map(|(w, t)| Ok((w.map_columns(f)?, t.map_columns(f)?)))
+                    .collect::<Result<_, ExprError>>()?,
+                otherwise: match otherwise {
+                    Some(e) => Some(Box::new(e.map_columns(f)?)),
+                    None => None,
+                },
+            },
+            Expr::Cast { expr, to } => Expr::Cast {
+                expr: Box::new(expr.map_columns(f)?),
+                to: to.clone(),
+            },
+        })
+    }
+
+    /// The conjuncts of `a AND b AND …`.
+    pub(crate) fn conjuncts(&self) -> Vec<&Expr> {
+        match self {
+            Expr::And(l, r) => {
+                let mut out = l.conjuncts();
+                out.extend(r.conjuncts());
+                out
+            }
+            other => vec![other],
+        }
+    }
+
     /// Every column path the expression reads.
     pub fn columns(&self) -> Vec<&[String]> {
         let mut out = Vec::new();

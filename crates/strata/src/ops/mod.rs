@@ -1,6 +1,7 @@
 //! Table operations above reading and writing: history, diff, row-level DML, tags, restore
 //! and revert, optimize and vacuum. Each commits through [`crate::transaction`].
 
+pub(crate) mod alter;
 pub mod diff;
 pub mod dml;
 pub mod history;

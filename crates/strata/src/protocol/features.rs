@@ -214,6 +214,46 @@ pub fn with_writer_feature(protocol: &Protocol, feature: TableFeature) -> Option
     })
 }
 
+/// The protocol that has everything `current` and `required` have, or `None` when `current`
+/// already does (`protocol/PROTOCOL.md#protocol-strata-writes`). Two legacy protocols merge to
+/// the higher versions; otherwise the result lists features (writer version 7, and reader
+/// version 3 when either side uses reader features), legacy versions expressed as the
+/// features they imply, as Delta upgrades a table when a property needs a feature.
+pub fn merged_protocol(current: &Protocol, required: &Protocol) -> Option<Protocol> {
+    let (cr, rr) = (reader_features(current), reader_features(required));
+    let (cw, rw) = (writer_features(current), writer_features(required));
+    let covered = rr.is_subset(&cr)
+        && rw.is_subset(&cw)
+        && required.min_reader_version <= current.min_reader_version
+        && required.min_writer_version <= current.min_writer_version;
+    if covered {
+        return None;
+    }
+    let legacy = |p: &Protocol| p.min_reader_version < 3 && p.min_writer_version < 7;
+    if legacy(current) && legacy(required) {
+        return Some(Protocol {
+            min_reader_version: current.min_reader_version.max(required.min_reader_version),
+            min_writer_version: current.min_writer_version.max(required.min_writer_version),
+            reader_features: None,
+            writer_features: None,
+        });
+    }
+    let names = |set: BTreeSet<TableFeature>| set.iter().map(|f| f.name().to_string()).collect();
+    let reader: BTreeSet<TableFeature> = cr.union(&rr).cloned().collect();
+    let writer: BTreeSet<TableFeature> = cw.union(&rw).cloned().collect();
+    let reader_version = if current.min_reader_version >= 3 || required.min_reader_version >= 3 {
+        3
+    } else {
+        current.min_reader_version.max(required.min_reader_version)
+    };
+    Some(Protocol {
+        min_reader_version: reader_version,
+        min_writer_version: 7,
+        reader_features: (reader_version == 3).then(|| names(reader)),
+        writer_features: Some(names(writer)),
+    })
+}
+
 /// The reader features a protocol requires, legacy versions expressed as feature names.
 pub fn reader_features(protocol: &Protocol) -> BTreeSet<TableFeature> {
     match protocol.min_reader_version {

@@ -36,6 +36,7 @@ use crate::checkpoint::{CheckpointInfo, write_checkpoint};
 use crate::error::Result;
 use crate::ops::diff::{RowDiffBuilder, TableDiff};
 use crate::ops::dml::delete::DeleteBuilder;
+use crate::ops::dml::merge::{MergeBuilder, MergeSource};
 use crate::ops::dml::update::UpdateBuilder;
 use crate::ops::history::HistoryEntry;
 use crate::ops::optimize::OptimizeBuilder;
@@ -44,6 +45,7 @@ use crate::ops::vacuum::VacuumBuilder;
 use crate::ops::{diff, history, restore, tags};
 use crate::protocol::tags::Tag;
 use crate::read::changes::ChangesBuilder;
+use crate::read::scan::IntoFilter;
 use crate::read::scan::ScanBuilder;
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
@@ -236,6 +238,54 @@ impl Table {
     /// ```
     pub fn update(&self) -> UpdateBuilder {
         UpdateBuilder::new(self.latest.clone())
+    }
+
+    /// Starts a merge of `source` into the table on the condition `on`
+    /// (`protocol/PROTOCOL.md#merge`): `MERGE INTO target USING source ON … WHEN …`. The
+    /// condition and clauses name the sides `target` and `source` (see
+    /// [`MergeBuilder::with_aliases`]); `on` needs an equality between a target and a source
+    /// column.
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table, changes: arrow::array::RecordBatch) -> strata::Result<()> {
+    /// // Upsert: update matched rows, insert the others.
+    /// let merged = table
+    ///     .merge(changes, "t.id = s.id")
+    ///     .with_aliases("t", "s")
+    ///     .when_matched_update_all()
+    ///     .when_not_matched_insert_all()
+    ///     .execute()
+    ///     .await?;
+    /// println!("{} updated, {} inserted", merged.num_target_rows_updated, merged.num_target_rows_inserted);
+    /// # Ok(()) }
+    /// ```
+    pub fn merge(&self, source: impl Into<MergeSource>, on: impl IntoFilter) -> MergeBuilder {
+        MergeBuilder::new(self.latest.clone(), source.into(), on.into_filter())
+    }
+
+    /// Sets table properties (`ALTER TABLE … SET TBLPROPERTIES`), upgrading the protocol when
+    /// a property needs a feature, as Delta does (`protocol/PROTOCOL.md#table-properties`);
+    /// returns the version committed.
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table) -> strata::Result<()> {
+    /// table.set_properties([("delta.enableDeletionVectors", "true")]).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`](crate::Error::NotAllowed) for properties strata cannot enable on an
+    /// existing table (column mapping mode, row tracking, in-commit timestamps, constraints);
+    /// [`Error::Conflict`](crate::Error::Conflict) when another commit won the race.
+    pub async fn set_properties<K: Into<String>, V: Into<String>>(
+        &self,
+        properties: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<i64> {
+        let properties = properties
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        crate::ops::alter::set_properties(&self.latest, properties).await
     }
 
     /// The table's current tags, by name.

@@ -405,3 +405,57 @@ async fn racing_deletes_lose_no_rows_and_never_fail_a_blind_append() {
         eprintln!("vectors {vectors}: {lost} lost races retried");
     }
 }
+
+/// Enabling deletion vectors and the change feed on an existing table upgrades its protocol as
+/// Delta does; deletes then write vectors, and other clients read every version.
+#[tokio::test]
+async fn properties_set_later_upgrade_the_protocol() {
+    let lake = TempLake::new();
+    let table = people_table(&lake, "t", &[]).await;
+    let before = table.snapshot().await.unwrap().protocol().clone();
+    assert_eq!(
+        (before.min_reader_version, before.min_writer_version),
+        (1, 2)
+    );
+    let v = table
+        .set_properties([
+            ("delta.enableDeletionVectors", "true"),
+            ("delta.enableChangeDataFeed", "true"),
+        ])
+        .await
+        .unwrap();
+    let snapshot = table.snapshot().await.unwrap();
+    let p = snapshot.protocol();
+    assert_eq!((p.min_reader_version, p.min_writer_version), (3, 7));
+    assert_eq!(p.reader_features.clone().unwrap(), ["deletionVectors"]);
+    let writer = p.writer_features.clone().unwrap();
+    for f in [
+        "appendOnly",
+        "invariants",
+        "changeDataFeed",
+        "deletionVectors",
+    ] {
+        assert!(writer.iter().any(|w| w == f), "{f} in {writer:?}");
+    }
+    // The same again changes nothing.
+    assert_eq!(
+        table
+            .set_properties([("delta.enableDeletionVectors", "true")])
+            .await
+            .unwrap(),
+        v
+    );
+    let result = table
+        .delete()
+        .with_predicate("id = 3 OR id = 13")
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(result.num_deletion_vectors_added, 2);
+    assert_reads_like_other_clients(&lake.table("t")).await;
+    let err = table
+        .set_properties([("delta.columnMapping.mode", "name")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotAllowed { .. }), "{err}");
+}

@@ -12,6 +12,7 @@ mod conformance;
 mod deletion_vectors;
 mod diff_rows;
 mod dml_delete;
+mod dml_merge;
 mod dml_update;
 mod faults;
 pub mod fixtures;

@@ -2,6 +2,8 @@
 //! files with `write/` or mark rows deleted with deletion vectors, and commit through
 //! [`crate::transaction`] with a read set of the files and predicate they read.
 
+mod assign;
 pub mod delete;
 mod files;
+pub mod merge;
 pub mod update;

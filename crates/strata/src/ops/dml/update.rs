@@ -16,19 +16,19 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
-use arrow::compute::{CastOptions, cast_with_options, interleave, take_record_batch};
-use arrow::datatypes::{DataType, FieldRef};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{interleave, take_record_batch};
 use futures::{StreamExt, TryStreamExt};
 use roaring::RoaringTreemap;
 
+use super::assign::{Assignment, apply, bind_assignments};
 use super::files::{
     LiveRows, READ_CONCURRENCY, loose_bounds, refuse_copies_under_row_tracking,
     writes_deletion_vectors,
 };
 use crate::error::{Error, Result};
-use crate::expr::predicate::{Coerced, Predicate, coerce};
-use crate::expr::value::{BoundValue, definitely_true};
+use crate::expr::predicate::Predicate;
+use crate::expr::value::definitely_true;
 use crate::expr::{Expr, ExprError};
 use crate::protocol::actions::{Action, Add, Remove, file_key};
 use crate::protocol::deletion_vector::DvFileWriter;
@@ -119,7 +119,7 @@ impl UpdateBuilder {
                 reason: "the table property delta.appendOnly is true".into(),
             });
         }
-        let assignments = bind_assignments(&snapshot, &self.assignments)?;
+        let assignments = bind_update(&snapshot, &self.assignments)?;
         refuse_copies_under_row_tracking(&snapshot, "update")?;
         let mut scan = ScanBuilder::new(snapshot.clone());
         if let Some(filter) = self.filter.clone() {
@@ -189,24 +189,11 @@ struct Mode {
     change_feed: bool,
 }
 
-/// `SET column = value`, bound.
-struct Assignment {
-    field: FieldRef,
-    value: BoundValue,
-}
-
-impl Assignment {
-    fn text(&self) -> String {
-        format!("{} = {}", self.field.name(), self.value)
-    }
-}
-
 /// Binds and type-checks the assignments against the table schema.
-fn bind_assignments(
+fn bind_update(
     snapshot: &Snapshot,
     assignments: &[(String, std::result::Result<Expr, ExprError>)],
 ) -> Result<Vec<Assignment>> {
-    let location = snapshot.storage().location().to_string();
     if assignments.is_empty() {
         return Err(Error::InvalidArgument(
             "an update needs at least one assignment (set a column to a value)".into(),
@@ -214,83 +201,14 @@ fn bind_assignments(
     }
     let schema = snapshot.arrow_schema();
     let mut problems = Vec::new();
-    let mut bound: Vec<Assignment> = Vec::new();
-    for (column, expr) in assignments {
-        let expr = expr.clone()?;
-        let field = schema
-            .fields()
-            .iter()
-            .find(|f| f.name() == column)
-            .or_else(|| {
-                let mut matches = schema
-                    .fields()
-                    .iter()
-                    .filter(|f| f.name().eq_ignore_ascii_case(column));
-                let first = matches.next();
-                first.filter(|_| matches.next().is_none())
-            });
-        let Some(field) = field else {
-            problems.push(format!(
-                "SET {column}: the table has no column `{column}` (nested fields are assigned as their whole struct)"
-            ));
-            continue;
-        };
-        if bound.iter().any(|a| a.field.name() == field.name()) {
-            problems.push(format!("SET {column}: the column is assigned twice"));
-            continue;
-        }
-        let value = BoundValue::bind(&expr, &schema)?;
-        if !assignable(&expr, value.data_type(), field.data_type()) {
-            problems.push(format!(
-                "SET {column} = {expr}: a {} value cannot be stored in a {} column; CAST it",
-                crate::expr::value::sql_type_name(value.data_type()),
-                crate::expr::value::sql_type_name(field.data_type()),
-            ));
-            continue;
-        }
-        bound.push(Assignment {
-            field: field.clone(),
-            value,
+    let bound = bind_assignments(&schema, &schema, assignments, "", &mut problems)?;
+    if !problems.is_empty() {
+        return Err(Error::SchemaMismatch {
+            location: snapshot.storage().location().to_string(),
+            problems,
         });
     }
-    if !problems.is_empty() {
-        return Err(Error::SchemaMismatch { location, problems });
-    }
     Ok(bound)
-}
-
-/// Whether a value of `from` may be stored in a column of `to` (Spark's ANSI store
-/// assignment): the same type, null, a literal that is exactly a value of `to`, a number into
-/// a number, an atomic value into a string, a date into a timestamp, a timestamp into a
-/// timestamp.
-pub(crate) fn assignable(expr: &Expr, from: &DataType, to: &DataType) -> bool {
-    let numeric = |t: &DataType| {
-        matches!(
-            t,
-            DataType::Int8
-                | DataType::Int16
-                | DataType::Int32
-                | DataType::Int64
-                | DataType::Float16
-                | DataType::Float32
-                | DataType::Float64
-                | DataType::Decimal128(..)
-        )
-    };
-    if from == to || *from == DataType::Null {
-        return true;
-    }
-    if let Expr::Literal(value) = expr
-        && let Ok(Coerced::Exact(_)) = coerce(value, to)
-    {
-        return true;
-    }
-    match (from, to) {
-        (f, t) if numeric(f) && numeric(t) => true,
-        (f, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => !f.is_nested(),
-        (DataType::Date32 | DataType::Timestamp(..), DataType::Timestamp(..)) => true,
-        _ => false,
-    }
 }
 
 /// One candidate's rows, read and updated.
@@ -342,7 +260,8 @@ async fn update_file(
             continue;
         }
         let matched = take_record_batch(&batch, &UInt32Array::from(indices.clone()))?;
-        let changed = assign(snapshot, assignments, &matched, &update.add.path)?;
+        let changed = apply(assignments, &matched, &matched)
+            .map_err(|f| f.into_error(snapshot.storage().location(), "update", &update.add.path))?;
         for i in &indices {
             update.updated.insert(positions[*i as usize]);
         }
@@ -360,53 +279,6 @@ async fn update_file(
     update.old_vector = rows.old_vector;
     Ok(update)
 }
-
-/// The assignments applied to `rows` (all evaluated on the rows as they were).
-fn assign(
-    snapshot: &Snapshot,
-    assignments: &[Assignment],
-    rows: &RecordBatch,
-    file: &str,
-) -> Result<RecordBatch> {
-    let fail = |a: &Assignment, message: String| Error::Evaluation {
-        location: snapshot.storage().location().to_string(),
-        operation: "update",
-        file: file.to_string(),
-        expression: a.text(),
-        message,
-    };
-    let schema = rows.schema();
-    let mut columns = rows.columns().to_vec();
-    for a in assignments {
-        let index = schema
-            .index_of(a.field.name())
-            .map_err(|_| Error::internal(format!("column {} not in the scan", a.field.name())))?;
-        let target = schema.field(index);
-        let value = a.value.evaluate(rows).map_err(|e| fail(a, e.to_string()))?;
-        let value = if value.data_type() == target.data_type() {
-            value
-        } else {
-            cast_with_options(&value, target.data_type(), &ANSI)
-                .map_err(|e| fail(a, e.to_string()))?
-        };
-        if !a.field.is_nullable() && value.null_count() > 0 {
-            return Err(fail(
-                a,
-                format!(
-                    "null for column `{}`, which is not nullable",
-                    a.field.name()
-                ),
-            ));
-        }
-        columns[index] = value;
-    }
-    Ok(RecordBatch::try_new(schema, columns)?)
-}
-
-const ANSI: CastOptions<'static> = CastOptions {
-    safe: false,
-    format_options: arrow::util::display::FormatOptions::new(),
-};
 
 /// `batch` with the rows at `indices` replaced by `changed`, in order.
 fn in_place(batch: &RecordBatch, indices: &[u32], changed: &RecordBatch) -> Result<RecordBatch> {
@@ -523,42 +395,5 @@ impl Outcome {
         let committed = tx.commit().await?;
         result.version = Some(committed.version);
         Ok((result, committed.snapshot))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_assignment_follows_ansi() {
-        let lit = |s: &str| Expr::parse(s).unwrap();
-        let col = crate::expr::col("x");
-        assert!(assignable(&col, &DataType::Int64, &DataType::Int32));
-        assert!(assignable(
-            &col,
-            &DataType::Float64,
-            &DataType::Decimal128(10, 2)
-        ));
-        assert!(assignable(&col, &DataType::Int64, &DataType::Utf8));
-        assert!(!assignable(&col, &DataType::Utf8, &DataType::Int64));
-        assert!(assignable(&lit("'42'"), &DataType::Utf8, &DataType::Int64));
-        assert!(assignable(
-            &lit("'2026-12-07'"),
-            &DataType::Utf8,
-            &DataType::Date32
-        ));
-        assert!(!assignable(
-            &lit("'soon'"),
-            &DataType::Utf8,
-            &DataType::Date32
-        ));
-        let list = DataType::List(Arc::new(arrow::datatypes::Field::new(
-            "item",
-            DataType::Int32,
-            true,
-        )));
-        assert!(!assignable(&col, &list, &DataType::Utf8));
-        assert!(assignable(&col, &DataType::Null, &list));
     }
 }
