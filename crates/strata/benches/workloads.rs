@@ -591,6 +591,13 @@ async fn upsert(table: &Table, source: RecordBatch) -> BenchResult<strata::Merge
 
 async fn merge_upsert(a: &Args) -> BenchResult<Fields> {
     let table = fresh_copy(a).await?;
+    // `STRATA_BENCH_DELETION_VECTORS=1` merges with deletion vectors, enabled on the copy
+    // before timing (the peer rewrites files: that comparison is the default).
+    if std::env::var("STRATA_BENCH_DELETION_VECTORS").is_ok_and(|v| v == "1") {
+        table
+            .set_properties([("delta.enableDeletionVectors", "true")])
+            .await?;
+    }
     let source = merge_source(a.rows)?;
     let t = Instant::now();
     let m = upsert(&table, source).await?;

@@ -418,6 +418,22 @@ impl ScanPlan {
         self.output.clone()
     }
 
+    /// The plan reading only the table's top-level `columns` (all of them when none is
+    /// named), in table order.
+    pub(crate) fn with_output_columns(mut self, columns: &[String]) -> ScanPlan {
+        let fields: Vec<Field> = self
+            .table_schema
+            .fields()
+            .iter()
+            .filter(|f| columns.contains(f.name()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        if !fields.is_empty() {
+            self.output = Arc::new(Schema::new(fields));
+        }
+        self
+    }
+
     /// Files considered and pruned, and row groups and rows read so far.
     pub fn metrics(&self) -> ScanMetrics {
         let c = &self.counters;

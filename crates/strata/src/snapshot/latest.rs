@@ -7,8 +7,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::Snapshot;
+use super::{Snapshot, read_commit};
 use crate::error::Result;
+use crate::protocol::actions::Action;
+use crate::protocol::paths::commit_file_name;
 use crate::storage::Storage;
 
 /// The latest known snapshot of a table and the storage it lives on. Cheap to clone; clones
@@ -63,6 +65,18 @@ impl LatestSnapshot {
         Ok(fresh)
     }
 
+    /// The latest version as [`LatestSnapshot::get`] finds it, then confirmed by reading the
+    /// commits past it that a lagging listing may hide ([`LatestSnapshot::confirm`]): what
+    /// row-level operations read, so that they never act on a version older than one this
+    /// process already saw committed.
+    ///
+    /// # Errors
+    /// As [`Snapshot::load`].
+    pub(crate) async fn get_confirmed(&self) -> Result<Snapshot> {
+        let listed = self.get().await?;
+        Ok(self.confirm(&listed).await?.unwrap_or(listed))
+    }
+
     /// The cached snapshot, without I/O.
     pub(crate) fn cached(&self) -> Option<Snapshot> {
         self.inner
@@ -81,6 +95,46 @@ impl LatestSnapshot {
             Some(s) => Ok(s),
             None => Snapshot::load(&self.inner.storage, Some(version)).await,
         }
+    }
+
+    /// The snapshot after the commits that exist past `snapshot`, found by reading rather than
+    /// listing (a listing may lag, `protocol/PROTOCOL.md#storage-assumptions`); `None` when
+    /// there are none, so `snapshot` is the latest.
+    ///
+    /// # Errors
+    /// [`crate::Error::Storage`], [`crate::Error::CorruptLog`].
+    pub(crate) async fn confirm(&self, snapshot: &Snapshot) -> Result<Option<Snapshot>> {
+        let storage = snapshot.storage();
+        let mut commits = Vec::new();
+        let mut version = snapshot.version() + 1;
+        let mut timestamp_ms = snapshot.timestamp_ms();
+        loop {
+            let path = storage.log_path(&commit_file_name(version));
+            let meta = match storage.head(&path).await {
+                Ok(meta) => meta,
+                Err(crate::Error::Storage {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                }) => break,
+                Err(e) => return Err(e),
+            };
+            let (_, actions) = read_commit(storage, version).await?;
+            timestamp_ms = actions
+                .iter()
+                .find_map(|a| match a {
+                    Action::CommitInfo(ci) => ci.in_commit_timestamp,
+                    _ => None,
+                })
+                .unwrap_or_else(|| meta.last_modified.timestamp_millis());
+            commits.push((version, actions));
+            version += 1;
+        }
+        if commits.is_empty() {
+            return Ok(None);
+        }
+        let fresh = snapshot.advance(commits, timestamp_ms)?;
+        self.remember(&fresh);
+        Ok(Some(fresh))
     }
 
     /// Keeps the snapshot a commit through this handle produced, when it has one.

@@ -14,7 +14,9 @@
 //! - on a row-tracking table, no two live files' row id ranges overlap.
 //!
 //! Seeds write to plain tables and to tables with column mapping (name, and id with deletion
-//! vectors) and row tracking, chosen by the seed.
+//! vectors), row tracking, and the change data feed (with and without deletion vectors), chosen
+//! by the seed; besides idempotent writes they delete, update and merge (each idempotent), so
+//! a crash between writing deletion-vector or `cdc` files and the commit is swept too.
 //!
 //! Seeds: `STRATA_FAULT_SEEDS=<n>` runs more seeds in the sweep (default
 //! [`DEFAULT_SEEDS`]); `STRATA_FAULT_SEED=<n>` replays one. A failure prints the seed, the
@@ -103,19 +105,29 @@ impl Lake {
 
     /// Every `.parquet` object outside `_delta_log/`, relative to the table root.
     async fn data_files(&self) -> Result<BTreeSet<String>, String> {
+        Ok(self
+            .objects()
+            .await?
+            .into_iter()
+            .filter(|o| o.ends_with(".parquet"))
+            .collect())
+    }
+
+    /// Every object outside `_delta_log/`, relative to the table root.
+    async fn objects(&self) -> Result<BTreeSet<String>, String> {
         let prefix = Path::parse(&self.root).map_err(|e| e.to_string())?;
         let metas: Vec<_> = self
             .inner
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| format!("listing data files: {e}"))?;
+            .map_err(|e| format!("listing objects: {e}"))?;
         let strip = format!("{}/", self.root);
         Ok(metas
             .into_iter()
             .filter_map(|m| {
                 let rel = m.location.as_ref().strip_prefix(&strip)?.to_string();
-                (rel.ends_with(".parquet") && !rel.starts_with("_delta_log/")).then_some(rel)
+                (!rel.starts_with("_delta_log/")).then_some(rel)
             })
             .collect())
     }
@@ -151,6 +163,51 @@ struct Step {
     split: bool,
     /// The writer process reopens the table before this write (so opening is faulted too).
     reopen: bool,
+    /// A row-level operation over `ids` instead of a write.
+    dml: Option<Dml>,
+}
+
+/// Row-level operations the sweep runs; each is idempotent, so a rerun after it landed
+/// changes nothing and commits nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dml {
+    /// `DELETE WHERE id` in the range.
+    Delete,
+    /// `UPDATE SET id = id + 1000 WHERE id` in the range (the rows leave the range).
+    Update,
+    /// `MERGE` the range's ids on `id`: matched rows whose name differs take the source's,
+    /// the others are inserted.
+    Merge,
+}
+
+/// What an attempt reported, as the checks see it.
+#[derive(Debug, Clone, Copy)]
+struct Report {
+    /// `None` when nothing changed and nothing was committed.
+    version: Option<i64>,
+    already_applied: bool,
+    /// Rows written (a write), deleted, updated, or inserted (a merge).
+    num_rows: u64,
+}
+
+trait AsReport: std::fmt::Debug {
+    fn report(&self) -> Report;
+}
+
+impl AsReport for WriteResult {
+    fn report(&self) -> Report {
+        Report {
+            version: Some(self.version),
+            already_applied: self.already_applied,
+            num_rows: self.num_rows,
+        }
+    }
+}
+
+impl AsReport for Report {
+    fn report(&self) -> Report {
+        *self
+    }
 }
 
 impl Step {
@@ -161,6 +218,7 @@ impl Step {
             txn,
             split: false,
             reopen: false,
+            dml: None,
         }
     }
 
@@ -175,6 +233,35 @@ impl Step {
     }
 
     fn after(&self, before: &[i64]) -> Vec<i64> {
+        let hit = |id: &i64| self.ids.contains(id);
+        let mut ids: Vec<i64> = match self.dml {
+            Some(Dml::Delete) => before.iter().copied().filter(|id| !hit(id)).collect(),
+            Some(Dml::Update) => before
+                .iter()
+                .map(|&id| if hit(&id) { id + 1000 } else { id })
+                .collect(),
+            Some(Dml::Merge) => {
+                let mut ids = before.to_vec();
+                ids.extend(self.ids.clone().filter(|id| !before.contains(id)));
+                ids
+            }
+            None => return self.written(before),
+        };
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The rows an attempt that lands reports.
+    fn expected_rows(&self, before: &[i64]) -> u64 {
+        let in_range = before.iter().filter(|id| self.ids.contains(id)).count() as u64;
+        match self.dml {
+            Some(Dml::Delete) | Some(Dml::Update) => in_range,
+            Some(Dml::Merge) => self.ids.clone().count() as u64 - in_range,
+            None => self.ids.clone().count() as u64,
+        }
+    }
+
+    fn written(&self, before: &[i64]) -> Vec<i64> {
         let mut ids: Vec<i64> = match self.mode {
             WriteMode::Append => before.to_vec(),
             WriteMode::Overwrite => Vec::new(),
@@ -182,6 +269,61 @@ impl Step {
         ids.extend(self.ids.clone());
         ids.sort_unstable();
         ids
+    }
+
+    /// Runs the step: a write, or its row-level operation.
+    async fn run(&self, table: &Table) -> strata::Result<Report> {
+        let range = format!("id >= {} AND id < {}", self.ids.start, self.ids.end);
+        match self.dml {
+            None => self.execute(table).await.map(|r| r.report()),
+            Some(Dml::Delete) => {
+                let r = table
+                    .delete()
+                    .with_predicate(range.as_str())
+                    .execute()
+                    .await?;
+                Ok(Report {
+                    version: r.version,
+                    already_applied: false,
+                    num_rows: r.num_deleted_rows,
+                })
+            }
+            Some(Dml::Update) => {
+                let r = table
+                    .update()
+                    .with_predicate(range.as_str())
+                    .set("id", "id + 1000")
+                    .execute()
+                    .await?;
+                Ok(Report {
+                    version: r.version,
+                    already_applied: false,
+                    num_rows: r.num_updated_rows,
+                })
+            }
+            Some(Dml::Merge) => {
+                let mut source = people(self.ids.clone(), Some("NL"));
+                let names: arrow::array::StringArray =
+                    self.ids.clone().map(|i| Some(format!("m{i}"))).collect();
+                let mut columns = source.columns().to_vec();
+                columns[1] = Arc::new(names);
+                source = RecordBatch::try_new(source.schema(), columns)?;
+                let r = table
+                    .merge(source, "target.id = source.id")
+                    .when_matched_update(|c| {
+                        c.set("name", "source.name")
+                            .condition("target.name <> source.name")
+                    })
+                    .when_not_matched_insert_all()
+                    .execute()
+                    .await?;
+                Ok(Report {
+                    version: r.version,
+                    already_applied: false,
+                    num_rows: r.num_target_rows_inserted,
+                })
+            }
+        }
     }
 
     async fn execute(&self, table: &Table) -> strata::Result<WriteResult> {
@@ -315,13 +457,14 @@ impl Run {
     }
 
     /// Checks the table after one attempt at `step` and advances the model if it landed.
-    async fn observe(
+    async fn observe<T: AsReport>(
         &mut self,
         step: &Step,
-        attempt: &strata::Result<WriteResult>,
+        attempt: &strata::Result<T>,
         landed: &mut bool,
         what: &str,
     ) -> Result<(), String> {
+        let attempt: Result<Report, &strata::Error> = attempt.as_ref().map(AsReport::report);
         let table = open(self.lake.clean())
             .await
             .map_err(|e| format!("{what}: reopening fault-free failed: {e}"))?;
@@ -341,9 +484,18 @@ impl Run {
                         "{what} {step:?}: reported already applied but it never landed"
                     );
                     ensure!(
-                        r.version <= v && r.num_rows == 0,
+                        r.version.is_some_and(|rv| rv <= v) && r.num_rows == 0,
                         "{what} {step:?}: already applied with {r:?}"
                     );
+                }
+                Ok(r) if r.version.is_none() => {
+                    // A row-level operation that found nothing to change: right only when
+                    // it had landed already, or never had anything to do.
+                    ensure!(
+                        *landed || step.after(&old) == old,
+                        "{what} {step:?}: reported no change, but the model expects one"
+                    );
+                    *landed = true;
                 }
                 Ok(r) => {
                     return Err(format!(
@@ -365,8 +517,8 @@ impl Run {
             if let Ok(r) = attempt {
                 ensure!(
                     !r.already_applied
-                        && r.version == v
-                        && r.num_rows == step.ids.clone().count() as u64,
+                        && r.version == Some(v)
+                        && r.num_rows == step.expected_rows(&old),
                     "{what} {step:?}: landed as version {v} but reported {r:?}"
                 );
             }
@@ -384,12 +536,17 @@ impl Run {
     }
 
     /// One attempt through the faulty process (opening its handle if it has none).
-    async fn faulty_attempt(
+    async fn faulty_attempt<T, F, Fut>(
         &self,
         faults: &Arc<FaultStore>,
         handle: &mut Option<Table>,
         step: &Step,
-    ) -> strata::Result<WriteResult> {
+        exec: &F,
+    ) -> strata::Result<T>
+    where
+        F: Fn(Table, Step) -> Fut,
+        Fut: Future<Output = strata::Result<T>>,
+    {
         let table = match handle {
             Some(t) => t.clone(),
             None => {
@@ -398,27 +555,58 @@ impl Run {
                 t
             }
         };
-        step.execute(&table).await
+        exec(table, step.clone()).await
     }
 
-    /// Runs `step` through the faulty process, retries it in-process if the process is alive,
-    /// then reruns it in a fresh fault-free process: it must end up applied exactly once.
-    /// Returns the first attempt's result.
+    /// Runs the write `step` through the faulty process, retries it in-process if the process
+    /// is alive, then reruns it in a fresh fault-free process: it must end up applied exactly
+    /// once. Returns the first attempt's result.
     async fn write_with_retries(
         &mut self,
         faults: &Arc<FaultStore>,
         handle: &mut Option<Table>,
         step: &Step,
     ) -> Result<strata::Result<WriteResult>, String> {
+        self.with_retries(faults, handle, step, &|t: Table, s: Step| async move {
+            s.execute(&t).await
+        })
+        .await
+    }
+
+    /// As [`Run::write_with_retries`], for any step (writes and row-level operations).
+    async fn step_with_retries(
+        &mut self,
+        faults: &Arc<FaultStore>,
+        handle: &mut Option<Table>,
+        step: &Step,
+    ) -> Result<strata::Result<Report>, String> {
+        self.with_retries(faults, handle, step, &|t: Table, s: Step| async move {
+            s.run(&t).await
+        })
+        .await
+    }
+
+    async fn with_retries<T, F, Fut>(
+        &mut self,
+        faults: &Arc<FaultStore>,
+        handle: &mut Option<Table>,
+        step: &Step,
+        exec: &F,
+    ) -> Result<strata::Result<T>, String>
+    where
+        T: AsReport,
+        F: Fn(Table, Step) -> Fut,
+        Fut: Future<Output = strata::Result<T>>,
+    {
         let mut landed = false;
-        let first = self.faulty_attempt(faults, handle, step).await;
+        let first = self.faulty_attempt(faults, handle, step, exec).await;
         self.observe(step, &first, &mut landed, "first attempt")
             .await?;
         if first.is_ok() {
             return Ok(first);
         }
         if !faults.is_dead() {
-            let again = self.faulty_attempt(faults, handle, step).await;
+            let again = self.faulty_attempt(faults, handle, step, exec).await;
             self.observe(step, &again, &mut landed, "in-process retry")
                 .await?;
             if again.is_ok() {
@@ -426,7 +614,7 @@ impl Run {
             }
         }
         let table = open(self.lake.clean()).await.map_err(|e| e.to_string())?;
-        let rerun = step.execute(&table).await;
+        let rerun = exec(table, step.clone()).await;
         ensure!(
             rerun.is_ok(),
             "rerun of {step:?} in a fault-free process failed: {rerun:?}"
@@ -583,17 +771,32 @@ fn scenario(seed: u64) -> (Backend, bool, Vec<Step>) {
     };
     let partitioned = rng.chance(1, 3);
     let n = 3 + rng.below(3) as i64;
+    // Row tracking refuses updates and copy-on-write deletes: its seeds only write.
+    let dml_allowed = seed % 5 != 3;
     let steps = (0..n)
-        .map(|i| Step {
-            ids: i * 10..i * 10 + 1 + rng.below(4) as i64,
-            mode: if i > 0 && rng.chance(1, 4) {
-                WriteMode::Overwrite
-            } else {
-                WriteMode::Append
-            },
-            txn: i + 1,
-            split: partitioned && rng.chance(1, 2),
-            reopen: rng.chance(1, 3),
+        .map(|i| {
+            let dml = (dml_allowed && i > 0 && rng.chance(2, 5)).then(|| match rng.below(3) {
+                0 => Dml::Delete,
+                1 => Dml::Update,
+                _ => Dml::Merge,
+            });
+            Step {
+                // A row-level operation covers part of the previous write's ids and, for a
+                // merge, new ones.
+                ids: match dml {
+                    Some(_) => (i - 1) * 10 + rng.below(3) as i64..i * 10 + rng.below(3) as i64,
+                    None => i * 10..i * 10 + 1 + rng.below(4) as i64,
+                },
+                mode: if i > 0 && rng.chance(1, 4) {
+                    WriteMode::Overwrite
+                } else {
+                    WriteMode::Append
+                },
+                txn: if dml.is_some() { 0 } else { i + 1 },
+                split: partitioned && rng.chance(1, 2),
+                reopen: rng.chance(1, 3),
+                dml,
+            }
         })
         .collect();
     (backend, partitioned, steps)
@@ -609,6 +812,11 @@ fn flavor(seed: u64) -> Vec<(&'static str, &'static str)> {
             ("delta.enableDeletionVectors", "true"),
         ],
         3 => vec![("delta.enableRowTracking", "true")],
+        4 => vec![
+            ("delta.enableChangeDataFeed", "true"),
+            ("delta.enableDeletionVectors", "true"),
+        ],
+        _ if (seed / 5) % 2 == 1 => vec![("delta.enableChangeDataFeed", "true")],
         _ => Vec::new(),
     }
 }
@@ -626,7 +834,7 @@ async fn drive(run: &mut Run, faults: FaultStore, steps: &[Step]) -> Result<u64,
         if step.reopen {
             handle = None;
         }
-        let _first = run.write_with_retries(&faults, &mut handle, step).await?;
+        let _first = run.step_with_retries(&faults, &mut handle, step).await?;
     }
     run.verify_history().await?;
     Ok(run
@@ -1466,4 +1674,64 @@ fn seeded_faults_replay_and_matchers_name_the_right_paths() {
         OpKind::Put,
         &format!("{log}/00000000000000000010.checkpoint.parquet")
     ));
+}
+
+/// A delete, update or merge that dies after uploading its data, deletion-vector and `cdc`
+/// files but before its commit changes nothing any reader sees; a rerun lands once.
+#[tokio::test]
+async fn a_row_level_operation_that_dies_before_its_commit_changes_nothing() {
+    for dml in [Dml::Delete, Dml::Update, Dml::Merge] {
+        let stores = new_stores();
+        let s = stores.clone();
+        let case = format!("a_row_level_operation_that_dies_before_its_commit ({dml:?})");
+        let replay = "cargo test --test integration faults::a_row_level_operation";
+        guarded(&case, replay, stores, async move {
+            let mut run = Run::new(Backend::Memory, s);
+            run.properties = vec![
+                ("delta.enableChangeDataFeed", "true"),
+                ("delta.enableDeletionVectors", "true"),
+            ];
+            run.create_clean().await?;
+            run.write_clean(&Step::append(0..6, 1)).await?;
+            let before = run.lake.objects().await?;
+            let faults = run.install(FaultStore::new(
+                run.lake.inner.clone(),
+                vec![Fault::crash_before(OpMatch::commit_put())],
+            ));
+            let step = Step {
+                dml: Some(dml),
+                ..Step::append(2..8, 0)
+            };
+            let table = open(run.lake.over(&faults))
+                .await
+                .map_err(|e| e.to_string())?;
+            let result = step.run(&table).await;
+            ensure!(result.is_err(), "a crashed {dml:?} reported {result:?}");
+            let mut landed = false;
+            run.observe(&step, &result, &mut landed, "crashed").await?;
+            ensure!(!landed, "a {dml:?} whose commit was never sent landed");
+            // It got as far as its vector file (and, but for a delete, its change files).
+            let left: Vec<String> = run
+                .lake
+                .objects()
+                .await?
+                .difference(&before)
+                .cloned()
+                .collect();
+            ensure!(
+                left.iter().any(|o| o.starts_with("deletion_vector_")),
+                "{dml:?} wrote no deletion vector before dying: {left:?}"
+            );
+            ensure!(
+                dml == Dml::Delete || left.iter().any(|o| o.starts_with("_change_data/")),
+                "{dml:?} wrote no change files before dying: {left:?}"
+            );
+            let fresh = open(run.lake.clean()).await.map_err(|e| e.to_string())?;
+            let rerun = step.run(&fresh).await;
+            run.observe(&step, &rerun, &mut landed, "rerun").await?;
+            ensure!(landed, "the rerun did not land: {rerun:?}");
+            run.verify_history().await
+        })
+        .await;
+    }
 }

@@ -63,6 +63,17 @@ enum Op {
     /// Delete every `every`-th row of the live file chosen by `pick` with a deletion vector,
     /// as Spark's `DELETE` does (files that have a vector already are not picked).
     DeleteRows { pick: usize, every: usize },
+    /// `UPDATE SET id = id + 1_000_000_000 WHERE id >= lo AND id < lo + width`: the rows move
+    /// to new ids (copy-on-write, or a vector plus new files).
+    Update { pick: usize, width: i64 },
+    /// `MERGE` a source of the live ids in `[lo, lo + width)` and `fresh` new ones on `id`: matched
+    /// rows deleted (`delete`) or updated with every source column, the rest inserted.
+    Merge {
+        pick: usize,
+        width: i64,
+        fresh: usize,
+        delete: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -81,6 +92,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Vacuum),
         2 => (any::<usize>(), 1usize..4).prop_map(|(pick, every)| Op::DeleteRows { pick, every }),
         2 => (any::<usize>(), 1i64..6).prop_map(|(pick, width)| Op::Delete { pick, width }),
+        2 => (any::<usize>(), 1i64..6).prop_map(|(pick, width)| Op::Update { pick, width }),
+        2 => (any::<usize>(), 1i64..6, 0usize..3, any::<bool>())
+            .prop_map(|(pick, width, fresh, delete)| Op::Merge { pick, width, fresh, delete }),
     ]
 }
 
@@ -389,6 +403,112 @@ async fn run(ops: Vec<Op>, partitioned: bool, flavor: u8, case: u64) {
                     );
                 } else {
                     assert_eq!(result.version, None, "step {step}: {predicate}");
+                }
+            }
+            Op::Update { pick, width } => {
+                let live: Vec<i64> = model.latest().into_iter().collect();
+                let lo = live.get(pick % live.len().max(1)).copied().unwrap_or(0);
+                let predicate = format!("id >= {lo} AND id < {}", lo + width);
+                let result = a
+                    .update()
+                    .with_predicate(predicate.as_str())
+                    .set("id", "id + 1000000000")
+                    .execute()
+                    .await
+                    .unwrap_or_else(|e| panic!("step {step}: update {predicate}: {e}"));
+                let before = model.latest();
+                let next: BTreeSet<i64> = before
+                    .iter()
+                    .map(|&id| {
+                        if (lo..lo + width).contains(&id) {
+                            id + 1_000_000_000
+                        } else {
+                            id
+                        }
+                    })
+                    .collect();
+                let updated = before
+                    .iter()
+                    .filter(|id| (lo..lo + width).contains(id))
+                    .count();
+                assert_eq!(
+                    result.num_updated_rows, updated as u64,
+                    "step {step}: {predicate}"
+                );
+                if updated > 0 {
+                    model.commit(next);
+                    assert_eq!(
+                        result.version,
+                        Some(model.versions.len() as i64 - 1),
+                        "step {step}: {predicate}"
+                    );
+                } else {
+                    assert_eq!(result.version, None, "step {step}: {predicate}");
+                }
+            }
+            Op::Merge {
+                pick,
+                width,
+                fresh,
+                delete,
+            } => {
+                let live: Vec<i64> = model.latest().into_iter().collect();
+                let lo = live.get(pick % live.len().max(1)).copied().unwrap_or(0);
+                let fresh_ids = model.take_ids(fresh);
+                // Live ids of the range (others could collide with ids not issued yet or
+                // moved by updates) and fresh ones.
+                let source: Vec<_> = live
+                    .iter()
+                    .filter(|id| (lo..lo + width).contains(*id))
+                    .map(|&id| people(id..id + 1, Some("NL")))
+                    .chain([people(fresh_ids.clone(), Some("NL"))])
+                    .collect();
+                let mut merge = a.merge(source, "target.id = source.id");
+                merge = if delete {
+                    merge.when_matched_delete(|c| c)
+                } else {
+                    merge.when_matched_update_all()
+                };
+                let result = merge
+                    .when_not_matched_insert_all()
+                    .execute()
+                    .await
+                    .unwrap_or_else(|e| panic!("step {step}: merge {lo}+{width}: {e}"));
+                let before = model.latest();
+                let mut next = before.clone();
+                let (mut matched, mut inserted) = (0u64, 0u64);
+                let in_range = live
+                    .iter()
+                    .copied()
+                    .filter(|id| (lo..lo + width).contains(id));
+                for id in in_range.chain(fresh_ids) {
+                    if before.contains(&id) {
+                        matched += 1;
+                        if delete {
+                            next.remove(&id);
+                        }
+                    } else {
+                        inserted += 1;
+                        next.insert(id);
+                    }
+                }
+                let context = format!("step {step}: merge {lo}+{width} delete {delete}");
+                assert_eq!(result.num_target_rows_inserted, inserted, "{context}");
+                let changed = if delete {
+                    result.num_target_rows_deleted
+                } else {
+                    result.num_target_rows_updated
+                };
+                assert_eq!(changed, matched, "{context}");
+                if matched + inserted > 0 {
+                    model.commit(next);
+                    assert_eq!(
+                        result.version,
+                        Some(model.versions.len() as i64 - 1),
+                        "{context}"
+                    );
+                } else {
+                    assert_eq!(result.version, None, "{context}");
                 }
             }
             Op::DeleteRows { pick, every } => {

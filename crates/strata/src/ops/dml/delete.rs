@@ -105,7 +105,7 @@ impl DeleteBuilder {
     /// [`Error::Conflict`] when a concurrent commit removed a file the delete read or added
     /// one its predicate may match; read and write errors.
     pub async fn execute(self) -> Result<DeleteResult> {
-        let snapshot = self.latest.get().await?;
+        let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
         if snapshot.table_properties().append_only {
             return Err(Error::NotAllowed {
@@ -267,7 +267,11 @@ async fn matching_rows(
     add: &Add,
     reads: Reads,
 ) -> Result<Matches> {
-    let mut rows = LiveRows::open(snapshot, add).await?;
+    // Deletion vectors without the change feed need only the predicate's columns.
+    let columns: Option<Vec<String>> = (!reads.keep_rows && !reads.deleted_rows)
+        .then(|| predicate.map(|p| p.columns().iter().map(|c| c.path[0].clone()).collect()))
+        .flatten();
+    let mut rows = LiveRows::open(snapshot, add, columns.as_deref()).await?;
     let mut matches = Matches {
         live_rows: 0,
         deleted: RoaringTreemap::new(),

@@ -55,7 +55,12 @@ pub(super) struct LiveRows {
 }
 
 impl LiveRows {
-    pub(super) async fn open(snapshot: &Snapshot, add: &Add) -> Result<LiveRows> {
+    /// Opens `add`'s live rows: every column, or only the top-level `columns` named.
+    pub(super) async fn open(
+        snapshot: &Snapshot,
+        add: &Add,
+        columns: Option<&[String]>,
+    ) -> Result<LiveRows> {
         let old_vector = match &add.deletion_vector {
             Some(dv) => {
                 DeletionVectors::default()
@@ -64,7 +69,11 @@ impl LiveRows {
             }
             None => RoaringTreemap::new(),
         };
-        let rows = Box::pin(scan_files(snapshot, vec![add.clone()]).execute()?);
+        let mut plan = scan_files(snapshot, vec![add.clone()]);
+        if let Some(columns) = columns {
+            plan = plan.with_output_columns(columns);
+        }
+        let rows = Box::pin(plan.execute()?);
         Ok(LiveRows {
             old_vector,
             rows,

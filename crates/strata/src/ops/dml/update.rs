@@ -110,7 +110,7 @@ impl UpdateBuilder {
     /// [`Error::NotAllowed`] on an append-only table or one with row tracking;
     /// [`Error::Conflict`] as for a delete; read and write errors.
     pub async fn execute(self) -> Result<UpdateResult> {
-        let snapshot = self.latest.get().await?;
+        let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
         if snapshot.table_properties().append_only {
             return Err(Error::NotAllowed {
@@ -218,8 +218,10 @@ struct FileUpdate {
     old_vector: RoaringTreemap,
     /// Physical positions of the updated rows.
     updated: RoaringTreemap,
-    /// Copy-on-write: every live row, updated ones in place.
+    /// Copy-on-write: every live row, updated ones in place, until written.
     rewritten: Vec<RecordBatch>,
+    /// Copy-on-write: the files written for it (at once, so memory is the files in flight).
+    written: Vec<Add>,
     /// Deletion vectors: the updated rows, for new files.
     moved: Vec<RecordBatch>,
     preimage: Vec<RecordBatch>,
@@ -233,13 +235,14 @@ async fn update_file(
     add: Add,
     mode: Mode,
 ) -> Result<FileUpdate> {
-    let mut rows = LiveRows::open(snapshot, &add).await?;
+    let mut rows = LiveRows::open(snapshot, &add, None).await?;
     let mut update = FileUpdate {
         add,
         live_rows: 0,
         old_vector: RoaringTreemap::new(),
         updated: RoaringTreemap::new(),
         rewritten: Vec::new(),
+        written: Vec::new(),
         moved: Vec::new(),
         preimage: Vec::new(),
         postimage: Vec::new(),
@@ -277,6 +280,13 @@ async fn update_file(
     }
     update.live_rows = rows.live_rows;
     update.old_vector = rows.old_vector;
+    if !mode.vectors && !update.updated.is_empty() {
+        let batches = std::mem::take(&mut update.rewritten);
+        let stream = futures::stream::iter(batches.into_iter().map(Ok)).boxed();
+        let written = write_stream_files(snapshot, stream, &WriterOptions::default()).await?;
+        update.written = written.into_iter().map(|(a, _)| a).collect();
+    }
+    update.rewritten.clear();
     Ok(update)
 }
 
@@ -323,7 +333,8 @@ impl Outcome {
             postimage.extend(u.postimage);
             if !mode.vectors {
                 outcome.result.num_copied_rows += u.live_rows - updated;
-                new_rows.extend(u.rewritten);
+                outcome.result.num_added_files += u.written.len() as u64;
+                outcome.adds.extend(u.written);
             } else if updated < u.live_rows {
                 let mut vector = u.old_vector.clone();
                 vector |= &u.updated;

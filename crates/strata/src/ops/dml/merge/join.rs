@@ -4,12 +4,12 @@
 //! prunes target files to those that may hold a source key.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{SortOptions, can_cast_types, cast, sort_to_indices};
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, Int64Type, Schema};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use super::clauses::Aliases;
@@ -89,11 +89,10 @@ pub(super) struct SourceIndex {
     /// The type both sides' keys are compared in.
     key_types: Vec<DataType>,
     converter: RowConverter,
-    hasher: RandomState,
-    /// First source row of each hash, then `next` chains the others (`u32::MAX` ends).
-    heads: HashMap<u64, u32>,
+    probe: Probe,
+    /// After a head, `next` chains the other source rows of the same key (or hash, for rows)
+    /// (`u32::MAX` ends).
     next: Vec<u32>,
-    source_rows: Rows,
     /// Per key: the source's key values in the key type (for pruning).
     source_keys: Vec<ArrayRef>,
 }
@@ -132,31 +131,48 @@ impl SourceIndex {
                 .map(|t| SortField::new(t.clone()))
                 .collect(),
         )?;
-        let source_rows = converter.convert_columns(&source_keys)?;
-        let hasher = RandomState::new();
-        let mut heads: HashMap<u64, u32> = HashMap::with_capacity(rows.num_rows());
         let mut next = vec![u32::MAX; rows.num_rows()];
-        let index = u32::try_from(rows.num_rows()).map_err(|_| {
+        let count = u32::try_from(rows.num_rows()).map_err(|_| {
             Error::InvalidArgument("a merge source of more than 4 billion rows".into())
         })?;
-        for i in (0..index).rev() {
-            if source_keys.iter().any(|k| k.is_null(i as usize)) {
-                continue;
+        let build = MixBuild::new();
+        let probe = if let [DataType::Int64] = key_types.as_slice() {
+            // One integer key, the common case: keyed by value, no row encoding.
+            let values = source_keys[0].as_primitive::<Int64Type>();
+            let mut heads = HashMap::with_capacity_and_hasher(rows.num_rows(), build);
+            for i in (0..count).rev() {
+                if values.is_valid(i as usize)
+                    && let Some(previous) = heads.insert(values.value(i as usize), i)
+                {
+                    next[i as usize] = previous;
+                }
             }
-            let h = hasher.hash_one(source_rows.row(i as usize).as_ref());
-            if let Some(previous) = heads.insert(h, i) {
-                next[i as usize] = previous;
+            Probe::Int(heads)
+        } else {
+            let encoded = converter.convert_columns(&source_keys)?;
+            let mut heads = HashMap::with_capacity_and_hasher(rows.num_rows(), build.clone());
+            for i in (0..count).rev() {
+                if source_keys.iter().any(|k| k.is_null(i as usize)) {
+                    continue;
+                }
+                let h = build.hash_one(encoded.row(i as usize).as_ref());
+                if let Some(previous) = heads.insert(h, i) {
+                    next[i as usize] = previous;
+                }
             }
-        }
+            Probe::Rows {
+                heads,
+                encoded,
+                build,
+            }
+        };
         Ok(SourceIndex {
             rows,
             target_keys,
             key_types,
             converter,
-            hasher,
-            heads,
+            probe,
             next,
-            source_rows,
             source_keys,
         })
     }
@@ -169,26 +185,53 @@ impl SourceIndex {
             .zip(&self.key_types)
             .map(|(c, t)| Ok(cast(&column_array(batch, c)?, t)?))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let rows = self.converter.convert_columns(&keys)?;
         let (mut targets, mut sources) = (Vec::new(), Vec::new());
-        for i in 0..batch.num_rows() {
-            if keys.iter().any(|k| k.is_null(i)) {
-                continue;
-            }
-            let row = rows.row(i);
-            let Some(&head) = self.heads.get(&self.hasher.hash_one(row.as_ref())) else {
-                continue;
-            };
+        let mut chain = |i: usize, head: u32, same: &dyn Fn(u32) -> bool| {
             let mut s = head;
             while s != u32::MAX {
-                if self.source_rows.row(s as usize) == row {
+                if same(s) {
                     targets.push(i as u32);
                     sources.push(s);
                 }
                 s = self.next[s as usize];
             }
+        };
+        match &self.probe {
+            Probe::Int(heads) => {
+                let values = keys[0].as_primitive::<Int64Type>();
+                for i in 0..batch.num_rows() {
+                    if values.is_valid(i)
+                        && let Some(&head) = heads.get(&values.value(i))
+                    {
+                        chain(i, head, &|_| true);
+                    }
+                }
+            }
+            Probe::Rows {
+                heads,
+                encoded,
+                build,
+            } => {
+                let rows = self.converter.convert_columns(&keys)?;
+                for i in 0..batch.num_rows() {
+                    if keys.iter().any(|k| k.is_null(i)) {
+                        continue;
+                    }
+                    let row = rows.row(i);
+                    if let Some(&head) = heads.get(&build.hash_one(row.as_ref())) {
+                        chain(i, head, &|s| encoded.row(s as usize) == row);
+                    }
+                }
+            }
         }
         Ok((targets, sources))
+    }
+
+    /// The target's top-level columns the keys are in.
+    pub(super) fn key_columns(&self) -> Vec<String> {
+        let mut columns: Vec<String> = self.target_keys.iter().map(|c| c.path[0].clone()).collect();
+        columns.dedup();
+        columns
     }
 
     /// The key of target row `i` of `batch`, as text (for errors).
@@ -257,6 +300,70 @@ impl SourceIndex {
             }
         }
         parts.into_iter().reduce(|a, b| a.and(b))
+    }
+}
+
+/// How target keys find source rows.
+enum Probe {
+    /// One `long` key: the first source row of each value.
+    Int(HashMap<i64, u32, MixBuild>),
+    /// Any keys, in Arrow's row format: the first source row of each hash.
+    Rows {
+        heads: HashMap<u64, u32, MixBuild>,
+        encoded: Rows,
+        build: MixBuild,
+    },
+}
+
+/// A fast hash for keys (a multiply-rotate over 8-byte words, finished with splitmix64's
+/// mixer), seeded per merge so that a source cannot be built to collide.
+#[derive(Clone)]
+struct MixBuild(u64);
+
+impl MixBuild {
+    fn new() -> MixBuild {
+        MixBuild(RandomState::new().hash_one(0x5EED_u64))
+    }
+}
+
+impl BuildHasher for MixBuild {
+    type Hasher = Mix;
+    fn build_hasher(&self) -> Mix {
+        Mix(self.0)
+    }
+}
+
+struct Mix(u64);
+
+impl Mix {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for Mix {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        self.add(bytes.len() as u64);
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+
+    fn write_i64(&mut self, v: i64) {
+        self.add(v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 

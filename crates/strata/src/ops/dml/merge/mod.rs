@@ -220,12 +220,13 @@ impl MergeBuilder {
     /// [`Error::MergeMultipleMatches`]; [`Error::Evaluation`] for a row an assignment fails on;
     /// [`Error::NotAllowed`] on an append-only table (unless the merge only inserts) or one
     /// with row tracking (idem); [`Error::Conflict`]; read and write errors.
-    pub async fn execute(self) -> Result<MergeResult> {
-        let snapshot = self.latest.get().await?;
+    pub async fn execute(mut self) -> Result<MergeResult> {
+        let source = std::mem::replace(&mut self.source, MergeSource::Batches(Vec::new()));
+        let source = collect_source(source, self.source_limit).await?;
+        let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
         let location = snapshot.storage().location().to_string();
         let target = snapshot.arrow_schema();
-        let source = collect_source(self.source, self.source_limit).await?;
         let source_schema = source.schema();
         let on = self.on.clone()?;
         let on = qualify(
@@ -256,13 +257,9 @@ impl MergeBuilder {
             refuse_copies_under_row_tracking(&snapshot, "merge")?;
         }
         let index = SourceIndex::build(source, &join.keys, &target)?;
-        let context = Arc::new(MergeContext::new(
-            &snapshot,
-            &self.aliases,
-            &join,
-            clauses,
-            index,
-        )?);
+        let mut context = MergeContext::new(&snapshot, &self.aliases, &join, clauses, index)?;
+        context.read_columns = context.needed_columns();
+        let context = Arc::new(context);
 
         // Target files that may hold a match (every file when by-source clauses need all rows).
         snapshot.load_stats().await?;
@@ -356,6 +353,9 @@ async fn collect_source(source: MergeSource, limit: usize) -> Result<RecordBatch
                 .into(),
         ));
     };
+    if batches.len() == 1 {
+        return Ok(batches.swap_remove(0));
+    }
     Ok(concat_batches(&first.schema(), &batches)?)
 }
 
@@ -373,6 +373,10 @@ struct MergeContext {
     change_feed: bool,
     /// The table's schema (inserted rows).
     target_schema: Arc<Schema>,
+    /// The target columns a file is read with: all of them, except with deletion vectors and
+    /// no change feed, where only the columns conditions, keys and values read and those an
+    /// update keeps are needed (`None`: all).
+    read_columns: Option<Vec<String>>,
 }
 
 /// One target file's rows, merged.
@@ -392,6 +396,25 @@ struct FileMerge {
     /// Source rows some target row of this file matched.
     matched_sources: Vec<u32>,
     changes: Changes,
+}
+
+impl FileMerge {
+    /// A file no source row matches.
+    fn untouched(add: Add) -> FileMerge {
+        FileMerge {
+            add,
+            live_rows: 0,
+            old_vector: RoaringTreemap::new(),
+            changed: RoaringTreemap::new(),
+            updated: 0,
+            deleted: 0,
+            rewritten: Vec::new(),
+            copied: 0,
+            moved: Vec::new(),
+            matched_sources: Vec::new(),
+            changes: Changes::default(),
+        }
+    }
 }
 
 /// Change-feed rows.
@@ -447,7 +470,86 @@ impl MergeContext {
             residual,
             unique_matches,
             target_schema: Arc::new(target.as_ref().clone()),
+            read_columns: None,
         })
+    }
+
+    /// With deletion vectors and no change feed, the target columns a merge reads: keys,
+    /// those conditions and values name, and those an update does not assign (it keeps them).
+    fn needed_columns(&self) -> Option<Vec<String>> {
+        if !self.vectors || self.change_feed {
+            return None;
+        }
+        let target = &self.aliases.target;
+        let mut needed: std::collections::BTreeSet<String> =
+            self.index.key_columns().into_iter().collect();
+        let mut from = |columns: &[crate::expr::predicate::BoundColumn]| {
+            for c in columns {
+                if c.path.len() > 1 && &c.path[0] == target {
+                    needed.insert(c.path[1].clone());
+                }
+            }
+        };
+        if let Some(r) = &self.residual {
+            from(r.columns());
+        }
+        for clause in self.clauses.matched.iter().chain(&self.clauses.by_source) {
+            if let Some(c) = &clause.condition {
+                from(c.columns());
+            }
+            for a in &clause.assignments {
+                from(a.value.columns());
+            }
+        }
+        for clause in self.clauses.matched.iter().chain(&self.clauses.by_source) {
+            if clause.kind.is_delete() {
+                continue;
+            }
+            for field in self.target_schema.fields() {
+                if !clause
+                    .assignments
+                    .iter()
+                    .any(|a| a.field.name() == field.name())
+                {
+                    needed.insert(field.name().clone());
+                }
+            }
+        }
+        let all = self.target_schema.fields().len();
+        (needed.len() < all).then(|| needed.into_iter().collect())
+    }
+
+    /// Target rows read with fewer columns, as the table's rows: the others null (every
+    /// update assigns them, so none survives into a written row).
+    fn widen(&self, rows: RecordBatch) -> Result<RecordBatch> {
+        if self.read_columns.is_none() {
+            return Ok(rows);
+        }
+        let columns = self
+            .target_schema
+            .fields()
+            .iter()
+            .map(|f| match rows.column_by_name(f.name()) {
+                Some(c) => c.clone(),
+                None => new_null_array(f.data_type(), rows.num_rows()),
+            })
+            .collect();
+        Ok(RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(clauses::nullable(self.target_schema.fields()))),
+            columns,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows())),
+        )?)
+    }
+
+    /// Updated rows as the table's rows (non-nullable columns checked).
+    fn as_table_rows(&self, rows: RecordBatch) -> Result<RecordBatch> {
+        if self.read_columns.is_none() {
+            return Ok(rows);
+        }
+        Ok(RecordBatch::try_new(
+            self.target_schema.clone(),
+            rows.columns().to_vec(),
+        )?)
     }
 
     /// A batch of the evaluation schema: the named sides, one row per index.
@@ -519,21 +621,29 @@ impl MergeContext {
         Ok(decided)
     }
 
+    /// Whether any row of `add` has a key some source row has: read from the key columns
+    /// alone, so files with none are never read whole.
+    async fn has_key_match(&self, add: &Add) -> Result<bool> {
+        let columns = self.index.key_columns();
+        let mut rows = LiveRows::open(&self.snapshot, add, Some(&columns)).await?;
+        while let Some((batch, _)) = rows.next().await? {
+            if !self.index.pairs(&batch)?.0.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn merge_file(&self, add: Add) -> Result<FileMerge> {
-        let mut rows = LiveRows::open(&self.snapshot, &add).await?;
-        let mut merge = FileMerge {
-            add,
-            live_rows: 0,
-            old_vector: RoaringTreemap::new(),
-            changed: RoaringTreemap::new(),
-            updated: 0,
-            deleted: 0,
-            rewritten: Vec::new(),
-            copied: 0,
-            moved: Vec::new(),
-            matched_sources: Vec::new(),
-            changes: Changes::default(),
-        };
+        // A projected read is as cheap as the key check: only full reads are checked first.
+        if self.clauses.by_source.is_empty()
+            && self.read_columns.is_none()
+            && !self.has_key_match(&add).await?
+        {
+            return Ok(FileMerge::untouched(add));
+        }
+        let mut rows = LiveRows::open(&self.snapshot, &add, self.read_columns.as_deref()).await?;
+        let mut merge = FileMerge::untouched(add);
         let mut output: Vec<RecordBatch> = Vec::new();
         while let Some((batch, positions)) = rows.next().await? {
             let out = self.merge_batch(&batch, &positions, &mut merge)?;
@@ -695,7 +805,7 @@ impl MergeContext {
                     &UInt32Array::from(pair_sources),
                 ),
             ])?;
-            let base = take_record_batch(batch, &t_idx)?;
+            let base = self.widen(take_record_batch(batch, &t_idx)?)?;
             let decided = self.decide(&self.clauses.matched, &eval, &base, &file)?;
             record(decided, &pair_targets, &mut fate)?;
         }
@@ -706,7 +816,7 @@ impl MergeContext {
             if !unmatched.is_empty() {
                 let t_idx = UInt32Array::from(unmatched.clone());
                 let eval = self.sides(&[(&self.aliases.target, batch, &t_idx)])?;
-                let base = take_record_batch(batch, &t_idx)?;
+                let base = self.widen(take_record_batch(batch, &t_idx)?)?;
                 let decided = self.decide(&self.clauses.by_source, &eval, &base, &file)?;
                 record(decided, &unmatched, &mut fate)?;
             }
@@ -719,7 +829,9 @@ impl MergeContext {
             }
         }
         if self.vectors {
-            merge.moved.extend(updates);
+            for u in updates {
+                merge.moved.push(self.as_table_rows(u)?);
+            }
             return Ok(None);
         }
         if !any {
