@@ -424,6 +424,36 @@ pub struct FaultStore {
     faults: Vec<Fault>,
     seed: Option<u64>,
     state: Arc<Mutex<State>>,
+    hold: Mutex<Option<Held>>,
+}
+
+/// The first put matching `on` waits at the store for the test to release it.
+struct Held {
+    on: OpMatch,
+    arrived: tokio::sync::oneshot::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// The test's side of [`FaultStore::hold`]: learn that the held put arrived, then let it go.
+pub struct Hold {
+    arrived: Option<tokio::sync::oneshot::Receiver<()>>,
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Hold {
+    /// Waits until the held put reached the store (it has not been applied).
+    pub async fn arrived(&mut self) {
+        if let Some(rx) = self.arrived.take() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Lets the held put go on to the store.
+    pub fn release(&mut self) {
+        if let Some(tx) = self.release.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 impl fmt::Debug for FaultStore {
@@ -460,7 +490,36 @@ impl FaultStore {
             faults,
             seed: None,
             state: Arc::new(Mutex::new(state)),
+            hold: Mutex::new(None),
         }
+    }
+
+    /// Holds the first put matching `on` at the store until [`Hold::release`]: a writer that
+    /// has read the table and written its files then waits just before its commit, so a test
+    /// can commit a concurrent winner first (the conflict matrix).
+    pub fn hold(&self, on: OpMatch) -> Hold {
+        let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel();
+        *self.hold.lock().unwrap_or_else(|p| p.into_inner()) = Some(Held {
+            on,
+            arrived: arrived_tx,
+            release: release_rx,
+        });
+        Hold {
+            arrived: Some(arrived_rx),
+            release: Some(release_tx),
+        }
+    }
+
+    /// The release to wait for, when this put is the held one.
+    fn held(&self, kind: OpKind, path: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        if !hold.as_ref().is_some_and(|h| h.on.matches(kind, path)) {
+            return None;
+        }
+        let held = hold.take()?;
+        let _ = held.arrived.send(());
+        Some(held.release)
     }
 
     /// Wraps `inner` with the faults [`seeded_faults`] chooses for `seed`.
@@ -737,8 +796,18 @@ impl ObjectStore for FaultStore {
             PutMode::Create => OpKind::PutIfAbsent,
             PutMode::Overwrite | PutMode::Update(_) => OpKind::Put,
         };
-        let admit = self.begin(kind, location.as_ref());
+        // A held put is admitted (logged, faulted) when released; any other at once, as before.
+        let held = self.held(kind, location.as_ref());
+        let admitted = held.is_none().then(|| self.begin(kind, location.as_ref()));
         Box::pin(async move {
+            let admit = match (admitted, held) {
+                (Some(admit), _) => admit,
+                (None, Some(release)) => {
+                    let _ = release.await;
+                    self.begin(kind, location.as_ref())
+                }
+                (None, None) => unreachable!("a put is either held or admitted"),
+            };
             let (index, after) = match admit {
                 Admit::Refuse(e) => return Err(e),
                 Admit::Run { index, after } => (index, after),
@@ -843,6 +912,7 @@ impl ObjectStore for FaultStore {
             faults: self.faults.clone(),
             seed: self.seed,
             state: self.state.clone(),
+            hold: Mutex::new(None),
         };
         let admitted = locations.map(move |location| {
             let location = location?;

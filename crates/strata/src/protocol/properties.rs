@@ -51,6 +51,9 @@ pub const DATA_SKIPPING_NUM_INDEXED_COLS: &str = "delta.dataSkippingNumIndexedCo
 pub const DATA_SKIPPING_STATS_COLUMNS: &str = "delta.dataSkippingStatsColumns";
 /// Prefix of `CHECK` constraint properties (`delta.constraints.<name>`).
 pub const CONSTRAINTS_PREFIX: &str = "delta.constraints.";
+/// The isolation level of the table's writes: `Serializable`, or `WriteSerializable` (the
+/// default) (`protocol/PROTOCOL.md#conflicts`).
+pub const ISOLATION_LEVEL: &str = "delta.isolationLevel";
 
 /// Default `delta.checkpointInterval`: a checkpoint every 100 commits, as delta-rs does.
 pub const DEFAULT_CHECKPOINT_INTERVAL: i64 = 100;
@@ -143,6 +146,8 @@ pub struct TableProperties {
     pub enable_row_tracking: bool,
     /// `delta.columnMapping.mode`.
     pub column_mapping_mode: ColumnMappingMode,
+    /// `delta.isolationLevel` is `Serializable` (else write-serializable).
+    pub serializable: bool,
 }
 
 impl TableProperties {
@@ -188,6 +193,8 @@ impl TableProperties {
                 Some(m) if m.eq_ignore_ascii_case("id") => ColumnMappingMode::Id,
                 Some(m) => ColumnMappingMode::Unknown(m.to_string()),
             },
+            serializable: get(ISOLATION_LEVEL)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("Serializable")),
         }
     }
 

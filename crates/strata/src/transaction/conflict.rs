@@ -34,8 +34,11 @@ pub struct ReadSet {
     /// Metadata domains the transaction writes.
     pub domains: BTreeSet<String>,
     /// The predicate a row-level operation read the table with: a winner (other than a blind
-    /// append) adding a file it may match conflicts.
+    /// append, at write-serializable isolation) adding a file it may match conflicts.
     pub read_predicate: Option<ReadPredicate>,
+    /// The table's isolation level is `Serializable`: blind appends conflict with predicate
+    /// reads too.
+    pub serializable: bool,
 }
 
 /// Whether a file may hold rows a transaction's predicate matches (by its partition values and
@@ -79,10 +82,12 @@ impl ReadSet {
 /// Checks one winning commit against the transaction; `Ok` means the transaction can be
 /// committed at the next version unchanged.
 pub fn check(read_set: &ReadSet, winner: &[Action]) -> Result<(), ConflictReason> {
-    // Blind appends never conflict with a predicate read (write-serializable isolation).
-    let blind_append = winner
-        .iter()
-        .any(|a| matches!(a, Action::CommitInfo(ci) if ci.is_blind_append == Some(true)));
+    // Blind appends never conflict with a predicate read at write-serializable isolation; at
+    // serializable they do.
+    let blind_append = !read_set.serializable
+        && winner
+            .iter()
+            .any(|a| matches!(a, Action::CommitInfo(ci) if ci.is_blind_append == Some(true)));
     for action in winner {
         match action {
             Action::Protocol(_) => return Err(ConflictReason::ProtocolChanged),

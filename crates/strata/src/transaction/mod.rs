@@ -76,7 +76,10 @@ impl Transaction {
         Transaction {
             snapshot: snapshot.clone(),
             actions: Vec::new(),
-            read_set: ReadSet::default(),
+            read_set: ReadSet {
+                serializable: snapshot.table_properties().serializable,
+                ..ReadSet::default()
+            },
             operation: operation.into(),
             operation_parameters: Map::new(),
             operation_metrics: Map::new(),
@@ -154,20 +157,29 @@ impl Transaction {
     }
 
     fn commit_info(&self, now_ms: i64, in_commit_timestamp: Option<i64>) -> CommitInfo {
+        let blind_append = self.read_set.is_blind_append() && !self.actions.iter().any(is_remove);
+        // As Delta records it: a blind append is serializable whatever the table's level.
+        let mut extra = self.extra_commit_info.clone();
+        let level = if blind_append || self.read_set.serializable {
+            "Serializable"
+        } else {
+            "WriteSerializable"
+        };
+        extra
+            .entry("isolationLevel")
+            .or_insert_with(|| Value::String(level.into()));
         CommitInfo {
             in_commit_timestamp,
             timestamp: Some(now_ms),
             operation: Some(self.operation.clone()),
             operation_parameters: Some(self.operation_parameters.clone()),
             read_version: (self.snapshot.version() >= 0).then_some(self.snapshot.version()),
-            is_blind_append: Some(
-                self.read_set.is_blind_append() && !self.actions.iter().any(is_remove),
-            ),
+            is_blind_append: Some(blind_append),
             engine_info: Some(ENGINE_INFO.to_string()),
             operation_metrics: (!self.operation_metrics.is_empty())
                 .then(|| self.operation_metrics.clone()),
             txn_id: Some(self.txn_id.clone()),
-            extra: self.extra_commit_info.clone(),
+            extra,
         }
     }
 

@@ -8,6 +8,7 @@ mod checkpoints;
 mod cleanup;
 mod clustering;
 mod column_mapping;
+mod conflicts;
 mod conformance;
 mod deletion_vectors;
 mod diff_rows;
