@@ -110,6 +110,7 @@ pub use log::files::{FileView, Files};
 pub use ops::diff::{RowDiff, RowDiffBuilder, RowDiffSource, TableDiff};
 pub use ops::dml::delete::{DeleteBuilder, DeleteResult};
 pub use ops::dml::merge::{MergeBuilder, MergeClause, MergeResult, MergeSource};
+pub use ops::dml::replace::{ReplaceWhereBuilder, ReplaceWhereResult};
 pub use ops::dml::update::{UpdateBuilder, UpdateResult};
 pub use ops::history::HistoryEntry;
 pub use ops::optimize::{OptimizeBuilder, OptimizeProgress, OptimizeResult};

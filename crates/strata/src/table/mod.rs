@@ -37,6 +37,7 @@ use crate::error::Result;
 use crate::ops::diff::{RowDiffBuilder, TableDiff};
 use crate::ops::dml::delete::DeleteBuilder;
 use crate::ops::dml::merge::{MergeBuilder, MergeSource};
+use crate::ops::dml::replace::ReplaceWhereBuilder;
 use crate::ops::dml::update::UpdateBuilder;
 use crate::ops::history::HistoryEntry;
 use crate::ops::optimize::OptimizeBuilder;
@@ -261,6 +262,28 @@ impl Table {
     /// ```
     pub fn merge(&self, source: impl Into<MergeSource>, on: impl IntoFilter) -> MergeBuilder {
         MergeBuilder::new(self.latest.clone(), source.into(), on.into_filter())
+    }
+
+    /// Replaces the rows `predicate` matches with `batches`, in one commit
+    /// (`protocol/PROTOCOL.md#replace-where`): delta-rs's predicate overwrite, Spark's
+    /// `replaceWhere`. Every new row must satisfy the predicate.
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table, day: Vec<arrow::array::RecordBatch>) -> strata::Result<()> {
+    /// // Recompute one day of a gold table; the other days are untouched.
+    /// table.replace_where("day = DATE '2026-12-06'", day).execute().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn replace_where(
+        &self,
+        predicate: impl IntoFilter,
+        batches: impl IntoIterator<Item = RecordBatch>,
+    ) -> ReplaceWhereBuilder {
+        ReplaceWhereBuilder::new(
+            self.latest.clone(),
+            predicate.into_filter(),
+            batches.into_iter().collect(),
+        )
     }
 
     /// Sets table properties (`ALTER TABLE … SET TBLPROPERTIES`), upgrading the protocol when

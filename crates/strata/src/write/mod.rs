@@ -27,8 +27,8 @@ mod encode;
 mod partition;
 mod pipeline;
 
-pub(crate) use pipeline::write_stream_files;
 use pipeline::{Conformer, Input, prepare_input, write_data_files};
+pub(crate) use pipeline::{conform_to_table, write_stream_files};
 
 /// Default target size of a data file: 128 MiB. Parquet readers on object storage gain little
 /// from larger files (one range request fetches a column chunk either way), while smaller ones

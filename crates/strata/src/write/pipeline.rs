@@ -110,6 +110,15 @@ impl Conformer {
     }
 }
 
+/// `batch` as a batch of the table's schema (columns by name, types widened, nulls checked),
+/// as a write conforms its input.
+///
+/// # Errors
+/// [`Error::SchemaMismatch`] naming every problem.
+pub(crate) fn conform_to_table(snapshot: &Snapshot, batch: &RecordBatch) -> Result<RecordBatch> {
+    Conformer::new(snapshot).conform(batch)
+}
+
 /// Writes a stream of table-schema batches as data files (not committed), streaming with
 /// bounded memory; for operations that rewrite data (optimize).
 pub(crate) async fn write_stream_files(

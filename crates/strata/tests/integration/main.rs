@@ -23,6 +23,7 @@ mod layers;
 mod model;
 mod optimize;
 mod predicates;
+mod replace_where;
 mod roundtrip;
 mod row_tracking;
 mod spark_fixtures;

@@ -114,47 +114,8 @@ impl DeleteBuilder {
                 reason: "the table property delta.appendOnly is true".into(),
             });
         }
-        let mut scan = ScanBuilder::new(snapshot.clone());
-        if let Some(filter) = self.filter.clone() {
-            scan = scan.with_filter_result(filter);
-        }
-        snapshot.load_stats().await?;
-        let plan = scan.plan().await?;
-        let predicate = plan.predicate().cloned().map(Arc::new);
-        let candidates = plan.files().to_vec();
-        let vectors = writes_deletion_vectors(&snapshot);
-        // A copy-on-write commit on a table with the change feed carries `cdc` files with every
-        // row it deleted. Whole files never share a commit with read ones (the predicate is over
-        // partition columns or it is not), and a commit without `cdc` files reads as its removes.
-        let change_rows = snapshot.table_properties().enable_change_data_feed && !vectors;
-        let (whole, partial) =
-            split_whole_files(&snapshot, predicate.as_deref(), candidates.clone())?;
-        if !vectors && !partial.is_empty() {
-            refuse_copies_under_row_tracking(&snapshot, "delete")?;
-        }
-        let mut outcome = Outcome::default();
-        for add in whole {
-            outcome.remove_whole(add);
-        }
-        let reads = Reads {
-            keep_rows: !vectors,
-            deleted_rows: change_rows,
-        };
-        let matched: Vec<(Add, Matches)> = futures::stream::iter(partial.into_iter().map(|add| {
-            let (snapshot, predicate) = (snapshot.clone(), predicate.clone());
-            async move {
-                let matches = matching_rows(&snapshot, predicate.as_deref(), &add, reads).await?;
-                Ok::<_, Error>((add, matches))
-            }
-        }))
-        .buffered(READ_CONCURRENCY)
-        .try_collect()
-        .await?;
-        outcome.apply(&snapshot, matched, vectors).await?;
-        if change_rows && !outcome.deleted_rows.is_empty() {
-            outcome.cdc = write_cdc_files(&snapshot, &outcome.deleted_rows, "delete").await?;
-        }
-        if outcome.is_empty() {
+        let planned = plan_delete(&snapshot, self.filter.clone()).await?;
+        if planned.outcome.is_empty() {
             return Ok(DeleteResult::default());
         }
         let mut tx = Transaction::new(&snapshot, "DELETE");
@@ -169,12 +130,31 @@ impl DeleteBuilder {
         if let Some(v) = self.expected_version {
             tx = tx.with_expected_version(v);
         }
+        planned.read_into(&mut tx, &snapshot);
+        let result = planned.outcome.commit(tx, &snapshot).await?;
+        self.latest.remember_committed(&result.1);
+        Ok(result.0)
+    }
+}
+
+/// A deletion worked out and its files written, not yet committed: what delete commits, and
+/// what a `replace_where` write removes.
+pub(super) struct Planned {
+    pub(super) outcome: Outcome,
+    candidates: Vec<Add>,
+    predicate: Option<Arc<Predicate>>,
+}
+
+impl Planned {
+    /// Records on `tx` what the deletion read: its candidate files, and its predicate (a
+    /// concurrent non-blind commit adding a file it may match conflicts).
+    pub(super) fn read_into(&self, tx: &mut Transaction, snapshot: &Snapshot) {
         tx.read_files(
-            candidates
+            self.candidates
                 .iter()
                 .map(|a| file_key(&a.path, a.deletion_vector.as_ref())),
         );
-        match &predicate {
+        match &self.predicate {
             Some(p) => {
                 let (p, partition_columns) = (p.clone(), snapshot.partition_columns().to_vec());
                 tx.read_predicate(ReadPredicate(Arc::new(move |add: &Add| {
@@ -183,10 +163,59 @@ impl DeleteBuilder {
             }
             None => tx.read_whole_table(),
         }
-        let result = outcome.commit(tx, &snapshot).await?;
-        self.latest.remember_committed(&result.1);
-        Ok(result.0)
     }
+}
+
+/// Finds the rows `filter` matches and writes what removing them takes (rewrites, vectors,
+/// change files), committing nothing.
+pub(super) async fn plan_delete(
+    snapshot: &Snapshot,
+    filter: Option<std::result::Result<crate::expr::Expr, ExprError>>,
+) -> Result<Planned> {
+    let mut scan = ScanBuilder::new(snapshot.clone());
+    if let Some(filter) = filter {
+        scan = scan.with_filter_result(filter);
+    }
+    snapshot.load_stats().await?;
+    let plan = scan.plan().await?;
+    let predicate = plan.predicate().cloned().map(Arc::new);
+    let candidates = plan.files().to_vec();
+    let vectors = writes_deletion_vectors(snapshot);
+    // A copy-on-write commit on a table with the change feed carries `cdc` files with every
+    // row it deleted. Whole files never share a commit with read ones (the predicate is over
+    // partition columns or it is not), and a commit without `cdc` files reads as its removes.
+    let change_rows = snapshot.table_properties().enable_change_data_feed && !vectors;
+    let (whole, partial) = split_whole_files(snapshot, predicate.as_deref(), candidates.clone())?;
+    if !vectors && !partial.is_empty() {
+        refuse_copies_under_row_tracking(snapshot, "delete")?;
+    }
+    let mut outcome = Outcome::default();
+    for add in whole {
+        outcome.remove_whole(add);
+    }
+    let reads = Reads {
+        keep_rows: !vectors,
+        deleted_rows: change_rows,
+    };
+    let matched: Vec<(Add, Matches)> = futures::stream::iter(partial.into_iter().map(|add| {
+        let (snapshot, predicate) = (snapshot.clone(), predicate.clone());
+        async move {
+            let matches = matching_rows(&snapshot, predicate.as_deref(), &add, reads).await?;
+            Ok::<_, Error>((add, matches))
+        }
+    }))
+    .buffered(READ_CONCURRENCY)
+    .try_collect()
+    .await?;
+    outcome.apply(snapshot, matched, vectors).await?;
+    if change_rows && !outcome.deleted_rows.is_empty() {
+        outcome.cdc = write_cdc_files(snapshot, &outcome.deleted_rows, "delete").await?;
+    }
+    Ok(Planned {
+        outcome,
+        candidates,
+        predicate,
+    })
 }
 
 /// The candidates every row of which matches (removed unread), and the rest.
@@ -309,18 +338,20 @@ async fn matching_rows(
 
 /// The actions a delete commits, and its counts.
 #[derive(Default)]
-struct Outcome {
+pub(super) struct Outcome {
     removes: Vec<Add>,
-    adds: Vec<Add>,
-    result: DeleteResult,
+    /// Files added: rewrites (and, for a `replace_where` write, the new data).
+    pub(super) adds: Vec<Add>,
+    pub(super) result: DeleteResult,
     vectors: DvFileWriter,
     /// Deleted rows, when the commit writes change data files.
     deleted_rows: Vec<RecordBatch>,
-    cdc: Vec<Cdc>,
+    /// Change data files (and, for a `replace_where` write, its inserts').
+    pub(super) cdc: Vec<Cdc>,
 }
 
 impl Outcome {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.removes.is_empty()
     }
 
@@ -383,7 +414,7 @@ impl Outcome {
     }
 
     /// Writes the DV file (if any) and commits; returns the result and the new snapshot.
-    async fn commit(
+    pub(super) async fn commit(
         self,
         mut tx: Transaction,
         snapshot: &Snapshot,

@@ -6,4 +6,5 @@ mod assign;
 pub mod delete;
 mod files;
 pub mod merge;
+pub mod replace;
 pub mod update;
