@@ -227,7 +227,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// Compact small files into files near a target size.
     #[command(
-        after_help = "Examples:\n  strata optimize ./lake/events\n  strata optimize ./lake/events --target-size 256MiB --where \"country = 'PT'\""
+        after_help = "Examples:\n  strata optimize ./lake/events\n  strata optimize ./lake/events --target-size 256MiB --where \"country = 'PT'\"\n  strata optimize ./lake/events --zorder customer_id,day"
     )]
     Optimize {
         /// The table.
@@ -238,6 +238,10 @@ pub enum Command {
         /// Only compact partitions matching this predicate over partition columns.
         #[arg(long = "where", short = 'w', value_name = "EXPR")]
         filter: Option<String>,
+        /// Rewrite every file of each partition in Z-order over these columns, so filters on
+        /// any of them skip files.
+        #[arg(long, value_delimiter = ',', value_name = "COL[,COL]")]
+        zorder: Vec<String>,
         #[command(flatten)]
         json: Json,
     },

@@ -1049,16 +1049,27 @@ async fn optimize_and_checkpoint_report_what_they_did() {
     assert!(nothing.starts_with("nothing to compact"), "{nothing}");
     let err = fails(&["optimize", &location, "--where", "id > 3"], 1);
     assert!(one_line_error(&err).contains("partition"), "{err}");
+    // Z-order rewrites even a partition's single file, in order.
+    let zordered = json(&["optimize", &location, "--zorder", "id"]);
+    assert_eq!(
+        (
+            zordered["numFilesRemoved"].as_i64(),
+            zordered["version"].as_i64()
+        ),
+        (Some(1), Some(6))
+    );
+    let err = fails(&["optimize", &location, "--zorder", "nope"], 1);
+    assert!(one_line_error(&err).contains("nope"), "{err}");
 
     let checkpoint = json(&["checkpoint", &location]);
-    assert_eq!(checkpoint["version"], 5);
+    assert_eq!(checkpoint["version"], 6);
     assert_eq!(checkpoint["numAddFiles"], 1);
     assert!(
         Path::new(&location)
             .join("_delta_log/_last_checkpoint")
             .exists()
     );
-    assert!(ok(&["checkpoint", &location]).starts_with("checkpoint of version 5 written"));
+    assert!(ok(&["checkpoint", &location]).starts_with("checkpoint of version 6 written"));
     assert_eq!(json(&["info", &location])["numRecords"], 40);
     assert_eq!(json(&["files", &location]).as_array().unwrap().len(), 1);
 }

@@ -144,6 +144,7 @@ pub async fn optimize(
     location: &str,
     target_size: Option<u64>,
     filter: Option<String>,
+    zorder: Vec<String>,
     json: bool,
 ) -> CliResult {
     let table = ctx.table(location).await?;
@@ -158,6 +159,9 @@ pub async fn optimize(
     }
     if let Some(filter) = filter {
         builder = builder.with_filter(filter);
+    }
+    if !zorder.is_empty() {
+        builder = builder.with_zorder(zorder);
     }
     let result = builder.execute().await?;
     drop(progress);

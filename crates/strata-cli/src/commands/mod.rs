@@ -118,8 +118,9 @@ pub async fn run(cli: Cli) -> CliResult {
             table,
             target_size,
             filter,
+            zorder,
             json,
-        } => maintain::optimize(&ctx, &table, target_size, filter, json.json).await,
+        } => maintain::optimize(&ctx, &table, target_size, filter, zorder, json.json).await,
         Command::Checkpoint { table, json } => maintain::checkpoint(&ctx, &table, json.json).await,
     }
 }

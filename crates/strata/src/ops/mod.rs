@@ -9,3 +9,4 @@ pub mod optimize;
 pub mod restore;
 pub mod tags;
 pub mod vacuum;
+pub(crate) mod zorder;

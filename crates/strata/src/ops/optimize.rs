@@ -62,6 +62,7 @@ pub struct OptimizeBuilder {
     filter: Option<std::result::Result<Expr, crate::expr::ExprError>>,
     snapshot: Option<Snapshot>,
     progress: Option<Box<dyn Fn(OptimizeProgress) + Send + Sync>>,
+    zorder: Vec<String>,
 }
 
 impl OptimizeBuilder {
@@ -73,6 +74,7 @@ impl OptimizeBuilder {
             filter: None,
             snapshot: None,
             progress: None,
+            zorder: Vec::new(),
         }
     }
 }
@@ -122,6 +124,19 @@ impl OptimizeBuilder {
         self
     }
 
+    /// Rewrites every file of each (matching) partition ordered along a Z-order curve over
+    /// these columns (`protocol/PROTOCOL.md#optimize`), so that filters on any of them skip files:
+    /// delta-rs's `optimize.z_order`, Delta's `OPTIMIZE … ZORDER BY`. The columns are top-level,
+    /// non-partition columns of primitive types. A partition is read whole to be ordered.
+    pub fn with_zorder<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.zorder = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Called once the plan is made and after each bin is rewritten.
     pub fn with_progress(
         mut self,
@@ -154,7 +169,17 @@ impl OptimizeBuilder {
         }
         let predicate = self.partition_predicate(&snapshot)?;
         let partitions = partition_files(&snapshot, predicate.as_ref());
-        let bins = plan_optimize(&partitions, self.target_size);
+        let zorder = self.zorder_columns(&snapshot)?;
+        let bins = if zorder.is_empty() {
+            plan_optimize(&partitions, self.target_size)
+        } else {
+            // Z-order rewrites every file of a partition, even one alone.
+            partitions
+                .values()
+                .filter(|f| !f.is_empty())
+                .cloned()
+                .collect()
+        };
         if bins.is_empty() {
             return Ok(OptimizeResult {
                 version: snapshot.version(),
@@ -180,6 +205,11 @@ impl OptimizeBuilder {
         self.report(progress);
         for bin in &bins {
             let stream = crate::read::scan::scan_files(&snapshot, bin.clone()).execute()?;
+            let stream = if zorder.is_empty() {
+                stream
+            } else {
+                zordered(stream, &zorder).await?
+            };
             let written = crate::write::write_stream_files(&snapshot, stream, &options).await?;
             added.extend(written.into_iter().map(|(mut add, _)| {
                 add.data_change = false;
@@ -199,6 +229,10 @@ impl OptimizeBuilder {
                     .as_ref()
                     .map(|p| p.to_string())
                     .unwrap_or_default(),
+            )
+            .with_parameter(
+                "zOrderBy",
+                serde_json::Value::from(zorder.clone()).to_string(),
             );
         tx.add_actions(
             removed
@@ -228,6 +262,53 @@ impl OptimizeBuilder {
             bytes_added,
             partitions_optimized,
         })
+    }
+
+    /// The Z-order columns as the schema spells them, checked.
+    fn zorder_columns(&self, snapshot: &Snapshot) -> Result<Vec<String>> {
+        let schema = snapshot.arrow_schema();
+        let partition_columns = snapshot.partition_columns();
+        let mut columns = Vec::new();
+        for name in &self.zorder {
+            let field = schema
+                .fields()
+                .iter()
+                .find(|f| f.name() == name)
+                .or_else(|| {
+                    schema
+                        .fields()
+                        .iter()
+                        .find(|f| f.name().eq_ignore_ascii_case(name))
+                })
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "Z-order column `{name}` is not in the table; columns are: {}",
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            if partition_columns.contains(field.name()) {
+                return Err(Error::InvalidArgument(format!(
+                    "`{}` is a partition column: each partition is Z-ordered separately, so order by other columns",
+                    field.name()
+                )));
+            }
+            if field.data_type().is_nested() {
+                return Err(Error::InvalidArgument(format!(
+                    "Z-order column `{}` is a {}, not a primitive column",
+                    field.name(),
+                    field.data_type()
+                )));
+            }
+            if !columns.contains(field.name()) {
+                columns.push(field.name().clone());
+            }
+        }
+        Ok(columns)
     }
 
     fn report(&self, progress: OptimizeProgress) {
@@ -294,6 +375,37 @@ fn partition_files(snapshot: &Snapshot, predicate: Option<&Predicate>) -> Partit
         out.entry(key).or_default().push(file.to_add());
     }
     out
+}
+
+/// A partition's rows (all of `stream`) in Z-order over `columns`, in slices the writer can
+/// roll files at.
+async fn zordered(
+    stream: crate::read::RecordBatchStream,
+    columns: &[String],
+) -> Result<crate::read::RecordBatchStream> {
+    use futures::{StreamExt, TryStreamExt};
+    let batches: Vec<arrow::array::RecordBatch> = stream.try_collect().await?;
+    let Some(first) = batches.first() else {
+        return Ok(futures::stream::empty().boxed());
+    };
+    let all = arrow::compute::concat_batches(&first.schema(), &batches)?;
+    drop(batches);
+    let keys = columns
+        .iter()
+        .map(|c| {
+            all.column_by_name(c)
+                .cloned()
+                .ok_or_else(|| Error::internal(format!("Z-order column {c} not in the scan")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let order = crate::ops::zorder::zorder_indices(&keys)?;
+    let sorted = arrow::compute::take_record_batch(&all, &order)?;
+    const SLICE_ROWS: usize = 65_536;
+    let slices: Vec<Result<arrow::array::RecordBatch>> = (0..sorted.num_rows())
+        .step_by(SLICE_ROWS)
+        .map(|start| Ok(sorted.slice(start, SLICE_ROWS.min(sorted.num_rows() - start))))
+        .collect();
+    Ok(futures::stream::iter(slices).boxed())
 }
 
 #[cfg(test)]

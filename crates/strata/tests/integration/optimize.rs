@@ -137,3 +137,106 @@ async fn a_concurrent_append_does_not_fail_optimize_but_a_concurrent_rewrite_doe
     assert!(err.is_conflict(), "{err:?}");
     assert_eq!(latest(&location).await.num_files(), 2);
 }
+
+/// Files of random points `(a, b)` in `[0, 1000)²`, 16 files of 500 rows.
+async fn scattered_points(dir: &tempfile::TempDir) -> Table {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int64, false),
+        Field::new("b", DataType::Int64, false),
+        Field::new("p", DataType::Utf8, true),
+    ]));
+    let table = Table::create(dir.path().join("z").to_str().unwrap())
+        .with_arrow_schema(&schema)
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 1000) as i64
+    };
+    for _ in 0..16 {
+        let (a, b): (Vec<i64>, Vec<i64>) = (0..500).map(|_| (next(), next())).unzip();
+        let p: Vec<Option<String>> = (0..500).map(|i| Some(format!("p{i}"))).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(a)),
+                Arc::new(Int64Array::from(b)),
+                Arc::new(StringArray::from(p)),
+            ],
+        )
+        .unwrap();
+        table.append([batch]).await.unwrap();
+    }
+    table
+}
+
+/// Files a filter reads, and its rows.
+async fn files_read(table: &Table, filter: &str) -> (u64, Vec<String>) {
+    let snapshot = table.snapshot().await.unwrap();
+    let plan = snapshot.scan().with_filter(filter).plan().await.unwrap();
+    let files = plan.metrics().files_to_read;
+    let rows = rendered(&snapshot.scan().with_filter(filter).collect().await.unwrap());
+    (files, rows)
+}
+
+#[tokio::test]
+async fn zorder_makes_filters_on_either_column_skip_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = scattered_points(&dir).await;
+    let size: i64 = table
+        .snapshot()
+        .await
+        .unwrap()
+        .files()
+        .map(|f| f.size())
+        .sum();
+    let filters = ["b >= 100 AND b < 160", "a >= 700 AND a < 760"];
+    let mut before = Vec::new();
+    for f in filters {
+        before.push(files_read(&table, f).await);
+    }
+    let result = table
+        .optimize()
+        .with_zorder(["a", "b"])
+        .with_target_size((size / 16) as u64)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(result.num_files_removed, 16);
+    assert!(result.num_files_added >= 8, "{result:?}");
+    for (f, (files_before, rows_before)) in filters.iter().zip(before) {
+        let (files_after, rows_after) = files_read(&table, f).await;
+        eprintln!("{f}: {files_before} files read before Z-order, {files_after} after");
+        assert_eq!(rows_after, rows_before, "{f}: the same rows");
+        assert_eq!(files_before, 16, "{f}: random points touch every file");
+        assert!(
+            files_after * 2 <= files_before,
+            "{f}: {files_after} of {}",
+            result.num_files_added
+        );
+    }
+    let history = table.history(Some(1)).await.unwrap();
+    let parameters = history[0].parameters.clone();
+    assert_eq!(parameters["zOrderBy"], "[\"a\",\"b\"]", "{parameters:?}");
+    // Refusals name the column.
+    for (columns, what) in [(vec!["nope"], "not in the table"), (vec!["p", "a"], "")] {
+        let r = table
+            .optimize()
+            .with_zorder(columns.clone())
+            .execute()
+            .await;
+        if what.is_empty() {
+            r.unwrap();
+        } else {
+            assert!(
+                matches!(&r, Err(Error::InvalidArgument(m)) if m.contains(what)),
+                "{r:?}"
+            );
+        }
+    }
+}
