@@ -988,14 +988,7 @@ fn case(
         }
         let holds = evaluate_on(condition, arrays, &remaining)?;
         let holds = definitely_true(holds.as_boolean());
-        let (mut taken, mut rest) = (Vec::new(), Vec::new());
-        for (k, row) in remaining.iter().enumerate() {
-            if holds.value(k) {
-                taken.push(*row);
-            } else {
-                rest.push(*row);
-            }
-        }
+        let (taken, rest) = split_rows(&remaining, &holds);
         if taken.is_empty() {
             continue;
         }
@@ -1050,6 +1043,20 @@ fn scatter(
 
 fn zero_array() -> ArrayRef {
     Arc::new(Int32Array::from(vec![0]))
+}
+
+/// `rows` split by `holds` (one value per row, nulls as false): those it holds for, and the
+/// rest, each in order.
+pub(crate) fn split_rows(rows: &[u32], holds: &BooleanArray) -> (Vec<u32>, Vec<u32>) {
+    let (mut taken, mut rest) = (Vec::new(), Vec::new());
+    for (k, row) in rows.iter().enumerate() {
+        if holds.is_valid(k) && holds.value(k) {
+            taken.push(*row);
+        } else {
+            rest.push(*row);
+        }
+    }
+    (taken, rest)
 }
 
 /// True where `mask` is true; false where it is false or null.

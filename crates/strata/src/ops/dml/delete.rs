@@ -30,7 +30,7 @@ use roaring::RoaringTreemap;
 use crate::error::{Error, Result};
 use crate::expr::ExprError;
 use crate::expr::predicate::Predicate;
-use crate::protocol::actions::{Action, Add, Cdc, Remove, file_key};
+use crate::protocol::actions::{Add, Cdc, file_key};
 use crate::protocol::deletion_vector::DvFileWriter;
 use crate::protocol::partition;
 use crate::protocol::schema::column_mapping::physical_name;
@@ -45,8 +45,8 @@ use crate::write::cdc::write_cdc_files;
 use crate::write::write_stream_files;
 
 use super::files::{
-    LiveRows, READ_CONCURRENCY, loose_bounds, refuse_copies_under_row_tracking,
-    writes_deletion_vectors,
+    LiveRows, READ_CONCURRENCY, refuse_append_only, refuse_copies_under_row_tracking,
+    stage_changes, with_vector, writes_deletion_vectors,
 };
 
 /// What a delete did.
@@ -107,13 +107,7 @@ impl DeleteBuilder {
     pub async fn execute(self) -> Result<DeleteResult> {
         let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
-        if snapshot.table_properties().append_only {
-            return Err(Error::NotAllowed {
-                location: snapshot.storage().location().to_string(),
-                operation: "delete".into(),
-                reason: "the table property delta.appendOnly is true".into(),
-            });
-        }
+        refuse_append_only(&snapshot, "delete")?;
         let planned = plan_delete(&snapshot, self.filter.clone()).await?;
         if planned.outcome.is_empty() {
             return Ok(DeleteResult::default());
@@ -383,19 +377,9 @@ impl Outcome {
                 self.removes.push(add);
             } else if vectors {
                 // Deletion vectors: the same file, its vector covering old and new rows.
-                let mut vector = m.old_vector.clone();
-                vector |= &m.deleted;
-                let descriptor = self.vectors.push(&vector).map_err(|e| {
-                    Error::internal(format!("deletion vector for {}: {e}", add.path))
-                })?;
+                let readded = with_vector(&mut self.vectors, &add, &m.old_vector, &m.deleted)?;
                 self.result.num_deletion_vectors_added += 1;
-                self.adds.push(Add {
-                    deletion_vector: Some(descriptor),
-                    stats: add.stats.as_deref().map(loose_bounds),
-                    data_change: true,
-                    modification_time: chrono::Utc::now().timestamp_millis(),
-                    ..add.clone()
-                });
+                self.adds.push(readded);
                 self.removes.push(add);
             } else {
                 self.result.num_copied_rows +=
@@ -427,22 +411,10 @@ impl Outcome {
             deleted_rows: _,
             cdc,
         } = self;
-        if !vectors.is_empty() {
-            let (name, bytes) = vectors.finish();
-            let path = snapshot.storage().relative_path(&name)?;
-            snapshot.storage().put(&path, bytes).await?;
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        tx.add_actions(
-            removes
-                .iter()
-                .map(|a| Action::Remove(Remove::from_add(a, now, true))),
-        );
-        tx.add_actions(adds.into_iter().map(Action::Add));
         if !cdc.is_empty() {
             tx.set_metric("numAddedChangeFiles", cdc.len());
         }
-        tx.add_actions(cdc.into_iter().map(Action::Cdc));
+        stage_changes(&mut tx, snapshot, removes, adds, cdc, vectors).await?;
         tx.set_metric("numDeletedRows", result.num_deleted_rows);
         tx.set_metric("numRemovedFiles", result.num_removed_files);
         tx.set_metric("numAddedFiles", result.num_added_files);

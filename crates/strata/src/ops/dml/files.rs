@@ -8,11 +8,13 @@ use futures::TryStreamExt;
 use roaring::RoaringTreemap;
 
 use crate::error::{Error, Result};
-use crate::protocol::actions::Add;
+use crate::protocol::actions::{Action, Add, Cdc, Remove};
+use crate::protocol::deletion_vector::DvFileWriter;
 use crate::protocol::features::TableFeature;
 use crate::read::deletion_vectors::DeletionVectors;
 use crate::read::scan::scan_files;
 use crate::snapshot::Snapshot;
+use crate::transaction::Transaction;
 
 /// Candidate files read at once.
 pub(super) const READ_CONCURRENCY: usize = 4;
@@ -110,4 +112,64 @@ pub(super) fn loose_bounds(stats: &str) -> String {
         }
         _ => stats.to_string(),
     }
+}
+
+/// `add` again with a vector over its old deleted rows and `newly` deleted ones, staged in
+/// `vectors` (the commit's one DV file); statistics kept as loose bounds.
+pub(super) fn with_vector(
+    vectors: &mut DvFileWriter,
+    add: &Add,
+    old: &RoaringTreemap,
+    newly: &RoaringTreemap,
+) -> Result<Add> {
+    let mut vector = old.clone();
+    vector |= newly;
+    let descriptor = vectors
+        .push(&vector)
+        .map_err(|e| Error::internal(format!("deletion vector for {}: {e}", add.path)))?;
+    Ok(Add {
+        deletion_vector: Some(descriptor),
+        stats: add.stats.as_deref().map(loose_bounds),
+        data_change: true,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        ..add.clone()
+    })
+}
+
+/// What a row-level operation commits, staged on `tx`: the DV file written first (it must
+/// exist before any commit names it), then the removes, adds and change files.
+pub(super) async fn stage_changes(
+    tx: &mut Transaction,
+    snapshot: &Snapshot,
+    removes: Vec<Add>,
+    adds: Vec<Add>,
+    cdc: Vec<Cdc>,
+    vectors: DvFileWriter,
+) -> Result<()> {
+    if !vectors.is_empty() {
+        let (name, bytes) = vectors.finish();
+        let path = snapshot.storage().relative_path(&name)?;
+        snapshot.storage().put(&path, bytes).await?;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    tx.add_actions(
+        removes
+            .iter()
+            .map(|a| Action::Remove(Remove::from_add(a, now, true))),
+    );
+    tx.add_actions(adds.into_iter().map(Action::Add));
+    tx.add_actions(cdc.into_iter().map(Action::Cdc));
+    Ok(())
+}
+
+/// Refuses a row-level operation on an append-only table.
+pub(super) fn refuse_append_only(snapshot: &Snapshot, operation: &str) -> Result<()> {
+    if snapshot.table_properties().append_only {
+        return Err(Error::NotAllowed {
+            location: snapshot.storage().location().to_string(),
+            operation: operation.into(),
+            reason: "the table property delta.appendOnly is true".into(),
+        });
+    }
+    Ok(())
 }

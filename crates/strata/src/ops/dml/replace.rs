@@ -9,6 +9,7 @@ use arrow::array::RecordBatch;
 use futures::StreamExt;
 
 use super::delete::plan_delete;
+use super::files::refuse_append_only;
 use crate::error::{Error, Result};
 use crate::expr::predicate::Predicate;
 use crate::expr::value::definitely_true;
@@ -75,13 +76,7 @@ impl ReplaceWhereBuilder {
     pub async fn execute(self) -> Result<ReplaceWhereResult> {
         let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
-        if snapshot.table_properties().append_only {
-            return Err(Error::NotAllowed {
-                location: snapshot.storage().location().to_string(),
-                operation: "replace_where".into(),
-                reason: "the table property delta.appendOnly is true".into(),
-            });
-        }
+        refuse_append_only(&snapshot, "replace_where")?;
         let expr = self.filter.clone()?;
         let check = Predicate::bind(&expr, &snapshot.arrow_schema())?;
         let mut rows = Vec::with_capacity(self.batches.len());

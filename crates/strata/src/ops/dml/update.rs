@@ -23,14 +23,14 @@ use roaring::RoaringTreemap;
 
 use super::assign::{Assignment, apply, bind_assignments};
 use super::files::{
-    LiveRows, READ_CONCURRENCY, loose_bounds, refuse_copies_under_row_tracking,
-    writes_deletion_vectors,
+    LiveRows, READ_CONCURRENCY, refuse_append_only, refuse_copies_under_row_tracking,
+    stage_changes, with_vector, writes_deletion_vectors,
 };
 use crate::error::{Error, Result};
 use crate::expr::predicate::Predicate;
 use crate::expr::value::definitely_true;
 use crate::expr::{Expr, ExprError};
-use crate::protocol::actions::{Action, Add, Remove, file_key};
+use crate::protocol::actions::{Add, file_key};
 use crate::protocol::deletion_vector::DvFileWriter;
 use crate::read::scan::{IntoFilter, ScanBuilder, add_may_match};
 use crate::snapshot::Snapshot;
@@ -112,13 +112,7 @@ impl UpdateBuilder {
     pub async fn execute(self) -> Result<UpdateResult> {
         let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
-        if snapshot.table_properties().append_only {
-            return Err(Error::NotAllowed {
-                location: snapshot.storage().location().to_string(),
-                operation: "update".into(),
-                reason: "the table property delta.appendOnly is true".into(),
-            });
-        }
+        refuse_append_only(&snapshot, "update")?;
         let assignments = bind_update(&snapshot, &self.assignments)?;
         refuse_copies_under_row_tracking(&snapshot, "update")?;
         let mut scan = ScanBuilder::new(snapshot.clone());
@@ -336,19 +330,9 @@ impl Outcome {
                 outcome.result.num_added_files += u.written.len() as u64;
                 outcome.adds.extend(u.written);
             } else if updated < u.live_rows {
-                let mut vector = u.old_vector.clone();
-                vector |= &u.updated;
-                let descriptor = outcome.vectors.push(&vector).map_err(|e| {
-                    Error::internal(format!("deletion vector for {}: {e}", u.add.path))
-                })?;
+                let readded = with_vector(&mut outcome.vectors, &u.add, &u.old_vector, &u.updated)?;
                 outcome.result.num_deletion_vectors_added += 1;
-                outcome.adds.push(Add {
-                    deletion_vector: Some(descriptor),
-                    stats: u.add.stats.as_deref().map(loose_bounds),
-                    data_change: true,
-                    modification_time: chrono::Utc::now().timestamp_millis(),
-                    ..u.add.clone()
-                });
+                outcome.adds.push(readded);
                 new_rows.extend(u.moved);
             } else {
                 new_rows.extend(u.moved);
@@ -384,19 +368,7 @@ impl Outcome {
             vectors,
             mut result,
         } = self;
-        if !vectors.is_empty() {
-            let (name, bytes) = vectors.finish();
-            let path = snapshot.storage().relative_path(&name)?;
-            snapshot.storage().put(&path, bytes).await?;
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        tx.add_actions(
-            removes
-                .iter()
-                .map(|a| Action::Remove(Remove::from_add(a, now, true))),
-        );
-        tx.add_actions(adds.into_iter().map(Action::Add));
-        tx.add_actions(cdc.into_iter().map(Action::Cdc));
+        stage_changes(&mut tx, snapshot, removes, adds, cdc, vectors).await?;
         tx.set_metric("numUpdatedRows", result.num_updated_rows);
         tx.set_metric("numCopiedRows", result.num_copied_rows);
         tx.set_metric("numAddedFiles", result.num_added_files);

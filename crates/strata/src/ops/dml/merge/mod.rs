@@ -29,13 +29,13 @@ use join::{JoinOn, SourceIndex, side, split_on};
 
 use super::assign::apply;
 use super::files::{
-    LiveRows, loose_bounds, refuse_copies_under_row_tracking, writes_deletion_vectors,
+    LiveRows, refuse_copies_under_row_tracking, stage_changes, with_vector, writes_deletion_vectors,
 };
 use crate::error::{Error, Result};
 use crate::expr::predicate::Predicate;
-use crate::expr::value::definitely_true;
+use crate::expr::value::{definitely_true, split_rows};
 use crate::expr::{Expr, ExprError};
-use crate::protocol::actions::{Action, Add, Cdc, Remove, file_key};
+use crate::protocol::actions::{Add, Cdc, file_key};
 use crate::protocol::deletion_vector::DvFileWriter;
 use crate::read::RecordBatchStream;
 use crate::read::scan::{ScanBuilder, add_may_match};
@@ -594,14 +594,7 @@ impl MergeContext {
                 Some(c) => definitely_true(&c.evaluate(&sub)?),
                 None => BooleanArray::from(vec![true; sub.num_rows()]),
             };
-            let (mut taken, mut rest) = (Vec::new(), Vec::new());
-            for (k, row) in remaining.iter().enumerate() {
-                if holds.value(k) {
-                    taken.push(*row);
-                } else {
-                    rest.push(*row);
-                }
-            }
+            let (taken, rest) = split_rows(&remaining, &holds);
             remaining = rest;
             if taken.is_empty() {
                 continue;
@@ -893,19 +886,10 @@ impl MergeContext {
             outcome.adds.extend(m.rewritten);
             if self.vectors {
                 if m.changed.len() < m.live_rows {
-                    let mut vector = m.old_vector.clone();
-                    vector |= &m.changed;
-                    let descriptor = outcome.vectors.push(&vector).map_err(|e| {
-                        Error::internal(format!("deletion vector for {}: {e}", m.add.path))
-                    })?;
+                    let readded =
+                        with_vector(&mut outcome.vectors, &m.add, &m.old_vector, &m.changed)?;
                     r.num_target_deletion_vectors_added += 1;
-                    outcome.adds.push(Add {
-                        deletion_vector: Some(descriptor),
-                        stats: m.add.stats.as_deref().map(loose_bounds),
-                        data_change: true,
-                        modification_time: chrono::Utc::now().timestamp_millis(),
-                        ..m.add.clone()
-                    });
+                    outcome.adds.push(readded);
                 }
                 new_rows.extend(m.moved);
             }
@@ -1019,19 +1003,7 @@ impl Outcome {
             vectors,
             mut result,
         } = self;
-        if !vectors.is_empty() {
-            let (name, bytes) = vectors.finish();
-            let path = snapshot.storage().relative_path(&name)?;
-            snapshot.storage().put(&path, bytes).await?;
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        tx.add_actions(
-            removes
-                .iter()
-                .map(|a| Action::Remove(Remove::from_add(a, now, true))),
-        );
-        tx.add_actions(adds.into_iter().map(Action::Add));
-        tx.add_actions(cdc.into_iter().map(Action::Cdc));
+        stage_changes(&mut tx, snapshot, removes, adds, cdc, vectors).await?;
         let r = &result;
         for (name, value) in [
             ("numSourceRows", r.num_source_rows),
