@@ -12,6 +12,7 @@
 //! Semantics are SQL's three-valued logic: a comparison with a null is null, `NOT null` is null,
 //! and a row is kept only when the predicate is true.
 
+pub(crate) mod column;
 mod parse;
 pub mod predicate;
 mod scalar;

@@ -26,7 +26,7 @@ use arrow::compute::{
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::error::ArrowError;
 
-use super::predicate::{
+use super::column::{
     BoundColumn, Coerced, coerce, column_array, compare, register_column, resolve_column,
     scalar_array,
 };
@@ -1269,31 +1269,6 @@ mod tests {
                 "{text}: {err}"
             );
         }
-    }
-
-    #[test]
-    fn predicates_evaluate_what_statistics_cannot_decide_per_row() {
-        use crate::expr::predicate::{Pred, Predicate};
-        let batch = batch();
-        let rows = |text: &str| {
-            let p = Predicate::bind(&Expr::parse(text).unwrap(), &batch.schema()).unwrap();
-            let mask = p.evaluate(&batch).unwrap();
-            (
-                p,
-                (0..4)
-                    .map(|i| mask.is_valid(i).then(|| mask.value(i)))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        let (p, mask) = rows("a + 1 > 1 AND b = 2");
-        assert!(matches!(p.root(), Pred::And(parts) if matches!(parts[0], Pred::Residual(_))));
-        assert_eq!(mask, [Some(true), Some(false), Some(false), None]);
-        // NOT is pushed into the residual with SQL's null semantics.
-        let (_, mask) = rows("NOT (lower(s) = 'évora')");
-        assert_eq!(mask, [Some(true), Some(false), None, Some(true)]);
-        let (_, mask) = rows("coalesce(a, 0) IS NULL");
-        assert_eq!(mask, [Some(false); 4]);
-        assert_eq!(p.columns().len(), 2);
     }
 
     #[test]

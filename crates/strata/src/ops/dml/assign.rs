@@ -7,7 +7,7 @@ use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, FieldRef, Schema};
 
 use crate::error::{Error, Result};
-use crate::expr::predicate::{Coerced, coerce};
+use crate::expr::column::{Coerced, coerce};
 use crate::expr::value::{BoundValue, sql_type_name};
 use crate::expr::{Expr, ExprError};
 

@@ -14,7 +14,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 
 use super::clauses::Aliases;
 use crate::error::{Error, Result};
-use crate::expr::predicate::{BoundColumn, column_array, resolve_column};
+use crate::expr::column::{BoundColumn, column_array, resolve_column};
 use crate::expr::{CompareOp, Expr, ExprError, Scalar};
 
 /// Source keys up to this many rows prune target files by their values (`IN`), more by their
