@@ -535,6 +535,28 @@ def _merge_one(case: dict) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
+def cmd_dml_batch(args: argparse.Namespace) -> int:
+    """deltalake's DELETE or UPDATE on many tables in one process: `cases` is a JSON list of
+    {table, kind: delete|update, predicate?, set?}; writes [{ok, metrics} | {ok: false, error}]."""
+    with open(args.cases) as f:
+        cases = json.load(f)
+    results = []
+    for case in cases:
+        try:
+            dt = DeltaTable(case["table"])
+            if case["kind"] == "delete":
+                metrics = dt.delete(case.get("predicate"))
+            else:
+                metrics = dt.update(updates=case["set"], predicate=case.get("predicate"))
+            results.append({"ok": True, "metrics": {k: v for k, v in metrics.items()
+                                                    if isinstance(v, (int, float))}})
+        except Exception as e:  # noqa: BLE001
+            results.append({"ok": False, "error": f"{type(e).__name__}: {e}"})
+    with open(args.out, "w") as f:
+        json.dump(results, f)
+    return 0
+
+
 def cmd_merge_batch(args: argparse.Namespace) -> int:
     """deltalake's MERGE on many tables in one process: `cases` is a JSON list of
     {table, source (a parquet file), on, clauses: [{kind, predicate?, set?}]} with aliases t and
@@ -588,6 +610,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", required=True)
     p.add_argument("--where", dest="predicate")
     p.set_defaults(func=cmd_update)
+    p = sub.add_parser("dml-batch", help="run many deltalake deletes and updates from a JSON file")
+    p.add_argument("cases")
+    p.add_argument("out")
+    p.set_defaults(func=cmd_dml_batch)
     p = sub.add_parser("merge-batch", help="run many deltalake merges described in a JSON file")
     p.add_argument("cases")
     p.add_argument("out")

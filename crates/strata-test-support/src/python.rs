@@ -240,20 +240,32 @@ pub fn update_with_deltalake(
         .unwrap_or_else(|e| panic!("deltalake update printed {out:?}: {e}"))
 }
 
+/// Runs deltalake's `DeltaTable.delete` or `.update` once per case, in one Python process.
+/// Each case is `{table, kind: "delete" | "update", predicate?, set?}`; the answer per case is
+/// `{ok: true, metrics}` or `{ok: false, error}`.
+pub fn dml_with_deltalake(cases: &serde_json::Value) -> Vec<serde_json::Value> {
+    batch_with_deltalake("dml-batch", cases)
+}
+
 /// Runs deltalake's `DeltaTable.merge` once per case, in one Python process. Each case is
 /// `{table, source (a Parquet file), on, clauses: [{kind, predicate?, set?}]}` with aliases `t`
 /// and `s`; the answer per case is `{ok: true, metrics}` or `{ok: false, error}`.
 pub fn merge_with_deltalake(cases: &serde_json::Value) -> Vec<serde_json::Value> {
+    batch_with_deltalake("merge-batch", cases)
+}
+
+/// Runs the interop command `command` over a JSON list of cases, in one Python process.
+fn batch_with_deltalake(command: &str, cases: &serde_json::Value) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (input, output) = (dir.path().join("cases.json"), dir.path().join("out.json"));
     std::fs::write(&input, cases.to_string()).expect("write cases");
     interop(&[
-        "merge-batch",
+        command,
         input.to_str().expect("utf-8 path"),
         output.to_str().expect("utf-8 path"),
     ]);
-    let text = std::fs::read_to_string(&output).expect("merge-batch output");
-    serde_json::from_str(&text).expect("merge-batch JSON")
+    let text = std::fs::read_to_string(&output).expect("batch output");
+    serde_json::from_str(&text).expect("batch JSON")
 }
 
 /// The change data feed deltalake's `load_cdf` reads from `table`, versions `start..=end`.

@@ -12,7 +12,7 @@ use strata::{Error, Table};
 use crate::deletion_vectors::assert_reads_like_other_clients;
 use crate::support::*;
 
-fn schema() -> Arc<Schema> {
+pub(crate) fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("grp", DataType::Utf8, true),
@@ -20,7 +20,7 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-fn batch(rows: &[(Option<i64>, &str, Option<i64>)]) -> RecordBatch {
+pub(crate) fn batch(rows: &[(Option<i64>, &str, Option<i64>)]) -> RecordBatch {
     RecordBatch::try_new(
         schema(),
         vec![
@@ -38,7 +38,7 @@ fn batch(rows: &[(Option<i64>, &str, Option<i64>)]) -> RecordBatch {
     .unwrap()
 }
 
-async fn rows(table: &Table) -> Vec<String> {
+pub(crate) async fn rows(table: &Table) -> Vec<String> {
     rendered(
         &table
             .snapshot()
@@ -162,25 +162,25 @@ async fn duplicate_source_matches_are_refused_unless_the_merge_only_deletes() {
 // --- Seeded random merges against a model and against deltalake -----------------------------
 
 /// A row of the random tables: (id, grp, v).
-type Row = (Option<i64>, &'static str, Option<i64>);
+pub(crate) type Row = (Option<i64>, &'static str, Option<i64>);
 
 /// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
-    fn row(&mut self, ids: i64) -> Row {
+    pub(crate) fn row(&mut self, ids: i64) -> Row {
         let id = (!self.chance(10)).then(|| self.below(ids as u64) as i64);
         let grp = if self.chance(50) { "a" } else { "b" };
         let v = (!self.chance(15)).then(|| self.below(26) as i64 - 5);
@@ -534,7 +534,7 @@ fn peer_clauses(clauses: &[Clause]) -> serde_json::Value {
     )
 }
 
-fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
+pub(crate) fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
     let file = std::fs::File::create(path).unwrap();
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
     writer.write(batch).unwrap();
