@@ -28,6 +28,11 @@ Usage:
       when it cannot read the table.
   interop.py changes TABLE OUT.parquet [--start N] [--end N]
       Read TABLE's change data feed with deltalake's `load_cdf` into OUT.parquet.
+  interop.py writes TABLE [--delete PREDICATE]
+      deltalake writes to TABLE as a user would: appends its current rows again, deletes
+      PREDICATE's rows, compacts, and vacuums with zero retention; prints {"version": N,
+      "rows": R}, or the error and exit 1 (deltalake refuses writes to tables whose writer
+      features it lacks).
   interop.py scenarios
       Print the scenario names, one per line.
 """
@@ -574,6 +579,26 @@ def cmd_merge_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_writes(args: argparse.Namespace) -> int:
+    """deltalake's write operations on a table another client made (append, delete, optimize,
+    vacuum): each fails when deltalake refuses the table's protocol."""
+    try:
+        rows = DeltaTable(args.table).to_pyarrow_table()
+        write_deltalake(args.table, rows, mode="append")
+        if args.delete:
+            DeltaTable(args.table).delete(args.delete)
+        DeltaTable(args.table).optimize.compact()
+        DeltaTable(args.table).vacuum(
+            retention_hours=0, enforce_retention_duration=False, dry_run=False
+        )
+        table = DeltaTable(args.table)
+        print(json.dumps({"version": table.version(), "rows": table.to_pyarrow_table().num_rows}))
+    except Exception as e:  # noqa: BLE001
+        print(f"deltalake could not write {args.table}: {type(e).__name__}: {e}")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interop.py", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -618,6 +643,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cases")
     p.add_argument("out")
     p.set_defaults(func=cmd_merge_batch)
+    p = sub.add_parser("writes", help="append, delete, optimize and vacuum with deltalake")
+    p.add_argument("table")
+    p.add_argument("--delete")
+    p.set_defaults(func=cmd_writes)
     p = sub.add_parser("scenarios", help="list scenario names")
     p.set_defaults(func=lambda a: print("\n".join(SCENARIOS)) or 0)
     args = parser.parse_args(argv)

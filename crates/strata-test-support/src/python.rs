@@ -209,6 +209,19 @@ pub fn read_with(
     crate::read_parquet(&out)
 }
 
+/// deltalake writes to `table` as a user would: appends its current rows again, deletes the
+/// rows matching `delete` (if given), compacts, and vacuums with zero retention. Returns
+/// `{version, rows}` after all that; panics with deltalake's error when it refuses.
+pub fn writes_with_deltalake(table: &str, delete: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["writes", table];
+    if let Some(p) = delete {
+        args.extend(["--delete", p]);
+    }
+    let out = interop(&args);
+    serde_json::from_str(out.trim().lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("deltalake writes printed {out:?}: {e}"))
+}
+
 /// Deletes the rows of `table` matching the SQL `predicate` with deltalake's `DeltaTable.delete`;
 /// returns its metrics (`num_deleted_rows`, `num_removed_files`, ...).
 pub fn delete_with_deltalake(table: &str, predicate: &str) -> serde_json::Value {

@@ -143,6 +143,16 @@ pub enum Error {
         /// The parse error.
         reason: String,
     },
+    /// A tag's side file (`_strata/tags/…`) is not what strata writes.
+    #[error(
+        "corrupt tag file {path}: {reason}; restore the file, or delete it to drop the tag (the tagged version's data is not protected from vacuum meanwhile)"
+    )]
+    CorruptTag {
+        /// The file.
+        path: String,
+        /// The parse error.
+        reason: String,
+    },
     /// A checkpoint file could not be read.
     #[error("corrupt checkpoint {path} (version {version}): {reason}")]
     CorruptCheckpoint {

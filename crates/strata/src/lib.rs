@@ -108,6 +108,7 @@ pub use expr::value::BoundValue;
 pub use expr::{ArithmeticOp, CompareOp, Expr, ExprError, Scalar, col, lit};
 pub use log::files::{FileView, Files};
 pub use ops::diff::{RowDiff, RowDiffBuilder, RowDiffSource, TableDiff};
+pub use ops::dml::DmlProgress;
 pub use ops::dml::delete::{DeleteBuilder, DeleteResult};
 pub use ops::dml::merge::{MergeBuilder, MergeClause, MergeResult, MergeSource};
 pub use ops::dml::replace::{ReplaceWhereBuilder, ReplaceWhereResult};

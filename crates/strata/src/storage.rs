@@ -303,9 +303,22 @@ impl Storage {
     /// # Errors
     /// [`Error::Storage`] when listing fails.
     pub async fn list_table(&self) -> Result<Vec<ListedObject>> {
+        self.list_under(&self.root).await
+    }
+
+    /// Lists every object under `dir` (a directory relative to the table root, such as
+    /// `_strata/tags`), with paths relative to the root; empty when there is none.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when listing fails.
+    pub async fn list_dir(&self, dir: &str) -> Result<Vec<ListedObject>> {
+        self.list_under(&self.relative_path(dir)?).await
+    }
+
+    async fn list_under(&self, prefix: &Path) -> Result<Vec<ListedObject>> {
         let prefix_len = self.root.as_ref().len() + usize::from(!self.root.as_ref().is_empty());
         self.store
-            .list(Some(&self.root))
+            .list(Some(prefix))
             .map_ok(|m| ListedObject {
                 relative: m
                     .location
@@ -320,7 +333,7 @@ impl Storage {
             .try_collect()
             .await
             .map_err(|source| Error::Storage {
-                path: self.root.to_string(),
+                path: prefix.to_string(),
                 source,
             })
     }

@@ -1,6 +1,7 @@
 //! Commands that change rows: delete, update and merge.
 
 use serde_json::json;
+use strata::DmlProgress;
 
 use super::Context;
 use crate::args::{BySourceAction, MatchedAction, MergeArgs, NotMatchedAction};
@@ -17,7 +18,8 @@ pub async fn delete(
     json: bool,
 ) -> CliResult {
     let table = ctx.table(location).await?;
-    let mut builder = table.delete();
+    let progress = Progress::items(ctx.quiet, 0, "deleting");
+    let mut builder = table.delete().with_progress(files_bar(&progress));
     if let Some(filter) = filter {
         builder = builder.with_predicate(filter);
     }
@@ -25,6 +27,7 @@ pub async fn delete(
         builder = builder.with_expected_version(version);
     }
     let result = builder.execute().await?;
+    drop(progress);
     if json {
         return print_json(&json!({
             "version": result.version,
@@ -72,7 +75,8 @@ pub async fn update(
     json: bool,
 ) -> CliResult {
     let table = ctx.table(location).await?;
-    let mut builder = table.update();
+    let progress = Progress::items(ctx.quiet, 0, "updating");
+    let mut builder = table.update().with_progress(files_bar(&progress));
     for (column, value) in sets {
         builder = builder.set(column, value);
     }
@@ -83,6 +87,7 @@ pub async fn update(
         builder = builder.with_expected_version(version);
     }
     let result = builder.execute().await?;
+    drop(progress);
     if json {
         return print_json(&json!({
             "version": result.version,
@@ -124,6 +129,15 @@ pub async fn update(
         output::plural(result.num_updated_rows as i64, "row"),
         how.join(", ")
     ))
+}
+
+/// A progress callback moving `progress` by candidate files.
+fn files_bar(progress: &Progress) -> impl Fn(DmlProgress) + Send + Sync + 'static {
+    let bar = progress.handle();
+    move |p: DmlProgress| {
+        bar.set_length(p.files_total);
+        bar.set_position(p.files_done);
+    }
 }
 
 /// `strata merge`.

@@ -63,23 +63,28 @@ pub async fn tag(
 ) -> CliResult {
     let table = ctx.table(location).await?;
     if delete {
-        let committed = table.delete_tag(name).await?;
+        let deleted = table.delete_tag(name).await?;
         if json {
-            return print_json(&json!({"tag": name, "deleted": true, "version": committed}));
+            return print_json(&json!({"tag": name, "deleted": true, "target": deleted.version}));
         }
-        return print(format!("deleted tag {name:?} in version {committed}"));
+        return print(format!(
+            "deleted tag {name:?} (it named version {})",
+            deleted.version
+        ));
     }
     let target = match version {
         Some(v) => v,
         None => table.version().await?,
     };
-    let committed = table.tag(name, target).await?;
+    let created = table.tag(name, target).await?;
     if json {
-        return print_json(&json!({"tag": name, "target": target, "version": committed}));
+        return print_json(&json!({"tag": name, "target": target, "created": created}));
     }
-    print(format!(
-        "tagged version {target} as {name:?} (committed as version {committed})"
-    ))
+    print(if created {
+        format!("tagged version {target} as {name:?}")
+    } else {
+        format!("{name:?} already names version {target}; nothing changed")
+    })
 }
 
 /// `strata vacuum`.

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 use strata::actions::Add;
-use strata::{HistoryEntry, Snapshot, TableDiff};
+use strata::{HistoryEntry, Snapshot, Table, TableDiff};
 
 use super::Context;
 use crate::args::At;
@@ -250,9 +250,9 @@ pub async fn diff(
 ) -> CliResult {
     let table = ctx.table(location).await?;
     let latest = table.snapshot().await?;
-    let from = resolve_version(&latest, from)?;
+    let from = resolve_version(&table, from).await?;
     let to = match to {
-        Some(to) => resolve_version(&latest, to)?,
+        Some(to) => resolve_version(&table, to).await?,
         None => latest.version(),
     };
     let diff = table.diff(from, to).await?;
@@ -310,12 +310,12 @@ fn render_diff(diff: &TableDiff) -> String {
     format!("{summary}\n{table}")
 }
 
-/// A version number, or a tag name looked up in the latest version.
-pub(super) fn resolve_version(latest: &Snapshot, text: &str) -> CliResult<i64> {
+/// A version number, or a tag name looked up in the table's tags.
+pub(super) async fn resolve_version(table: &Table, text: &str) -> CliResult<i64> {
     if let Ok(version) = text.parse::<i64>() {
         return Ok(version);
     }
-    match latest.tags()?.get(text) {
+    match table.tags().await?.get(text) {
         Some(tag) => Ok(tag.version),
         None => Err(CliError::NotFound(format!(
             "{text:?} is neither a version number nor a tag of the table; `strata tags TABLE` lists the tags"

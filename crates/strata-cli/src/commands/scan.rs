@@ -111,9 +111,9 @@ pub async fn diff_rows(ctx: &Context, args: DiffArgs) -> CliResult {
     check_parquet_target(format, args.output.as_deref())?;
     let table = ctx.table(&args.table).await?;
     let latest = table.snapshot().await?;
-    let from = super::read::resolve_version(&latest, &args.from)?;
+    let from = super::read::resolve_version(&table, &args.from).await?;
     let to = match &args.to {
-        Some(to) => super::read::resolve_version(&latest, to)?,
+        Some(to) => super::read::resolve_version(&table, to).await?,
         None => latest.version(),
     };
     let mut builder = table.diff_rows(from, to);

@@ -83,7 +83,7 @@ pub async fn cleanup_expired_logs(snapshot: &Snapshot, now_ms: i64) -> Result<Cl
             return skipped(storage, files, CleanupSkipped::InvalidRetention { value });
         }
     };
-    let cutoff_ms = protect_tagged(snapshot, &files, now_ms.saturating_sub(retention_ms))?;
+    let cutoff_ms = protect_tagged(snapshot, &files, now_ms.saturating_sub(retention_ms)).await?;
     let plan = plan_cleanup(&files, cutoff_ms);
     delete_in_order(storage, &plan.delete).await?;
     let remaining: Vec<&LogFile> = files
@@ -139,8 +139,9 @@ async fn delete_orphaned_sidecars(
 /// Moves the cutoff back to the oldest tagged version's commit time, so that version stays
 /// readable (`protocol/PROTOCOL.md#tags`): the planner then keeps the version current at that
 /// time and everything after it.
-fn protect_tagged(snapshot: &Snapshot, files: &[LogFile], cutoff_ms: i64) -> Result<i64> {
-    let Some(oldest) = snapshot.tags()?.values().map(|t| t.version).min() else {
+async fn protect_tagged(snapshot: &Snapshot, files: &[LogFile], cutoff_ms: i64) -> Result<i64> {
+    let tags = crate::snapshot::tags::load_tags(snapshot).await?;
+    let Some(oldest) = tags.values().map(|t| t.version).min() else {
         return Ok(cutoff_ms);
     };
     let tagged_commit = files

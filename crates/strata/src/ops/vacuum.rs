@@ -285,7 +285,7 @@ impl VacuumBuilder {
                 keep(&remove.path, remove.deletion_vector.as_ref())?;
             }
         }
-        for (name, tag) in snapshot.tags()? {
+        for (name, tag) in crate::snapshot::tags::load_tags(snapshot).await? {
             let tagged = self.latest.at_version(tag.version).await.map_err(|e| {
                 Error::NotAllowed {
                     location: storage.location().to_string(),

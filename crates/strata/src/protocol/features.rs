@@ -201,10 +201,47 @@ fn legacy_writer_features(version: i32) -> &'static [TableFeature] {
 /// The protocol with writer feature `feature` added, or `None` when the protocol already has
 /// it. A legacy writer version becomes 7 with its implied features listed explicitly; the
 /// reader version is unchanged, so readers are unaffected by a writer-only feature.
+#[cfg(test)]
 pub fn with_writer_feature(protocol: &Protocol, feature: TableFeature) -> Option<Protocol> {
     let mut writer = writer_features(protocol);
     if !writer.insert(feature) {
         return None;
+    }
+    Some(Protocol {
+        min_reader_version: protocol.min_reader_version,
+        min_writer_version: 7,
+        reader_features: protocol.reader_features.clone(),
+        writer_features: Some(writer.iter().map(|f| f.name().to_string()).collect()),
+    })
+}
+
+/// The protocol without writer feature `feature`, or `None` when it does not list it: for
+/// dropping a writer-only feature nothing uses any more (`protocol/PROTOCOL.md#tags`). When the
+/// reader version is legacy and the remaining writer features are exactly what a legacy writer
+/// version implies, the protocol goes back to that version, so clients that predate table
+/// features can write again.
+pub fn without_writer_feature(protocol: &Protocol, feature: TableFeature) -> Option<Protocol> {
+    if protocol.min_writer_version < 7 {
+        return None;
+    }
+    let mut writer = writer_features(protocol);
+    if !writer.remove(&feature) {
+        return None;
+    }
+    if protocol.min_reader_version < 3 {
+        let legacy = (1..=6).find(|&v| {
+            let implied: BTreeSet<TableFeature> =
+                legacy_writer_features(v).iter().cloned().collect();
+            implied == writer
+        });
+        if let Some(version) = legacy {
+            return Some(Protocol {
+                min_reader_version: protocol.min_reader_version,
+                min_writer_version: version,
+                reader_features: None,
+                writer_features: None,
+            });
+        }
     }
     Some(Protocol {
         min_reader_version: protocol.min_reader_version,
@@ -589,6 +626,54 @@ mod tests {
             upgraded.writer_features.unwrap(),
             vec!["appendOnly", "domainMetadata", "invariants"]
         );
+    }
+
+    #[test]
+    fn dropping_a_writer_feature_returns_to_the_legacy_version_it_came_from() {
+        let tagged = with_writer_feature(&proto(1, 2, None, None), F::DomainMetadata).unwrap();
+        assert_eq!(
+            without_writer_feature(&tagged, F::DomainMetadata),
+            Some(proto(1, 2, None, None))
+        );
+        let tagged = with_writer_feature(&proto(1, 4, None, None), F::DomainMetadata).unwrap();
+        assert_eq!(
+            without_writer_feature(&tagged, F::DomainMetadata),
+            Some(proto(1, 4, None, None))
+        );
+        assert_eq!(
+            without_writer_feature(
+                &proto(1, 7, None, Some(&["domainMetadata"])),
+                F::DomainMetadata
+            ),
+            Some(proto(1, 1, None, None))
+        );
+        // Reader features keep writer version 7, listing what remains.
+        let dv = proto(
+            3,
+            7,
+            Some(&["deletionVectors"]),
+            Some(&["deletionVectors", "domainMetadata"]),
+        );
+        assert_eq!(
+            without_writer_feature(&dv, F::DomainMetadata),
+            Some(proto(
+                3,
+                7,
+                Some(&["deletionVectors"]),
+                Some(&["deletionVectors"])
+            ))
+        );
+        // A set no legacy version implies stays explicit.
+        let odd = proto(1, 7, None, Some(&["appendOnly", "domainMetadata"]));
+        assert_eq!(
+            without_writer_feature(&odd, F::DomainMetadata),
+            Some(proto(1, 7, None, Some(&["appendOnly"])))
+        );
+        assert_eq!(
+            without_writer_feature(&proto(1, 2, None, None), F::DomainMetadata),
+            None
+        );
+        assert_eq!(without_writer_feature(&odd, F::ChangeDataFeed), None);
     }
 
     #[test]

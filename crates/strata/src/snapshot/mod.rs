@@ -11,6 +11,7 @@
 pub(crate) mod checkpoint;
 pub(crate) mod latest;
 pub(crate) mod load;
+pub(crate) mod tags;
 
 pub use checkpoint::parse_checkpoint;
 pub(crate) use load::{list_log, read_commit};
@@ -188,15 +189,21 @@ impl Snapshot {
         self.inner.state.domains.get(name)
     }
 
-    /// The table's tags at this version, by name (`protocol/PROTOCOL.md#tags`).
+    /// The names of the live metadata domains.
+    pub fn domain_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.state.domains.keys().map(String::as_str)
+    }
+
+    /// The tags earlier strata versions kept in the log (the legacy `strata.tags` domain) at
+    /// this version, by name; the table's tags are [`Table::tags`](crate::Table::tags).
     ///
     /// # Errors
     /// [`Error::CorruptLog`] when the `strata.tags` domain is not the JSON strata writes.
-    pub fn tags(&self) -> Result<BTreeMap<String, Tag>> {
+    pub fn legacy_tags(&self) -> Result<BTreeMap<String, Tag>> {
         Ok(self.tags_config()?.tags)
     }
 
-    /// The `strata.tags` domain's configuration (empty when the table has no tags).
+    /// The legacy `strata.tags` domain's configuration (empty when the table has none).
     pub(crate) fn tags_config(&self) -> Result<TagsConfig> {
         let Some(domain) = self.domain(TAGS_DOMAIN).filter(|d| !d.removed) else {
             return Ok(TagsConfig::default());

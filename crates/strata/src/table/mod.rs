@@ -14,7 +14,7 @@
 //! | history, diff | [`Table::history`], [`Snapshot::history`], [`Table::diff`], [`Snapshot::diff`], [`Table::diff_rows`] | `ops/history.rs`, `ops/diff/` |
 //! | delete rows | [`Table::delete`] | `ops/dml/delete.rs` |
 //! | roll back | [`Table::restore_to_version`], [`Table::restore_to_timestamp`], [`Table::restore_to_tag`], [`Table::revert`] | `ops/restore.rs` |
-//! | tags | [`Table::tag`], [`Table::delete_tag`], [`Table::tags`], [`Snapshot::tags`] | `ops/tags.rs`, `protocol/tags.rs` |
+//! | tags | [`Table::tag`], [`Table::delete_tag`], [`Table::tags`] | `ops/tags.rs`, `snapshot/tags.rs`, `protocol/tags.rs` |
 //! | maintenance | [`Table::optimize`], [`Table::vacuum`], [`Table::checkpoint`], [`Table::cleanup_log`] | `ops/`, `checkpoint/` |
 //!
 //! A [`Table`] is a location plus a cached latest snapshot. Reading goes through
@@ -311,12 +311,14 @@ impl Table {
         crate::ops::alter::set_properties(&self.latest, properties).await
     }
 
-    /// The table's current tags, by name.
+    /// The table's tags, by name (`protocol/PROTOCOL.md#tags`): its `_strata/tags/` side
+    /// files, and tags an earlier strata version kept in the log.
     ///
     /// # Errors
-    /// As [`Snapshot::tags`].
+    /// [`Error::CorruptTag`](crate::Error::CorruptTag) for a side file that is not a tag;
+    /// storage errors.
     pub async fn tags(&self) -> Result<BTreeMap<String, Tag>> {
-        self.snapshot().await?.tags()
+        tags::tags(&self.latest).await
     }
 
     // --- Writing ------------------------------------------------------------------------
@@ -421,25 +423,29 @@ impl Table {
         restore::revert(&self.latest, version).await
     }
 
-    /// Names `version`: `table.tag("train-2026-11", 41)`. Tagging the same version again is a
-    /// no-op; a name already on another version is refused (delete it first). Returns the
-    /// version committed (the current one when nothing changed).
+    /// Names `version`: `table.tag("train-2026-11", 41)`. The tag is a side file, not a
+    /// commit, so the log and the protocol are unchanged and other Delta clients can still
+    /// write the table (`protocol/PROTOCOL.md#tags`). Returns `true` when the tag was created;
+    /// tagging the version a name already names is a no-op (`false`), and a name already on
+    /// another version is refused (delete it first). Tags an earlier strata version kept in
+    /// the log are migrated first.
     ///
     /// # Errors
     /// [`Error::VersionNotFound`](crate::Error::VersionNotFound) when the version cannot be
     /// read, [`Error::NotAllowed`](crate::Error::NotAllowed) for a name taken by another
     /// version, [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a bad name,
-    /// [`Error::Conflict`](crate::Error::Conflict) when concurrent writers keep winning.
-    pub async fn tag(&self, name: &str, version: i64) -> Result<i64> {
+    /// [`Error::Conflict`](crate::Error::Conflict) when concurrent writers keep winning the
+    /// migration commit.
+    pub async fn tag(&self, name: &str, version: i64) -> Result<bool> {
         tags::tag(&self.latest, name, version).await
     }
 
-    /// Deletes a tag.
+    /// Deletes a tag; returns what it named.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when there is no such tag; as
     /// [`Table::tag`] otherwise.
-    pub async fn delete_tag(&self, name: &str) -> Result<i64> {
+    pub async fn delete_tag(&self, name: &str) -> Result<Tag> {
         tags::delete_tag(&self.latest, name).await
     }
 

@@ -44,9 +44,10 @@ use crate::write::WriterOptions;
 use crate::write::cdc::write_cdc_files;
 use crate::write::write_stream_files;
 
+use super::DmlProgress;
 use super::files::{
-    LiveRows, READ_CONCURRENCY, refuse_append_only, refuse_copies_under_row_tracking,
-    stage_changes, with_vector, writes_deletion_vectors,
+    FileProgress, LiveRows, ProgressFn, READ_CONCURRENCY, refuse_append_only,
+    refuse_copies_under_row_tracking, stage_changes, with_vector, writes_deletion_vectors,
 };
 
 /// What a delete did.
@@ -73,6 +74,7 @@ pub struct DeleteBuilder {
     latest: LatestSnapshot,
     filter: Option<std::result::Result<crate::expr::Expr, ExprError>>,
     expected_version: Option<i64>,
+    progress: Option<ProgressFn>,
 }
 
 impl DeleteBuilder {
@@ -81,7 +83,15 @@ impl DeleteBuilder {
             latest,
             filter: None,
             expected_version: None,
+            progress: None,
         }
+    }
+
+    /// Calls `progress` once the files to read are known and after each is done (files
+    /// removed whole are not read and not counted).
+    pub fn with_progress(mut self, progress: impl Fn(DmlProgress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
     }
 
     /// Deletes only the rows for which `predicate` is true (all rows without one).
@@ -108,7 +118,7 @@ impl DeleteBuilder {
         let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
         refuse_append_only(&snapshot, "delete")?;
-        let planned = plan_delete(&snapshot, self.filter.clone()).await?;
+        let planned = plan_delete(&snapshot, self.filter.clone(), self.progress.clone()).await?;
         if planned.outcome.is_empty() {
             return Ok(DeleteResult::default());
         }
@@ -165,6 +175,7 @@ impl Planned {
 pub(super) async fn plan_delete(
     snapshot: &Snapshot,
     filter: Option<std::result::Result<crate::expr::Expr, ExprError>>,
+    progress: Option<ProgressFn>,
 ) -> Result<Planned> {
     let mut scan = ScanBuilder::new(snapshot.clone());
     if let Some(filter) = filter {
@@ -191,10 +202,13 @@ pub(super) async fn plan_delete(
         keep_rows: !vectors,
         deleted_rows: change_rows,
     };
+    let progress = Arc::new(FileProgress::start(progress, partial.len()));
     let matched: Vec<(Add, Matches)> = futures::stream::iter(partial.into_iter().map(|add| {
-        let (snapshot, predicate) = (snapshot.clone(), predicate.clone());
+        let (snapshot, predicate, progress) =
+            (snapshot.clone(), predicate.clone(), progress.clone());
         async move {
             let matches = matching_rows(&snapshot, predicate.as_deref(), &add, reads).await?;
+            progress.file_done();
             Ok::<_, Error>((add, matches))
         }
     }))

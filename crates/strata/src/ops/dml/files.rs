@@ -3,6 +3,9 @@
 //! candidate's live rows with their physical positions, and the statistics of a file that
 //! gains a vector.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use roaring::RoaringTreemap;
@@ -18,6 +21,54 @@ use crate::transaction::Transaction;
 
 /// Candidate files read at once.
 pub(super) const READ_CONCURRENCY: usize = 4;
+
+/// Where a delete or update is, for a progress display: reported once the candidate files are
+/// known (none done) and after each has been read and, copy-on-write, rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmlProgress {
+    /// Candidate files done.
+    pub files_done: u64,
+    /// Candidate files to read (what partition values and statistics could not rule out).
+    pub files_total: u64,
+}
+
+/// A progress callback, shared by the file tasks.
+pub(super) type ProgressFn = Arc<dyn Fn(DmlProgress) + Send + Sync>;
+
+/// Counts candidate files done and reports each step to an optional callback.
+pub(super) struct FileProgress {
+    report: Option<ProgressFn>,
+    total: u64,
+    done: AtomicU64,
+}
+
+impl FileProgress {
+    /// Reports `0 / total` and starts counting.
+    pub(super) fn start(report: Option<ProgressFn>, total: usize) -> FileProgress {
+        let progress = FileProgress {
+            report,
+            total: total as u64,
+            done: AtomicU64::new(0),
+        };
+        progress.send(0);
+        progress
+    }
+
+    /// One more file done.
+    pub(super) fn file_done(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.send(done);
+    }
+
+    fn send(&self, files_done: u64) {
+        if let Some(report) = &self.report {
+            report(DmlProgress {
+                files_done,
+                files_total: self.total,
+            });
+        }
+    }
+}
 
 /// Whether row-level operations write deletion vectors: the property is on and the protocol
 /// has the feature.

@@ -5,6 +5,7 @@
 mod assign;
 pub mod delete;
 mod files;
+pub use files::DmlProgress;
 pub mod merge;
 pub mod replace;
 pub mod update;

@@ -99,7 +99,7 @@ impl ReplaceWhereBuilder {
             )));
         }
         let num_added_rows: u64 = rows.iter().map(|b| b.num_rows() as u64).sum();
-        let mut planned = plan_delete(&snapshot, Some(Ok(expr.clone()))).await?;
+        let mut planned = plan_delete(&snapshot, Some(Ok(expr.clone())), None).await?;
         if planned.outcome.is_empty() && num_added_rows == 0 {
             return Ok(ReplaceWhereResult::default());
         }

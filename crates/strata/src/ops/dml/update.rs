@@ -21,10 +21,11 @@ use arrow::compute::{interleave, take_record_batch};
 use futures::{StreamExt, TryStreamExt};
 use roaring::RoaringTreemap;
 
+use super::DmlProgress;
 use super::assign::{Assignment, apply, bind_assignments};
 use super::files::{
-    LiveRows, READ_CONCURRENCY, refuse_append_only, refuse_copies_under_row_tracking,
-    stage_changes, with_vector, writes_deletion_vectors,
+    FileProgress, LiveRows, ProgressFn, READ_CONCURRENCY, refuse_append_only,
+    refuse_copies_under_row_tracking, stage_changes, with_vector, writes_deletion_vectors,
 };
 use crate::error::{Error, Result};
 use crate::expr::predicate::Predicate;
@@ -68,6 +69,7 @@ pub struct UpdateBuilder {
     filter: Option<std::result::Result<Expr, ExprError>>,
     assignments: Vec<(String, std::result::Result<Expr, ExprError>)>,
     expected_version: Option<i64>,
+    progress: Option<ProgressFn>,
 }
 
 impl UpdateBuilder {
@@ -77,7 +79,15 @@ impl UpdateBuilder {
             filter: None,
             assignments: Vec::new(),
             expected_version: None,
+            progress: None,
         }
+    }
+
+    /// Calls `progress` once the files to read are known and after each is read and, without
+    /// deletion vectors, rewritten.
+    pub fn with_progress(mut self, progress: impl Fn(DmlProgress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
     }
 
     /// Updates only the rows for which `predicate` is true (all rows without one).
@@ -128,12 +138,21 @@ impl UpdateBuilder {
             change_feed: snapshot.table_properties().enable_change_data_feed,
         };
         let assignments = Arc::new(assignments);
+        let progress = Arc::new(FileProgress::start(self.progress.clone(), candidates.len()));
         let updates: Vec<FileUpdate> =
             futures::stream::iter(candidates.iter().cloned().map(|add| {
-                let (snapshot, predicate, assignments) =
-                    (snapshot.clone(), predicate.clone(), assignments.clone());
+                let (snapshot, predicate, assignments, progress) = (
+                    snapshot.clone(),
+                    predicate.clone(),
+                    assignments.clone(),
+                    progress.clone(),
+                );
                 async move {
-                    update_file(&snapshot, predicate.as_deref(), &assignments, add, mode).await
+                    let update =
+                        update_file(&snapshot, predicate.as_deref(), &assignments, add, mode)
+                            .await?;
+                    progress.file_done();
+                    Ok::<_, Error>(update)
                 }
             }))
             .buffered(READ_CONCURRENCY)
