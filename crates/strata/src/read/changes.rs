@@ -59,6 +59,7 @@ pub struct ChangesBuilder {
     end: Option<Bound>,
     columns: Option<Vec<String>>,
     filter: Option<std::result::Result<crate::expr::Expr, crate::expr::ExprError>>,
+    appends_only: bool,
 }
 
 impl ChangesBuilder {
@@ -69,7 +70,18 @@ impl ChangesBuilder {
             end: None,
             columns: None,
             filter: None,
+            appends_only: false,
         }
+    }
+
+    /// Reads only the rows the range's commits appended (their data-changing `add`s, all
+    /// `insert`), as a streaming read of an append-only Delta source does: the change data
+    /// feed need not be enabled, and a commit that changed or deleted rows (a data-changing
+    /// `remove`) is refused, naming it, rather than skipped, so no update or delete is lost
+    /// silently. Commits that only rearrange data (optimize) contribute nothing.
+    pub fn appends_only(mut self) -> Self {
+        self.appends_only = true;
+        self
     }
 
     /// The first version whose changes to read (default 0).
@@ -148,7 +160,7 @@ impl ChangesBuilder {
         }
         let output = scan.output_schema()?;
         let predicate = scan.predicate()?;
-        let versions = read_versions(&storage, start, end).await?;
+        let versions = read_versions(&storage, start, end, self.appends_only).await?;
         Ok(ChangesPlan {
             snapshot: end_snapshot,
             output,
@@ -443,6 +455,7 @@ async fn read_versions(
     storage: &crate::storage::Storage,
     start: i64,
     end: i64,
+    appends_only: bool,
 ) -> Result<Vec<VersionChanges>> {
     let unavailable = |version: i64, reason: String| Error::ChangeDataFeed {
         location: storage.location().to_string(),
@@ -477,24 +490,23 @@ async fn read_versions(
             enabled = TableProperties::from_configuration(&metadata.configuration)
                 .enable_change_data_feed;
         }
+        if appends_only {
+            versions.push(VersionChanges {
+                version,
+                timestamp_ms: commit_timestamp(&actions, &times, version),
+                sources: appended(version, actions).map_err(|r| unavailable(version, r))?,
+            });
+            continue;
+        }
         if !enabled {
             return Err(unavailable(
                 version,
                 "the change data feed was not enabled at that version (delta.enableChangeDataFeed); read a range where it is".into(),
             ));
         }
-        let ict = actions.iter().find_map(|a| match a {
-            Action::CommitInfo(CommitInfo {
-                in_commit_timestamp: Some(t),
-                ..
-            }) => Some(*t),
-            _ => None,
-        });
         versions.push(VersionChanges {
             version,
-            timestamp_ms: ict
-                .or_else(|| times.get(&version).copied())
-                .unwrap_or_default(),
+            timestamp_ms: commit_timestamp(&actions, &times, version),
             sources: sources(actions),
         });
     }
@@ -512,6 +524,48 @@ async fn commit_times(storage: &crate::storage::Storage, start: i64) -> Result<B
     commits.sort_unstable();
     crate::log::timetravel::make_monotonic(&mut commits);
     Ok(commits.into_iter().collect())
+}
+
+/// A commit's time: its in-commit timestamp, else its file's (monotonic) time.
+fn commit_timestamp(actions: &[Action], times: &BTreeMap<i64, i64>, version: i64) -> i64 {
+    let ict = actions.iter().find_map(|a| match a {
+        Action::CommitInfo(CommitInfo {
+            in_commit_timestamp: Some(t),
+            ..
+        }) => Some(*t),
+        _ => None,
+    });
+    ict.or_else(|| times.get(&version).copied())
+        .unwrap_or_default()
+}
+
+/// The rows a commit appended (pure): its data-changing `add`s; a data-changing `remove` is
+/// the reason the commit cannot be read as appends.
+fn appended(version: i64, actions: Vec<Action>) -> std::result::Result<Vec<Source>, String> {
+    let operation = actions.iter().find_map(|a| match a {
+        Action::CommitInfo(ci) => ci.operation.clone(),
+        _ => None,
+    });
+    if actions
+        .iter()
+        .any(|a| matches!(a, Action::Remove(r) if r.data_change))
+    {
+        return Err(format!(
+            "version {version} ({}) changed or deleted rows, which an append-only read cannot follow; read the change data feed (delta.enableChangeDataFeed) or recompute from a snapshot",
+            operation.as_deref().unwrap_or("an unnamed commit")
+        ));
+    }
+    Ok(actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Add(file) if file.data_change => Some(Source::Rows {
+                file,
+                rows: FileRows::Live,
+                change: "insert",
+            }),
+            _ => None,
+        })
+        .collect())
 }
 
 /// What a commit's actions contribute to the feed (pure).

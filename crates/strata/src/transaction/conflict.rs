@@ -73,9 +73,15 @@ impl ReadSet {
         }
     }
 
-    /// True when the transaction neither read nor removed anything.
+    /// True when the transaction neither read nor removed anything. A row-level operation
+    /// that read no file still read the table through its predicate (a merge whose keys no
+    /// file can hold inserts them because it found none): it is not blind, so a concurrent
+    /// writer inserting the same keys conflicts with it, as in Delta.
     pub fn is_blind_append(&self) -> bool {
-        !self.read_whole_table && self.read_files.is_empty() && self.removed_files.is_empty()
+        !self.read_whole_table
+            && self.read_files.is_empty()
+            && self.removed_files.is_empty()
+            && self.read_predicate.is_none()
     }
 }
 

@@ -10,6 +10,7 @@
 //! twice.
 
 pub mod conflict;
+mod extras;
 pub(crate) mod hooks;
 pub(crate) mod row_tracking;
 
@@ -26,6 +27,7 @@ use crate::protocol::paths::{LogFileKind, commit_file_name};
 use crate::snapshot::{Snapshot, list_log, read_commit};
 use crate::storage::PutOutcome;
 use conflict::ReadSet;
+pub use extras::CommitExtras;
 use hooks::PostCommitHook;
 
 /// Engine identification written to `commitInfo.engineInfo`.

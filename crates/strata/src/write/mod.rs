@@ -12,13 +12,13 @@ use arrow::array::RecordBatch;
 use futures::{Stream, StreamExt};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::protocol::actions::{Action, Add, Remove, Txn};
+use crate::protocol::actions::{Action, Add, Remove};
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
-use crate::transaction::Transaction;
+use crate::transaction::{CommitExtras, Transaction};
 use create::{NewTable, TableDefinition};
 
 pub(crate) mod cdc;
@@ -170,8 +170,7 @@ pub struct WriteBuilder {
     latest: LatestSnapshot,
     input: Input,
     mode: WriteMode,
-    txn: Option<(String, i64)>,
-    commit_metadata: Map<String, Value>,
+    extras: CommitExtras,
     options: WriterOptions,
     max_retries: Option<u32>,
     expected_version: Option<i64>,
@@ -198,8 +197,7 @@ impl WriteBuilder {
             latest,
             input,
             mode: WriteMode::Append,
-            txn: None,
-            commit_metadata: Map::new(),
+            extras: CommitExtras::default(),
             options: WriterOptions::default(),
             max_retries: None,
             expected_version: None,
@@ -220,15 +218,23 @@ impl WriteBuilder {
 
     /// Makes the write idempotent: it is committed together with `txn(app_id, version)`, and
     /// skipped if the table already holds a version ≥ `version` for `app_id`
-    /// (`protocol/PROTOCOL.md#idempotent-writes`).
+    /// (`protocol/PROTOCOL.md#idempotent-writes`). Several application ids may be given (an
+    /// incremental job's cursors, one per source): the write is skipped when every one is
+    /// already at its version, and refused with a conflict when only some are.
     pub fn with_txn(mut self, app_id: impl Into<String>, version: i64) -> Self {
-        self.txn = Some((app_id.into(), version));
+        self.extras.add_txn(app_id, version);
         self
     }
 
     /// Attaches a custom field to the commit's `commitInfo` (e.g. a job id).
     pub fn with_commit_metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.commit_metadata.insert(key.into(), value.into());
+        self.extras.add_metadata(key, value);
+        self
+    }
+
+    /// Attaches `txn` versions and `commitInfo` fields at once (see [`CommitExtras`]).
+    pub fn with_commit_extras(mut self, extras: CommitExtras) -> Self {
+        self.extras = extras;
         self
     }
 
@@ -292,8 +298,7 @@ impl WriteBuilder {
             latest,
             input,
             mode,
-            txn,
-            commit_metadata,
+            extras,
             options,
             max_retries,
             expected_version,
@@ -302,8 +307,7 @@ impl WriteBuilder {
         let plan = CommitPlan {
             latest,
             mode,
-            txn,
-            commit_metadata,
+            extras,
             max_retries,
             expected_version,
         };
@@ -353,8 +357,7 @@ impl WriteBuilder {
 struct CommitPlan {
     latest: LatestSnapshot,
     mode: WriteMode,
-    txn: Option<(String, i64)>,
-    commit_metadata: Map<String, Value>,
+    extras: CommitExtras,
     max_retries: Option<u32>,
     expected_version: Option<i64>,
 }
@@ -374,9 +377,7 @@ impl CommitPlan {
                 reason: crate::error::ConflictReason::VersionMoved { expected },
             });
         }
-        if let Some((app_id, version)) = &self.txn
-            && snapshot.txn_version(app_id).is_some_and(|v| v >= *version)
-        {
+        if self.extras.already_applied(snapshot)? {
             return Ok(Some(WriteResult {
                 version: snapshot.version(),
                 attempts: 0,
@@ -439,22 +440,13 @@ impl CommitPlan {
             tx.add_actions(removes);
         }
         tx.add_actions(adds.into_iter().map(Action::Add));
-        if let Some((app_id, version)) = &self.txn {
-            tx.add_actions([Action::Txn(Txn {
-                app_id: app_id.clone(),
-                version: *version,
-                last_updated: Some(now),
-            })]);
-        }
         tx.set_metric("numFiles", num_files);
         tx.set_metric("numOutputRows", num_rows);
         tx.set_metric("numOutputBytes", num_bytes);
         if num_removed_files > 0 {
             tx.set_metric("numRemovedFiles", num_removed_files);
         }
-        for (k, v) in &self.commit_metadata {
-            tx.set_commit_metadata(k, v.clone());
-        }
+        self.extras.apply(&mut tx);
         let result = tx.commit().await?;
         self.latest.remember_committed(&result.snapshot);
         Ok(WriteResult {

@@ -14,6 +14,7 @@ mod deletion_vectors;
 mod diff_rows;
 mod dml_delete;
 mod dml_merge;
+mod dml_processes;
 mod dml_update;
 mod faults;
 pub mod fixtures;

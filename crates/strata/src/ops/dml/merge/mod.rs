@@ -41,8 +41,8 @@ use crate::read::RecordBatchStream;
 use crate::read::scan::{ScanBuilder, add_may_match};
 use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
-use crate::transaction::Transaction;
 use crate::transaction::conflict::ReadPredicate;
+use crate::transaction::{CommitExtras, Transaction};
 use crate::write::WriterOptions;
 use crate::write::cdc::write_cdc_files;
 use crate::write::write_stream_files;
@@ -76,6 +76,8 @@ pub struct MergeResult {
     pub num_target_deletion_vectors_added: u64,
     /// Change data files written.
     pub num_target_change_files_added: u64,
+    /// The table already held this merge's `txn` versions, so nothing was done.
+    pub already_applied: bool,
 }
 
 /// Where a merge's rows come from.
@@ -114,6 +116,7 @@ pub struct MergeBuilder {
     clauses: Vec<Written>,
     expected_version: Option<i64>,
     source_limit: usize,
+    extras: CommitExtras,
 }
 
 impl MergeBuilder {
@@ -133,6 +136,7 @@ impl MergeBuilder {
             clauses: Vec::new(),
             expected_version: None,
             source_limit: DEFAULT_SOURCE_LIMIT,
+            extras: CommitExtras::default(),
         }
     }
 
@@ -196,6 +200,31 @@ impl MergeBuilder {
         self.clause(Kind::BySourceDelete, build)
     }
 
+    /// Commits `txn(app_id, version)` with the merge, which is skipped (`already_applied`) when
+    /// the table already holds that version or a later one for `app_id`; several ids are all
+    /// committed, and the merge is refused with a conflict when only some are already there
+    /// (`protocol/PROTOCOL.md#idempotent-writes`).
+    pub fn with_txn(mut self, app_id: impl Into<String>, version: i64) -> Self {
+        self.extras.add_txn(app_id, version);
+        self
+    }
+
+    /// Attaches a custom field to the commit's `commitInfo`.
+    pub fn with_commit_metadata(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.extras.add_metadata(key, value);
+        self
+    }
+
+    /// Attaches `txn` versions and `commitInfo` fields at once (see [`CommitExtras`]).
+    pub fn with_commit_extras(mut self, extras: CommitExtras) -> Self {
+        self.extras = extras;
+        self
+    }
+
     /// Commits only on top of `version` (see
     /// [`WriteBuilder::with_expected_version`](crate::WriteBuilder::with_expected_version)).
     pub fn with_expected_version(mut self, version: i64) -> Self {
@@ -225,6 +254,12 @@ impl MergeBuilder {
         let source = collect_source(source, self.source_limit).await?;
         let snapshot = self.latest.get_confirmed().await?;
         snapshot.require_writable()?;
+        if self.extras.already_applied(&snapshot)? {
+            return Ok(MergeResult {
+                already_applied: true,
+                ..MergeResult::default()
+            });
+        }
         let location = snapshot.storage().location().to_string();
         let target = snapshot.arrow_schema();
         let source_schema = source.schema();
@@ -285,7 +320,8 @@ impl MergeBuilder {
         .try_collect()
         .await?;
         let outcome = context.finish(merged).await?;
-        if outcome.is_empty() {
+        // Nothing changed: nothing to commit, unless `txn`s must still record the work done.
+        if outcome.is_empty() && self.extras.txns().is_empty() {
             let mut result = outcome.result;
             result.version = None;
             return Ok(result);
@@ -301,6 +337,7 @@ impl MergeBuilder {
         if let Some(v) = self.expected_version {
             tx = tx.with_expected_version(v);
         }
+        self.extras.apply(&mut tx);
         tx.read_files(
             candidates
                 .iter()

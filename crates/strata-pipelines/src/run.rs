@@ -1,0 +1,413 @@
+//! Running a flow once (`protocol/PROTOCOL.md#pipelines`): read each source from the version
+//! after its cursor, transform, check expectations, and commit the output together with the
+//! advanced cursors and the lineage. A concurrent commit that wins the race (another runner
+//! of the same flow, or any conflicting writer) makes the run start over from the new cursors,
+//! so each source range is committed exactly once.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use serde_json::json;
+use strata::{
+    CHANGE_TYPE_COLUMN, COMMIT_TIMESTAMP_COLUMN, COMMIT_VERSION_COLUMN, CommitExtras, Snapshot,
+    Table, WriteMode,
+};
+
+use crate::error::PipelineError;
+use crate::expectations::{ExpectationCount, apply_expectations};
+use crate::flow::{Checked, Flow, FlowInput, ReadMode, Sink, SourceInput};
+use crate::lake::{Lake, TableName};
+use crate::lineage::{LINEAGE_KEY, Lineage, SourceRange, cursor_app_id};
+
+/// Runs of one flow that lose the race before giving up.
+const MAX_ATTEMPTS: u32 = 20;
+/// The `commitInfo` field with the run's expectation counts.
+pub const EXPECTATIONS_KEY: &str = "strata.expectations";
+
+/// What one run of a flow did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The flow.
+    pub flow: String,
+    /// Its target.
+    pub target: String,
+    /// The version committed; `None` when nothing was.
+    pub version: Option<i64>,
+    /// No source had a version the flow had not consumed.
+    pub up_to_date: bool,
+    /// Another runner committed these source ranges first; nothing more was done.
+    pub already_applied: bool,
+    /// Rows read from the sources.
+    pub rows_read: u64,
+    /// Rows written to the target (after `drop` expectations).
+    pub rows_written: u64,
+    /// Each expectation's violations.
+    pub expectations: Vec<ExpectationCount>,
+    /// The source ranges consumed.
+    pub sources: Vec<SourceRange>,
+    /// Attempts (more than 1 when a concurrent commit won a race).
+    pub attempts: u32,
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.up_to_date {
+            return write!(f, "{} -> {}: up to date", self.flow, self.target);
+        }
+        if self.already_applied {
+            return write!(
+                f,
+                "{} -> {}: already committed by another run",
+                self.flow, self.target
+            );
+        }
+        let ranges: Vec<String> = self
+            .sources
+            .iter()
+            .map(|s| match s.from_version {
+                Some(from) => format!("{} v{from}..={}", s.table, s.to_version),
+                None => format!("{} @v{}", s.table, s.to_version),
+            })
+            .collect();
+        write!(
+            f,
+            "{} -> {}: {} rows read ({}), {} written",
+            self.flow,
+            self.target,
+            self.rows_read,
+            ranges.join(", "),
+            self.rows_written
+        )?;
+        if let Some(v) = self.version {
+            write!(f, " as version {v}")?;
+        }
+        for e in self.expectations.iter().filter(|e| e.violations > 0) {
+            write!(f, "; {} violated {} times", e.name, e.violations)?;
+        }
+        Ok(())
+    }
+}
+
+/// One source, planned: where its cursor is and how far to read.
+struct PlannedSource {
+    name: TableName,
+    mode: ReadMode,
+    table: Table,
+    snapshot: Snapshot,
+    app_id: String,
+    cursor: Option<i64>,
+}
+
+impl PlannedSource {
+    fn end(&self) -> i64 {
+        self.snapshot.version()
+    }
+
+    /// Whether this run reads anything new from it.
+    fn advances(&self) -> bool {
+        self.cursor.is_none_or(|c| c < self.end())
+    }
+
+    /// The first version read, `None` for the whole snapshot.
+    fn first_version(&self) -> Option<i64> {
+        match (self.mode, self.cursor) {
+            (ReadMode::Snapshot, _) | (_, None) => None,
+            (_, Some(c)) => Some(c + 1),
+        }
+    }
+
+    fn range(&self) -> SourceRange {
+        SourceRange {
+            table: self.name.to_string(),
+            table_id: self.snapshot.metadata().id.clone(),
+            location: self.table.location().to_string(),
+            read: self.mode.as_str().to_string(),
+            from_version: self.first_version(),
+            to_version: self.end(),
+        }
+    }
+
+    /// Reads its rows for this run.
+    async fn read(&self) -> Result<Vec<RecordBatch>, PipelineError> {
+        let end = self.end();
+        let Some(from) = self.first_version() else {
+            let rows = self.snapshot.scan().collect().await?;
+            return Ok(match self.mode {
+                ReadMode::Changes => as_inserts(rows, end, self.snapshot.timestamp_ms())?,
+                _ => rows,
+            });
+        };
+        if from > end {
+            return Ok(Vec::new());
+        }
+        let changes = self.table.changes().from_version(from).to_version(end);
+        Ok(match self.mode {
+            ReadMode::Appends => without_change_columns(changes.appends_only().collect().await?)?,
+            _ => changes.collect().await?,
+        })
+    }
+}
+
+impl Flow {
+    /// Runs the flow once: reads what is new in its sources, transforms it, and commits the
+    /// output with the advanced cursors and the lineage, exactly once. A run with nothing new
+    /// commits nothing (`up_to_date`); a run whose ranges another runner committed first does
+    /// nothing (`already_applied`).
+    ///
+    /// # Errors
+    /// [`PipelineError::BadFlow`], [`PipelineError::BadTableName`] for a wrong definition;
+    /// [`PipelineError::Transform`]; [`PipelineError::ExpectationFailed`];
+    /// [`PipelineError::TooManyAttempts`]; table errors (a missing source, an update in a
+    /// source read as [`ReadMode::Appends`], duplicate keys for [`Sink::Upsert`], ...). Nothing
+    /// is committed on any error.
+    pub async fn run(&self, lake: &Lake) -> Result<RunReport, PipelineError> {
+        let checked = self.validate()?;
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.attempt(lake, &checked, attempt).await {
+                Err(PipelineError::Table(strata::Error::Conflict { .. })) => continue,
+                other => return other,
+            }
+        }
+        Err(PipelineError::TooManyAttempts {
+            flow: self.name.clone(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        lake: &Lake,
+        checked: &Checked,
+        attempt: u32,
+    ) -> Result<RunReport, PipelineError> {
+        let Checked {
+            target,
+            sources,
+            transform,
+        } = checked;
+        let target_table = open_if_exists(lake, target).await?;
+        let target_snapshot = match &target_table {
+            Some(t) => Some(t.snapshot().await?),
+            None => None,
+        };
+        let mut planned = Vec::with_capacity(sources.len());
+        for (name, mode) in sources {
+            let table = lake.open_table(name).await?;
+            let snapshot = table.snapshot().await?;
+            let app_id = cursor_app_id(&self.name, &snapshot.metadata().id);
+            let cursor = target_snapshot
+                .as_ref()
+                .and_then(|s| s.txn_version(&app_id));
+            planned.push(PlannedSource {
+                name: name.clone(),
+                mode: *mode,
+                table,
+                snapshot,
+                app_id,
+                cursor,
+            });
+        }
+        let mut report = RunReport {
+            flow: self.name.clone(),
+            target: target.to_string(),
+            version: None,
+            up_to_date: false,
+            already_applied: false,
+            rows_read: 0,
+            rows_written: 0,
+            expectations: Vec::new(),
+            sources: Vec::new(),
+            attempts: attempt,
+        };
+        if !planned.iter().any(PlannedSource::advances) {
+            report.up_to_date = true;
+            return Ok(report);
+        }
+
+        let mut input = FlowInput {
+            sources: Vec::with_capacity(planned.len()),
+        };
+        for source in &planned {
+            let rows = source.read().await?;
+            report.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            input.sources.push(SourceInput {
+                name: source.name.to_string(),
+                from_version: source.first_version(),
+                to_version: source.end(),
+                rows,
+            });
+        }
+        let output = transform(&input).map_err(|e| PipelineError::Transform {
+            flow: self.name.clone(),
+            message: e.to_string(),
+        })?;
+        let (kept, counts) = apply_expectations(&self.name, &self.expectations, output)?;
+        report.rows_written = kept.iter().map(|b| b.num_rows() as u64).sum();
+        report.expectations = counts;
+        report.sources = planned
+            .iter()
+            .filter(|s| s.advances() || s.mode == ReadMode::Snapshot)
+            .map(PlannedSource::range)
+            .collect();
+
+        let mut extras = CommitExtras::default();
+        for source in planned.iter().filter(|s| s.advances()) {
+            extras.add_txn(source.app_id.clone(), source.end());
+        }
+        let lineage = Lineage {
+            flow: self.name.clone(),
+            transform_version: self.transform_version.clone(),
+            sink: self.sink.as_str().to_string(),
+            sources: report.sources.clone(),
+        };
+        extras.add_metadata(LINEAGE_KEY, json!(lineage));
+        extras.add_metadata(EXPECTATIONS_KEY, json!(report.expectations));
+
+        let Some(table) = (match target_table {
+            Some(t) => Some(t),
+            None => self.create_target(lake, target, &kept).await?,
+        }) else {
+            // No output and no target yet: nothing to record the cursors in; the next run
+            // reads the same ranges again.
+            return Ok(report);
+        };
+        let (version, already_applied) = self.commit(&table, kept, extras).await?;
+        report.version = (!already_applied).then_some(version);
+        report.already_applied = already_applied;
+        Ok(report)
+    }
+
+    /// Creates the target with the output's schema (and the flow's partitioning), or opens it
+    /// when a concurrent runner just did; `None` when there is no output to take a schema from.
+    async fn create_target(
+        &self,
+        lake: &Lake,
+        target: &TableName,
+        output: &[RecordBatch],
+    ) -> Result<Option<Table>, PipelineError> {
+        let Some(schema) = output.first().map(RecordBatch::schema) else {
+            return Ok(None);
+        };
+        let created = lake
+            .create_builder(target)
+            .with_arrow_schema(&schema)?
+            .with_partition_columns(self.partition_columns.clone())
+            .execute()
+            .await;
+        match created {
+            Ok(table) => Ok(Some(table)),
+            Err(strata::Error::TableExists { .. }) => Ok(Some(lake.open_table(target).await?)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Commits the output with `extras` through the sink; returns the version and whether the
+    /// table already held the cursors.
+    async fn commit(
+        &self,
+        table: &Table,
+        output: Vec<RecordBatch>,
+        extras: CommitExtras,
+    ) -> Result<(i64, bool), PipelineError> {
+        match &self.sink {
+            Sink::Append | Sink::FullRefresh => {
+                let mode = match self.sink {
+                    Sink::FullRefresh => WriteMode::Overwrite,
+                    _ => WriteMode::Append,
+                };
+                let output: Vec<RecordBatch> =
+                    output.into_iter().filter(|b| b.num_rows() > 0).collect();
+                let result = table
+                    .write(output)
+                    .with_mode(mode)
+                    .with_commit_extras(extras)
+                    .execute()
+                    .await?;
+                Ok((result.version, result.already_applied))
+            }
+            Sink::Upsert { keys } => {
+                if keys.is_empty() {
+                    return Err(PipelineError::BadFlow {
+                        flow: self.name.clone(),
+                        reason: "an upsert needs at least one key column".into(),
+                    });
+                }
+                let on = keys
+                    .iter()
+                    .map(|k| format!("target.`{k}` = source.`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                let output: Vec<RecordBatch> =
+                    output.into_iter().filter(|b| b.num_rows() > 0).collect();
+                let result = table
+                    .merge(output, on.as_str())
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .with_commit_extras(extras)
+                    .execute()
+                    .await?;
+                let version = result.version.unwrap_or(-1);
+                Ok((version, result.already_applied))
+            }
+        }
+    }
+}
+
+/// Opens `name`, `None` when there is no table there yet.
+async fn open_if_exists(lake: &Lake, name: &TableName) -> Result<Option<Table>, PipelineError> {
+    match lake.open_table(name).await {
+        Ok(table) => Ok(Some(table)),
+        Err(PipelineError::Table(strata::Error::NotATable { .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A snapshot's rows as change feed rows: every one an `insert` at `version`.
+fn as_inserts(
+    rows: Vec<RecordBatch>,
+    version: i64,
+    timestamp_ms: i64,
+) -> Result<Vec<RecordBatch>, PipelineError> {
+    rows.into_iter()
+        .map(|batch| {
+            let n = batch.num_rows();
+            let mut fields: Vec<Field> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new(CHANGE_TYPE_COLUMN, DataType::Utf8, true));
+            fields.push(Field::new(COMMIT_VERSION_COLUMN, DataType::Int64, false));
+            fields.push(Field::new(
+                COMMIT_TIMESTAMP_COLUMN,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ));
+            let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+            columns.push(Arc::new(StringArray::from(vec!["insert"; n])));
+            columns.push(Arc::new(Int64Array::from(vec![version; n])));
+            columns.push(Arc::new(
+                TimestampMicrosecondArray::from(vec![timestamp_ms.saturating_mul(1000); n])
+                    .with_timezone("UTC"),
+            ));
+            Ok(RecordBatch::try_new(
+                Arc::new(Schema::new(fields)),
+                columns,
+            )?)
+        })
+        .collect()
+}
+
+/// Change feed rows without the three change columns.
+fn without_change_columns(rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, PipelineError> {
+    rows.into_iter()
+        .map(|batch| {
+            let keep: Vec<usize> = (0..batch.num_columns().saturating_sub(3)).collect();
+            Ok(batch.project(&keep)?)
+        })
+        .collect()
+}

@@ -1,0 +1,453 @@
+//! Flows end to end on a local lake: bronze appends → silver upsert with expectations → gold
+//! recompute, incrementally; racing runners; refusals that commit nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use strata::Table;
+use strata_pipelines::{
+    EXPECTATIONS_KEY, Expectation, Flow, Lake, PipelineError, ReadMode, Sink, cursor_app_id,
+    lineage_at,
+};
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("carrier", DataType::Utf8, false),
+        Field::new("delay", DataType::Int64, true),
+    ]))
+}
+
+/// Flights `(id, carrier, delay)`.
+fn flights(rows: &[(i64, &str, Option<i64>)]) -> RecordBatch {
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+fn generated(ids: std::ops::Range<i64>, shift: i64) -> Vec<(i64, &'static str, Option<i64>)> {
+    const CARRIERS: [&str; 3] = ["AA", "DL", "UA"];
+    ids.map(|i| {
+        let delay = (i % 17 != 0).then_some((i * 7 + shift) % 200);
+        (i, CARRIERS[(i % 3) as usize], delay)
+    })
+    .collect()
+}
+
+async fn bronze(lake: &Lake) -> Table {
+    lake.create_table("bronze.flights")
+        .unwrap()
+        .with_arrow_schema(&schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap()
+}
+
+/// `id -> (carrier, delay)` of every row of a table.
+async fn rows_of(table: &Table) -> BTreeMap<i64, (String, Option<i64>)> {
+    let batches = table
+        .snapshot()
+        .await
+        .unwrap()
+        .scan()
+        .collect()
+        .await
+        .unwrap();
+    let mut rows = BTreeMap::new();
+    for b in &batches {
+        let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        let carriers = b.column_by_name("carrier").unwrap().as_string::<i32>();
+        let delays = b
+            .column_by_name("delay")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let delay = delays.is_valid(i).then(|| delays.value(i));
+            let old = rows.insert(ids.value(i), (carriers.value(i).to_string(), delay));
+            assert!(old.is_none(), "id {} twice", ids.value(i));
+        }
+    }
+    rows
+}
+
+/// The silver flow: bronze's new rows, the last of each id, without null delays.
+fn silver_flow() -> Flow {
+    Flow::new("clean_flights", "silver.flights")
+        .source("bronze.flights", ReadMode::Appends)
+        .expect(Expectation::drop("has_delay", "delay IS NOT NULL"))
+        .expect(Expectation::warn("not_late", "delay < 150"))
+        .transform(|input| {
+            let mut last: BTreeMap<i64, (String, Option<i64>)> = BTreeMap::new();
+            for b in input.rows("bronze.flights") {
+                let ids = b.column(0).as_primitive::<Int64Type>();
+                let carriers = b.column(1).as_string::<i32>();
+                let delays = b.column(2).as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    let delay = delays.is_valid(i).then(|| delays.value(i));
+                    last.insert(ids.value(i), (carriers.value(i).to_string(), delay));
+                }
+            }
+            let rows: Vec<(i64, &str, Option<i64>)> = last
+                .iter()
+                .map(|(id, (c, d))| (*id, c.as_str(), *d))
+                .collect();
+            Ok(vec![flights(&rows)])
+        })
+        .transform_version("v1")
+        .sink(Sink::Upsert {
+            keys: vec!["id".into()],
+        })
+}
+
+/// The gold flow: flights and total delay per carrier, recomputed from silver.
+fn gold_flow() -> Flow {
+    Flow::new("delay_by_carrier", "gold.delay_by_carrier")
+        .source("silver.flights", ReadMode::Snapshot)
+        .transform(|input| {
+            let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            for b in input.rows("silver.flights") {
+                let carriers = b.column_by_name("carrier").unwrap().as_string::<i32>();
+                let delays = b
+                    .column_by_name("delay")
+                    .unwrap()
+                    .as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    let t = totals.entry(carriers.value(i).to_string()).or_default();
+                    t.0 += 1;
+                    t.1 += delays.value(i);
+                }
+            }
+            Ok(vec![gold_batch(&totals)])
+        })
+        .sink(Sink::FullRefresh)
+}
+
+fn gold_batch(totals: &BTreeMap<String, (i64, i64)>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("carrier", DataType::Utf8, false),
+        Field::new("flights", DataType::Int64, false),
+        Field::new("total_delay", DataType::Int64, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(totals.keys())),
+            Arc::new(Int64Array::from_iter_values(totals.values().map(|t| t.0))),
+            Arc::new(Int64Array::from_iter_values(totals.values().map(|t| t.1))),
+        ],
+    )
+    .unwrap()
+}
+
+/// What silver must hold: the last bronze row of each id, where its delay is not null.
+fn expected_silver(
+    bronze_rows: &[(i64, &str, Option<i64>)],
+) -> BTreeMap<i64, (String, Option<i64>)> {
+    let mut model = BTreeMap::new();
+    for (id, carrier, delay) in bronze_rows {
+        if delay.is_some() {
+            model.insert(*id, (carrier.to_string(), *delay));
+        }
+    }
+    model
+}
+
+async fn gold_totals(table: &Table) -> BTreeMap<String, (i64, i64)> {
+    let mut totals = BTreeMap::new();
+    for b in table
+        .snapshot()
+        .await
+        .unwrap()
+        .scan()
+        .collect()
+        .await
+        .unwrap()
+    {
+        let carriers = b.column(0).as_string::<i32>();
+        let flights = b.column(1).as_primitive::<Int64Type>();
+        let delays = b.column(2).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            totals.insert(
+                carriers.value(i).to_string(),
+                (flights.value(i), delays.value(i)),
+            );
+        }
+    }
+    totals
+}
+
+fn totals_of(silver: &BTreeMap<i64, (String, Option<i64>)>) -> BTreeMap<String, (i64, i64)> {
+    let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (carrier, delay) in silver.values() {
+        let t = totals.entry(carrier.clone()).or_default();
+        t.0 += 1;
+        t.1 += delay.unwrap_or(0);
+    }
+    totals
+}
+
+#[tokio::test]
+async fn bronze_to_silver_to_gold_incrementally_with_lineage_and_cursors() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap());
+    let bronze = bronze(&lake).await;
+    let mut landed = generated(0..100, 0);
+    bronze.append([flights(&landed)]).await.unwrap(); // bronze v1
+
+    let first = silver_flow().run(&lake).await.unwrap();
+    assert_eq!(first.rows_read, 100);
+    assert_eq!(
+        first.sources[0].from_version, None,
+        "a first run bootstraps"
+    );
+    let silver = lake.table("silver.flights").await.unwrap();
+    assert_eq!(rows_of(&silver).await, expected_silver(&landed));
+    let dropped = 100 - expected_silver(&landed).len() as u64;
+    assert_eq!(first.expectations[0].violations, dropped);
+    assert_eq!(first.rows_written, 100 - dropped);
+    gold_flow().run(&lake).await.unwrap();
+    let gold = lake.table("gold.delay_by_carrier").await.unwrap();
+    assert_eq!(gold_totals(&gold).await, totals_of(&rows_of(&silver).await));
+
+    // Late corrections of ids 10..20 and new flights 100..150 arrive in two commits.
+    let corrections = generated(10..20, 55);
+    let new = generated(100..150, 0);
+    bronze.append([flights(&corrections)]).await.unwrap(); // v2
+    bronze.append([flights(&new)]).await.unwrap(); // v3
+    landed.extend(corrections);
+    landed.extend(new);
+    let second = silver_flow().run(&lake).await.unwrap();
+    assert_eq!(second.rows_read, 60, "only the new rows are read");
+    assert_eq!(
+        (second.sources[0].from_version, second.sources[0].to_version),
+        (Some(2), 3)
+    );
+    assert_eq!(rows_of(&silver).await, expected_silver(&landed));
+    gold_flow().run(&lake).await.unwrap();
+    assert_eq!(gold_totals(&gold).await, totals_of(&rows_of(&silver).await));
+
+    // Nothing new: nothing read, nothing committed.
+    let silver_version = silver.version().await.unwrap();
+    let gold_version = gold.version().await.unwrap();
+    let idle = silver_flow().run(&lake).await.unwrap();
+    assert!(idle.up_to_date, "{idle}");
+    assert!(gold_flow().run(&lake).await.unwrap().up_to_date);
+    assert_eq!(silver.version().await.unwrap(), silver_version);
+    assert_eq!(gold.version().await.unwrap(), gold_version);
+
+    // The cursor is a Delta txn action: appId from the flow and the source table's id.
+    let bronze_id = bronze.snapshot().await.unwrap().metadata().id.clone();
+    let silver_snapshot = silver.snapshot().await.unwrap();
+    assert_eq!(
+        silver_snapshot.txn_version(&cursor_app_id("clean_flights", &bronze_id)),
+        Some(3)
+    );
+    // Lineage: gold's version came from silver's, which came from bronze v2..=3.
+    let gold_lineage = lineage_at(&gold, gold_version).await.unwrap().unwrap();
+    assert_eq!(gold_lineage.flow, "delay_by_carrier");
+    assert_eq!(gold_lineage.sources[0].table, "silver.flights");
+    assert_eq!(gold_lineage.sources[0].to_version, silver_version);
+    let silver_lineage = lineage_at(&silver, silver_version).await.unwrap().unwrap();
+    assert_eq!(silver_lineage.transform_version.as_deref(), Some("v1"));
+    assert_eq!(silver_lineage.sources[0].table_id, bronze_id);
+    assert_eq!(silver_lineage.sources[0].from_version, Some(2));
+    assert_eq!(silver_lineage.sources[0].to_version, 3);
+    assert!(lineage_at(&bronze, 1).await.unwrap().is_none());
+    // Expectation counts are in the commit.
+    let entry = &silver.history(Some(1)).await.unwrap()[0];
+    let counts = &entry.user_metadata[EXPECTATIONS_KEY];
+    assert_eq!(counts[0]["name"], "has_delay");
+    assert_eq!(counts[0]["action"], "drop");
+    assert_eq!(counts[1]["violations"], second.expectations[1].violations);
+    // The layer is a table property.
+    let properties = &silver_snapshot.metadata().configuration;
+    assert_eq!(
+        properties.get("strata.layer").map(String::as_str),
+        Some("silver")
+    );
+}
+
+#[tokio::test]
+async fn racing_runners_commit_each_source_range_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap());
+    let bronze = bronze(&lake).await;
+    let copy = Flow::new("copy", "silver.copy")
+        .source("bronze.flights", ReadMode::Appends)
+        .transform(|input| Ok(input.rows("bronze.flights").to_vec()));
+    let mut committed_runs = 0;
+    for round in 0..6i64 {
+        bronze
+            .append([flights(&generated(round * 20..round * 20 + 20, 0))])
+            .await
+            .unwrap();
+        let runners: Vec<_> = (0..3)
+            .map(|_| {
+                let (flow, lake) = (copy.clone(), lake.clone());
+                tokio::spawn(async move { flow.run(&lake).await })
+            })
+            .collect();
+        for runner in runners {
+            let report = runner.await.unwrap().unwrap();
+            if report.version.is_some() {
+                committed_runs += 1;
+            }
+        }
+    }
+    let silver = lake.table("silver.copy").await.unwrap();
+    let rows = rows_of(&silver).await; // panics on a duplicate id
+    assert_eq!(rows.len(), 120);
+    assert_eq!(
+        rows_of(&bronze).await.keys().collect::<BTreeSet<_>>(),
+        rows.keys().collect()
+    );
+    assert!(
+        (1..=6).contains(&committed_runs),
+        "{committed_runs}"
+    );
+}
+
+#[tokio::test]
+async fn failures_commit_nothing_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap());
+    let bronze = bronze(&lake).await;
+    bronze
+        .append([flights(&generated(0..10, 0))])
+        .await
+        .unwrap();
+    let base = Flow::new("strict", "silver.strict")
+        .source("bronze.flights", ReadMode::Appends)
+        .transform(|input| Ok(input.rows("bronze.flights").to_vec()));
+
+    // A `fail` expectation: the run is refused, naming the expectation and a row.
+    let err = base
+        .clone()
+        .expect(Expectation::fail("has_delay", "delay IS NOT NULL"))
+        .run(&lake)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PipelineError::ExpectationFailed { violations: 1, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("id: 0"), "{err}");
+    assert!(
+        lake.table("silver.strict").await.is_err(),
+        "nothing created"
+    );
+
+    // A failing transform.
+    let err = Flow::new("broken", "silver.strict")
+        .source("bronze.flights", ReadMode::Appends)
+        .transform(|_| Err("no such lookup table".into()))
+        .run(&lake)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no such lookup table"), "{err}");
+
+    // A bad definition.
+    let err = Flow::new("loop", "bronze.flights")
+        .source("bronze.flights", ReadMode::Appends)
+        .transform(|_| Ok(vec![]))
+        .run(&lake)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PipelineError::BadFlow { .. }), "{err:?}");
+
+    // An append-only read refuses a source that deleted rows, naming the version.
+    base.run(&lake).await.unwrap();
+    bronze
+        .delete()
+        .with_predicate("id < 3")
+        .execute()
+        .await
+        .unwrap(); // v2
+    let err = base.run(&lake).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("version 2") && text.contains("DELETE"),
+        "{text}"
+    );
+    let strict = lake.table("silver.strict").await.unwrap();
+    assert_eq!(rows_of(&strict).await.len(), 10);
+}
+
+#[tokio::test]
+async fn a_change_feed_source_sees_updates_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap());
+    let bronze = lake
+        .create_table("bronze.accounts")
+        .unwrap()
+        .with_arrow_schema(&schema())
+        .unwrap()
+        .with_property("delta.enableChangeDataFeed", "true")
+        .execute()
+        .await
+        .unwrap();
+    bronze.append([flights(&generated(0..5, 0))]).await.unwrap();
+    let audit = Flow::new("audit", "silver.audit")
+        .source("bronze.accounts", ReadMode::Changes)
+        .transform(|input| Ok(input.rows("bronze.accounts").to_vec()));
+    let first = audit.run(&lake).await.unwrap();
+    assert_eq!(first.rows_written, 5);
+    bronze
+        .delete()
+        .with_predicate("id = 1")
+        .execute()
+        .await
+        .unwrap();
+    bronze
+        .update()
+        .with_predicate("id = 2")
+        .set("delay", "delay + 1000")
+        .execute()
+        .await
+        .unwrap();
+    let second = audit.run(&lake).await.unwrap();
+    assert_eq!(second.rows_read, 3, "{second}");
+    let table = lake.table("silver.audit").await.unwrap();
+    let mut kinds = Vec::new();
+    for b in table
+        .snapshot()
+        .await
+        .unwrap()
+        .scan()
+        .collect()
+        .await
+        .unwrap()
+    {
+        let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        let kind = b.column_by_name("_change_type").unwrap().as_string::<i32>();
+        for i in 0..b.num_rows() {
+            kinds.push((ids.value(i), kind.value(i).to_string()));
+        }
+    }
+    kinds.sort();
+    let changed: Vec<_> = kinds
+        .iter()
+        .filter(|(id, _)| *id == 1 || *id == 2)
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            &(1, "delete".to_string()),
+            &(1, "insert".to_string()),
+            &(2, "insert".to_string()),
+            &(2, "update_postimage".to_string()),
+            &(2, "update_preimage".to_string()),
+        ]
+    );
+}
