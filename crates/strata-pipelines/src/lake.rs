@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
-use strata::{CreateBuilder, Table};
+use object_store::ObjectStore;
+use strata::{CreateBuilder, Storage, Table};
 
 use crate::error::PipelineError;
 
@@ -88,11 +90,21 @@ impl fmt::Display for TableName {
 }
 
 /// A lake root (a local directory or an object-store URI) and the options to open its tables
-/// with. Opening does no I/O.
-#[derive(Debug, Clone)]
+/// with, or a prefix in a caller-supplied object store. Opening does no I/O.
+#[derive(Clone)]
 pub struct Lake {
     root: String,
     options: HashMap<String, String>,
+    store: Option<Arc<dyn ObjectStore>>,
+}
+
+impl fmt::Debug for Lake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lake")
+            .field("root", &self.root)
+            .field("custom_store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Lake {
@@ -101,6 +113,17 @@ impl Lake {
         Lake {
             root: root.into().trim_end_matches('/').to_string(),
             options: HashMap::new(),
+            store: None,
+        }
+    }
+
+    /// The lake under `prefix` in `store` (a custom or instrumented object store); table
+    /// locations in messages are `prefix/layer/name`.
+    pub fn on_store(store: Arc<dyn ObjectStore>, prefix: impl Into<String>) -> Lake {
+        Lake {
+            root: prefix.into().trim_matches('/').to_string(),
+            options: HashMap::new(),
+            store: Some(store),
         }
     }
 
@@ -129,7 +152,23 @@ impl Lake {
     }
 
     pub(crate) async fn open_table(&self, name: &TableName) -> Result<Table, PipelineError> {
-        Ok(Table::open_with_options(self.location(name), self.options.clone()).await?)
+        Ok(match self.storage(name)? {
+            Some(storage) => Table::open_storage(storage).await?,
+            None => Table::open_with_options(self.location(name), self.options.clone()).await?,
+        })
+    }
+
+    /// The table's storage on the custom store, `None` for a lake opened by URI.
+    fn storage(&self, name: &TableName) -> Result<Option<Storage>, PipelineError> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let location = self.location(name);
+        Ok(Some(Storage::from_store(
+            store.clone(),
+            &location,
+            location.clone(),
+        )?))
     }
 
     /// Starts creating a table by name, with its layer in the `strata.layer` property.
@@ -137,13 +176,17 @@ impl Lake {
     /// # Errors
     /// [`PipelineError::BadTableName`].
     pub fn create_table(&self, name: &str) -> Result<CreateBuilder, PipelineError> {
-        Ok(self.create_builder(&TableName::parse(name)?))
+        self.create_builder(&TableName::parse(name)?)
     }
 
-    pub(crate) fn create_builder(&self, name: &TableName) -> CreateBuilder {
-        Table::create(self.location(name))
+    pub(crate) fn create_builder(&self, name: &TableName) -> Result<CreateBuilder, PipelineError> {
+        let mut builder = Table::create(self.location(name))
             .with_options(self.options.clone())
-            .with_property(LAYER_PROPERTY, name.layer.as_str())
+            .with_property(LAYER_PROPERTY, name.layer.as_str());
+        if let Some(storage) = self.storage(name)? {
+            builder = builder.with_storage(storage);
+        }
+        Ok(builder)
     }
 }
 

@@ -292,7 +292,7 @@ impl Flow {
             return Ok(None);
         };
         let created = lake
-            .create_builder(target)
+            .create_builder(target)?
             .with_arrow_schema(&schema)?
             .with_partition_columns(self.partition_columns.clone())
             .execute()

@@ -1,201 +1,17 @@
 //! Flows end to end on a local lake: bronze appends → silver upsert with expectations → gold
 //! recompute, incrementally; racing runners; refusals that commit nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+mod common;
 
-use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use strata::Table;
+use std::collections::BTreeSet;
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use strata_pipelines::{
-    EXPECTATIONS_KEY, Expectation, Flow, Lake, PipelineError, ReadMode, Sink, cursor_app_id,
-    lineage_at,
+    EXPECTATIONS_KEY, Expectation, Flow, Lake, PipelineError, ReadMode, cursor_app_id, lineage_at,
 };
 
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("carrier", DataType::Utf8, false),
-        Field::new("delay", DataType::Int64, true),
-    ]))
-}
-
-/// Flights `(id, carrier, delay)`.
-fn flights(rows: &[(i64, &str, Option<i64>)]) -> RecordBatch {
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
-            Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap()
-}
-
-fn generated(ids: std::ops::Range<i64>, shift: i64) -> Vec<(i64, &'static str, Option<i64>)> {
-    const CARRIERS: [&str; 3] = ["AA", "DL", "UA"];
-    ids.map(|i| {
-        let delay = (i % 17 != 0).then_some((i * 7 + shift) % 200);
-        (i, CARRIERS[(i % 3) as usize], delay)
-    })
-    .collect()
-}
-
-async fn bronze(lake: &Lake) -> Table {
-    lake.create_table("bronze.flights")
-        .unwrap()
-        .with_arrow_schema(&schema())
-        .unwrap()
-        .execute()
-        .await
-        .unwrap()
-}
-
-/// `id -> (carrier, delay)` of every row of a table.
-async fn rows_of(table: &Table) -> BTreeMap<i64, (String, Option<i64>)> {
-    let batches = table
-        .snapshot()
-        .await
-        .unwrap()
-        .scan()
-        .collect()
-        .await
-        .unwrap();
-    let mut rows = BTreeMap::new();
-    for b in &batches {
-        let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
-        let carriers = b.column_by_name("carrier").unwrap().as_string::<i32>();
-        let delays = b
-            .column_by_name("delay")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            let delay = delays.is_valid(i).then(|| delays.value(i));
-            let old = rows.insert(ids.value(i), (carriers.value(i).to_string(), delay));
-            assert!(old.is_none(), "id {} twice", ids.value(i));
-        }
-    }
-    rows
-}
-
-/// The silver flow: bronze's new rows, the last of each id, without null delays.
-fn silver_flow() -> Flow {
-    Flow::new("clean_flights", "silver.flights")
-        .source("bronze.flights", ReadMode::Appends)
-        .expect(Expectation::drop("has_delay", "delay IS NOT NULL"))
-        .expect(Expectation::warn("not_late", "delay < 150"))
-        .transform(|input| {
-            let mut last: BTreeMap<i64, (String, Option<i64>)> = BTreeMap::new();
-            for b in input.rows("bronze.flights") {
-                let ids = b.column(0).as_primitive::<Int64Type>();
-                let carriers = b.column(1).as_string::<i32>();
-                let delays = b.column(2).as_primitive::<Int64Type>();
-                for i in 0..b.num_rows() {
-                    let delay = delays.is_valid(i).then(|| delays.value(i));
-                    last.insert(ids.value(i), (carriers.value(i).to_string(), delay));
-                }
-            }
-            let rows: Vec<(i64, &str, Option<i64>)> = last
-                .iter()
-                .map(|(id, (c, d))| (*id, c.as_str(), *d))
-                .collect();
-            Ok(vec![flights(&rows)])
-        })
-        .transform_version("v1")
-        .sink(Sink::Upsert {
-            keys: vec!["id".into()],
-        })
-}
-
-/// The gold flow: flights and total delay per carrier, recomputed from silver.
-fn gold_flow() -> Flow {
-    Flow::new("delay_by_carrier", "gold.delay_by_carrier")
-        .source("silver.flights", ReadMode::Snapshot)
-        .transform(|input| {
-            let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-            for b in input.rows("silver.flights") {
-                let carriers = b.column_by_name("carrier").unwrap().as_string::<i32>();
-                let delays = b
-                    .column_by_name("delay")
-                    .unwrap()
-                    .as_primitive::<Int64Type>();
-                for i in 0..b.num_rows() {
-                    let t = totals.entry(carriers.value(i).to_string()).or_default();
-                    t.0 += 1;
-                    t.1 += delays.value(i);
-                }
-            }
-            Ok(vec![gold_batch(&totals)])
-        })
-        .sink(Sink::FullRefresh)
-}
-
-fn gold_batch(totals: &BTreeMap<String, (i64, i64)>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("carrier", DataType::Utf8, false),
-        Field::new("flights", DataType::Int64, false),
-        Field::new("total_delay", DataType::Int64, false),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from_iter_values(totals.keys())),
-            Arc::new(Int64Array::from_iter_values(totals.values().map(|t| t.0))),
-            Arc::new(Int64Array::from_iter_values(totals.values().map(|t| t.1))),
-        ],
-    )
-    .unwrap()
-}
-
-/// What silver must hold: the last bronze row of each id, where its delay is not null.
-fn expected_silver(
-    bronze_rows: &[(i64, &str, Option<i64>)],
-) -> BTreeMap<i64, (String, Option<i64>)> {
-    let mut model = BTreeMap::new();
-    for (id, carrier, delay) in bronze_rows {
-        if delay.is_some() {
-            model.insert(*id, (carrier.to_string(), *delay));
-        }
-    }
-    model
-}
-
-async fn gold_totals(table: &Table) -> BTreeMap<String, (i64, i64)> {
-    let mut totals = BTreeMap::new();
-    for b in table
-        .snapshot()
-        .await
-        .unwrap()
-        .scan()
-        .collect()
-        .await
-        .unwrap()
-    {
-        let carriers = b.column(0).as_string::<i32>();
-        let flights = b.column(1).as_primitive::<Int64Type>();
-        let delays = b.column(2).as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            totals.insert(
-                carriers.value(i).to_string(),
-                (flights.value(i), delays.value(i)),
-            );
-        }
-    }
-    totals
-}
-
-fn totals_of(silver: &BTreeMap<i64, (String, Option<i64>)>) -> BTreeMap<String, (i64, i64)> {
-    let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (carrier, delay) in silver.values() {
-        let t = totals.entry(carrier.clone()).or_default();
-        t.0 += 1;
-        t.1 += delay.unwrap_or(0);
-    }
-    totals
-}
+use common::*;
 
 #[tokio::test]
 async fn bronze_to_silver_to_gold_incrementally_with_lineage_and_cursors() {
@@ -312,10 +128,7 @@ async fn racing_runners_commit_each_source_range_exactly_once() {
         rows_of(&bronze).await.keys().collect::<BTreeSet<_>>(),
         rows.keys().collect()
     );
-    assert!(
-        (1..=6).contains(&committed_runs),
-        "{committed_runs}"
-    );
+    assert!((1..=6).contains(&committed_runs), "{committed_runs}");
 }
 
 #[tokio::test]

@@ -30,11 +30,23 @@ pub(super) async fn load(storage: &Storage, version: Option<i64>) -> Result<Snap
         }
         None => TableState::new(),
     };
-    let timestamp_ms = listing
+    // The commit's time as time travel sees it (`log/timetravel.rs`): made strictly
+    // increasing over the listed commits, so a version and a timestamp read back agree.
+    let mut times: Vec<(i64, i64)> = listing
         .commits
-        .get(&segment.version)
-        .or_else(|| segment.checkpoint.as_ref().and_then(|(_, p)| p.first()))
-        .map(|f| f.last_modified_ms)
+        .values()
+        .filter(|f| f.version <= segment.version)
+        .map(|f| (f.version, f.last_modified_ms))
+        .collect();
+    make_monotonic(&mut times);
+    let timestamp_ms = times
+        .last()
+        .filter(|(v, _)| *v == segment.version)
+        .map(|(_, t)| *t)
+        .or_else(|| {
+            let checkpoint = segment.checkpoint.as_ref().and_then(|(_, p)| p.first());
+            checkpoint.map(|f| f.last_modified_ms)
+        })
         .unwrap_or_default();
     replay_commits(storage, &mut state, &segment.commits).await?;
     Snapshot::from_state(storage.clone(), state, timestamp_ms)
@@ -109,7 +121,9 @@ pub(super) async fn refresh(snapshot: &Snapshot) -> Result<Snapshot> {
         return load(storage, None).await;
     }
     let mut state = snapshot.state().clone();
-    let timestamp_ms = newer.last().map(|f| f.last_modified_ms).unwrap_or_default();
+    let timestamp_ms = newer.iter().fold(snapshot.timestamp_ms(), |previous, f| {
+        f.last_modified_ms.max(previous + 1)
+    });
     replay_commits(storage, &mut state, &newer).await?;
     Snapshot::from_state(storage.clone(), state, timestamp_ms)
 }

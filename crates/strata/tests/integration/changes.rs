@@ -280,3 +280,49 @@ async fn a_range_the_feed_does_not_cover_is_refused_by_version() {
         .unwrap_err();
     assert!(matches!(err, Error::VersionNotFound { .. }), "{err}");
 }
+
+/// Commits written within one millisecond (same file time): a version's timestamp is the one
+/// time travel uses (one millisecond after its predecessor), so reading changes or a snapshot
+/// from a version's own timestamp starts at that version.
+#[tokio::test]
+async fn commits_with_one_file_time_read_back_by_their_own_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_str().unwrap().to_string();
+    let table = Table::create(location.as_str())
+        .with_arrow_schema(&ids(0..1).schema())
+        .unwrap()
+        .with_property("delta.enableChangeDataFeed", "true")
+        .execute()
+        .await
+        .unwrap();
+    table.append([ids(0..3)]).await.unwrap(); // v1
+    table.append([ids(3..5)]).await.unwrap(); // v2
+    let same = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000);
+    for v in 0..=2 {
+        let file = dir.path().join(format!("t/_delta_log/{v:020}.json"));
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(same)
+            .unwrap();
+    }
+    let table = Table::open(&location).await.unwrap();
+    let v1 = table.snapshot_at_version(1).await.unwrap().timestamp();
+    let v2 = table.snapshot_at_version(2).await.unwrap().timestamp();
+    assert!(v2 > v1, "{v1} {v2}");
+    assert_eq!(table.snapshot().await.unwrap().timestamp(), v2);
+    assert_eq!(table.snapshot_at_timestamp(v2).await.unwrap().version(), 2);
+    assert_eq!(table.snapshot_at_timestamp(v1).await.unwrap().version(), 1);
+    let from_v2 = table
+        .changes()
+        .from_timestamp(v2)
+        .to_version(2)
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        change_rows(&from_v2, &["id", "_change_type", "_commit_version"]),
+        expected(&["3|insert|2", "4|insert|2"])
+    );
+}
