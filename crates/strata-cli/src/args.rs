@@ -152,6 +152,30 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Walk a lake table's lineage upstream: which versions of which tables produced it.
+    #[command(
+        after_help = "TABLE is a table of a lake, ROOT/LAYER/NAME; its upstream tables are found in the same\nlake by the names the flows recorded.\n\nExamples:\n  strata lineage ./lake/gold/delays\n  strata lineage ./lake/gold/delays --version 12 --depth 2\n  strata lineage ./lake/silver/flights --json"
+    )]
+    Lineage {
+        /// The table (ROOT/LAYER/NAME).
+        table: String,
+        /// The version to explain (default: the latest).
+        #[arg(long)]
+        version: Option<i64>,
+        /// How many tables upstream to walk.
+        #[arg(long, default_value_t = 10)]
+        depth: usize,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// List a lake's tables by layer: version, rows, last commit, and the flow that writes each.
+    #[command(after_help = "Examples:\n  strata tables ./lake\n  strata tables ./lake --json")]
+    Tables {
+        /// The lake root (holding bronze/, silver/ and gold/).
+        root: String,
+        #[command(flatten)]
+        json: Json,
+    },
     /// List the table's tags.
     #[command(
         after_help = "Examples:\n  strata tags ./lake/events\n  strata tags ./lake/events --json"

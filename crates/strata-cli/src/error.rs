@@ -8,6 +8,15 @@ const EXIT_ERROR: u8 = 1;
 /// Exit code for a command line that does not make sense (clap uses it too).
 const EXIT_USAGE: u8 = 2;
 
+impl From<strata_pipelines::PipelineError> for CliError {
+    fn from(e: strata_pipelines::PipelineError) -> Self {
+        match e {
+            strata_pipelines::PipelineError::Table(e) => CliError::Table(e),
+            other => CliError::Pipeline(Box::new(other)),
+        }
+    }
+}
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -22,6 +31,9 @@ pub enum CliError {
         /// The command-line remedy.
         hint: &'static str,
     },
+    /// A pipeline operation failed.
+    #[error(transparent)]
+    Pipeline(Box<strata_pipelines::PipelineError>),
     /// Something named on the command line does not exist (a tag, say).
     #[error("{0}")]
     NotFound(String),

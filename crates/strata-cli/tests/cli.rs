@@ -1643,3 +1643,68 @@ async fn random_command_lines_never_crash() {
         "seed {seed}: exit codes 0/1/2: {codes:?}"
     );
 }
+
+#[tokio::test]
+async fn tables_and_lineage_of_a_lake_built_by_flows() {
+    use strata_pipelines::{Flow, Lake, ReadMode, Sink};
+
+    let dir = TempLake::new();
+    let root = path_str(dir.path()).to_string();
+    let csv = dir.path().join("events.csv");
+    std::fs::write(&csv, "id,country\n1,PT\n2,NL\n3,PT\n").unwrap();
+    let bronze = format!("{root}/bronze/events");
+    ok(&["append", &bronze, path_str(&csv), "--create"]);
+    let lake = Lake::open(root.as_str());
+    let silver = Flow::new("clean_events", "silver.events")
+        .source("bronze.events", ReadMode::Appends)
+        .transform(|input| Ok(input.rows("bronze.events").to_vec()))
+        .sink(Sink::Upsert {
+            keys: vec!["id".into()],
+        });
+    let gold = Flow::new("event_copy", "gold.events")
+        .source("silver.events", ReadMode::Snapshot)
+        .transform(|input| Ok(input.rows("silver.events").to_vec()))
+        .sink(Sink::FullRefresh);
+    silver.run(&lake).await.unwrap();
+    gold.run(&lake).await.unwrap();
+
+    let listed = json(&["tables", &root]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bronze.events", "silver.events", "gold.events"]);
+    assert_eq!(listed[1]["layer"], "silver");
+    assert_eq!(listed[1]["rows"], 3);
+    assert_eq!(listed[1]["flow"], "clean_events");
+    assert!(listed[0]["flow"].is_null());
+    assert!(ok(&["tables", &root]).contains("clean_events"));
+
+    let gold_location = format!("{root}/gold/events");
+    let text = ok(&["lineage", &gold_location]);
+    assert_eq!(
+        text.trim(),
+        "gold.events v1 <- silver.events @v1 <- bronze.events @v0",
+        "{text}"
+    );
+    let walked = json(&["lineage", &gold_location, "--depth", "1"]);
+    assert_eq!(walked["upstream"][0]["table"], "silver.events");
+    assert!(
+        walked["upstream"][0]["upstream"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let bronze_text = ok(&["lineage", &bronze]);
+    assert!(
+        bronze_text.contains("not written by a flow"),
+        "{bronze_text}"
+    );
+    let usage = fails(&["lineage", path_str(&csv)], 2);
+    assert!(
+        one_line_error(&usage).contains("ROOT/LAYER/NAME"),
+        "{usage}"
+    );
+}

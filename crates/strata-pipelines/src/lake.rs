@@ -216,3 +216,100 @@ mod tests {
         assert_eq!(lake.location(&name), "/lake/silver/flights_2026");
     }
 }
+
+/// One table of a lake, as [`Lake::tables`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LakeTable {
+    /// `layer.name`.
+    pub name: String,
+    /// Its layer.
+    pub layer: String,
+    /// Where it lives.
+    pub location: String,
+    /// Its latest version.
+    pub version: i64,
+    /// Rows at that version, when the statistics tell.
+    pub rows: Option<i64>,
+    /// When that version was committed (ms since the epoch).
+    pub last_commit_ms: i64,
+    /// The flow that wrote the latest commit, if one did.
+    pub flow: Option<String>,
+}
+
+impl Lake {
+    /// The lake's tables, layer by layer (bronze, silver, gold) and by name: every directory
+    /// `root/layer/name` holding a Delta log. Lakes on local disk only, for now.
+    ///
+    /// # Errors
+    /// [`strata::Error::InvalidLocation`] for a lake on an object store; a table that cannot
+    /// be read.
+    pub async fn tables(&self) -> Result<Vec<LakeTable>, PipelineError> {
+        let root = self.local_root().ok_or_else(|| strata::Error::InvalidLocation {
+            location: self.root.clone(),
+            reason: "listing a lake's tables is supported on local disk only; name the tables instead".into(),
+        })?;
+        let mut tables = Vec::new();
+        for layer in Layer::ALL {
+            let mut names: Vec<String> = match std::fs::read_dir(root.join(layer.as_str())) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("_delta_log").is_dir())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            names.sort();
+            for name in names {
+                let Ok(table_name) = TableName::parse(&format!("{layer}.{name}")) else {
+                    continue;
+                };
+                tables.push(self.describe(&table_name).await?);
+            }
+        }
+        Ok(tables)
+    }
+
+    async fn describe(&self, name: &TableName) -> Result<LakeTable, PipelineError> {
+        let table = self.open_table(name).await?;
+        let snapshot = table.snapshot().await?;
+        let last = snapshot.history(Some(1)).await?.into_iter().next();
+        let flow = last
+            .as_ref()
+            .and_then(|e| e.user_metadata.get(crate::LINEAGE_KEY))
+            .and_then(|l| l.get("flow"))
+            .and_then(|f| f.as_str())
+            .map(str::to_string);
+        Ok(LakeTable {
+            name: name.to_string(),
+            layer: name.layer.to_string(),
+            location: table.location().to_string(),
+            version: snapshot.version(),
+            rows: snapshot.num_records().await?,
+            last_commit_ms: snapshot.timestamp_ms(),
+            flow,
+        })
+    }
+
+    /// The root as a local directory, `None` for object-store lakes.
+    fn local_root(&self) -> Option<std::path::PathBuf> {
+        if self.store.is_some() {
+            return None;
+        }
+        match self.root.strip_prefix("file://") {
+            Some(path) => Some(path.into()),
+            None if !self.root.contains("://") => Some(self.root.clone().into()),
+            None => None,
+        }
+    }
+
+    /// The lake and table name of a table location `ROOT/layer/name`, when it has that shape.
+    pub fn of_table(location: &str) -> Option<(Lake, TableName)> {
+        let trimmed = location.trim_end_matches('/');
+        let (rest, name) = trimmed.rsplit_once('/')?;
+        let (root, layer) = rest.rsplit_once('/').unwrap_or(("", rest));
+        let table = TableName::parse(&format!("{layer}.{name}")).ok()?;
+        let root = if root.is_empty() { "." } else { root };
+        Some((Lake::open(root), table))
+    }
+}

@@ -34,6 +34,8 @@ mod run;
 pub use error::PipelineError;
 pub use expectations::{Expectation, ExpectationAction, ExpectationCount};
 pub use flow::{Flow, FlowInput, ReadMode, Sink, SourceInput};
-pub use lake::{Lake, Layer, TableName};
-pub use lineage::{LINEAGE_KEY, Lineage, SourceRange, cursor_app_id, lineage_at};
+pub use lake::{Lake, LakeTable, Layer, TableName};
+pub use lineage::{
+    LINEAGE_KEY, Lineage, LineageNode, SourceRange, cursor_app_id, lineage_at, walk_lineage,
+};
 pub use run::{EXPECTATIONS_KEY, RunReport};

@@ -9,6 +9,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use strata_pipelines::{
     EXPECTATIONS_KEY, Expectation, Flow, Lake, PipelineError, ReadMode, cursor_app_id, lineage_at,
+    walk_lineage,
 };
 
 use common::*;
@@ -80,6 +81,25 @@ async fn bronze_to_silver_to_gold_incrementally_with_lineage_and_cursors() {
     assert_eq!(silver_lineage.sources[0].from_version, Some(2));
     assert_eq!(silver_lineage.sources[0].to_version, 3);
     assert!(lineage_at(&bronze, 1).await.unwrap().is_none());
+    // Walked upstream, three layers deep.
+    let walked = walk_lineage(&lake, "gold.delay_by_carrier", gold_version, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        walked.render(),
+        format!(
+            "gold.delay_by_carrier v{gold_version} <- silver.flights @v{silver_version} <- bronze.flights @v3"
+        )
+    );
+    assert_eq!(walked.upstream[0].flows, ["clean_flights"]);
+    // The incremental silver commit alone came from bronze v2..=3.
+    let one = walk_lineage(&lake, "silver.flights", silver_version, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.render(),
+        format!("silver.flights v{silver_version} <- bronze.flights v2..=3")
+    );
     // Expectation counts are in the commit.
     let entry = &silver.history(Some(1)).await.unwrap()[0];
     let counts = &entry.user_metadata[EXPECTATIONS_KEY];

@@ -1,6 +1,7 @@
 //! One function per subcommand: open the table, make the library call, render the result.
 
 mod dml;
+mod lake;
 mod maintain;
 mod read;
 mod scan;
@@ -70,6 +71,13 @@ pub async fn run(cli: Cli) -> CliResult {
             read::diff(&ctx, &args.table, &args.from, args.to.as_deref(), args.json).await
         }
         Command::Tags { table, json } => read::tags(&ctx, &table, json.json).await,
+        Command::Lineage {
+            table,
+            version,
+            depth,
+            json,
+        } => lake::lineage(&ctx, &table, version, depth, json.json).await,
+        Command::Tables { root, json } => lake::tables(&ctx, &root, json.json).await,
         Command::Create {
             table,
             schema,
