@@ -20,6 +20,10 @@ pub enum ExpectationAction {
     Drop,
     /// Abort the run; nothing is committed.
     Fail,
+    /// Count them, leave the rows out of the output, and write them, with the expectation's
+    /// name in `_expectation`, to the `NAME_quarantine` table beside the target (exactly once,
+    /// like the target).
+    Quarantine,
 }
 
 /// A named predicate on a flow's output rows, with what to do with rows that violate it.
@@ -44,6 +48,11 @@ impl Expectation {
     /// An expectation that fails the run on any violation.
     pub fn fail(name: impl Into<String>, predicate: impl Into<String>) -> Expectation {
         Expectation::new(name, predicate, ExpectationAction::Fail)
+    }
+
+    /// An expectation that moves violating rows to the quarantine table.
+    pub fn quarantine(name: impl Into<String>, predicate: impl Into<String>) -> Expectation {
+        Expectation::new(name, predicate, ExpectationAction::Quarantine)
     }
 
     /// An expectation with an explicit action.
@@ -71,14 +80,30 @@ pub struct ExpectationCount {
     pub violations: u64,
 }
 
+/// The column of a quarantined row naming the expectation it violated.
+pub const EXPECTATION_COLUMN: &str = "_expectation";
+
+/// What the expectations made of a run's output.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    /// The rows to write.
+    pub(crate) kept: Vec<RecordBatch>,
+    /// Each expectation's violations.
+    pub(crate) counts: Vec<ExpectationCount>,
+    /// Rows for the quarantine table, with [`EXPECTATION_COLUMN`].
+    pub(crate) quarantined: Vec<RecordBatch>,
+}
+
 /// Applies `expectations` in order to `batches`: counts violations, drops rows for `drop`,
-/// and fails on the first violated `fail`. Returns the rows kept and the counts.
+/// moves them aside for `quarantine` (later expectations see only the rows left), and fails on
+/// the first violated `fail`.
 pub(crate) fn apply_expectations(
     flow: &str,
     expectations: &[Expectation],
     batches: Vec<RecordBatch>,
-) -> Result<(Vec<RecordBatch>, Vec<ExpectationCount>), PipelineError> {
+) -> Result<Checked, PipelineError> {
     let mut counts = Vec::with_capacity(expectations.len());
+    let mut quarantined = Vec::new();
     let mut kept = batches;
     for expectation in expectations {
         let expr = Expr::parse(&expectation.predicate).map_err(|e| PipelineError::BadFlow {
@@ -106,7 +131,15 @@ pub(crate) fn apply_expectations(
                     sample: render_first_row(&violating),
                 });
             }
-            if failed > 0 && expectation.action == ExpectationAction::Drop {
+            let removes = matches!(
+                expectation.action,
+                ExpectationAction::Drop | ExpectationAction::Quarantine
+            );
+            if failed > 0 && expectation.action == ExpectationAction::Quarantine {
+                let violating = filter_record_batch(&batch, &not(&passes)?)?;
+                quarantined.push(with_expectation(&violating, &expectation.name)?);
+            }
+            if failed > 0 && removes {
                 next.push(filter_record_batch(&batch, &passes)?);
             } else {
                 next.push(batch);
@@ -119,7 +152,35 @@ pub(crate) fn apply_expectations(
             violations,
         });
     }
-    Ok((kept, counts))
+    Ok(Checked {
+        kept,
+        counts,
+        quarantined,
+    })
+}
+
+/// `batch` with a last column [`EXPECTATION_COLUMN`] holding `name`.
+fn with_expectation(batch: &RecordBatch, name: &str) -> Result<RecordBatch, PipelineError> {
+    let mut fields: Vec<arrow::datatypes::Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(arrow::datatypes::Field::new(
+        EXPECTATION_COLUMN,
+        arrow::datatypes::DataType::Utf8,
+        false,
+    ));
+    let mut columns = batch.columns().to_vec();
+    columns.push(std::sync::Arc::new(arrow::array::StringArray::from(vec![
+        name;
+        batch.num_rows()
+    ])));
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// `true` where the predicate is true; false and null are both `false`.
@@ -165,20 +226,28 @@ mod tests {
     #[test]
     fn warn_counts_drop_removes_and_null_is_a_violation() {
         let input = vec![batch(vec![Some(1), None, Some(-2), Some(3)])];
-        let (kept, counts) = apply_expectations(
+        let checked = apply_expectations(
             "f",
             &[
                 Expectation::warn("small", "x < 3"),
                 Expectation::drop("positive", "x > 0"),
+                Expectation::quarantine("not_three", "x <> 3"),
             ],
             input,
         )
         .unwrap();
-        assert_eq!(kept.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        assert_eq!(checked.kept.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
         assert_eq!(
-            counts.iter().map(|c| c.violations).collect::<Vec<_>>(),
-            [2, 2]
+            checked
+                .counts
+                .iter()
+                .map(|c| c.violations)
+                .collect::<Vec<_>>(),
+            [2, 2, 1]
         );
+        let q = &checked.quarantined[0];
+        assert_eq!(q.num_rows(), 1);
+        assert_eq!(q.schema().field(1).name(), EXPECTATION_COLUMN);
     }
 
     #[test]

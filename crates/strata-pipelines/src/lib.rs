@@ -32,7 +32,7 @@ mod lineage;
 mod run;
 
 pub use error::PipelineError;
-pub use expectations::{Expectation, ExpectationAction, ExpectationCount};
+pub use expectations::{EXPECTATION_COLUMN, Expectation, ExpectationAction, ExpectationCount};
 pub use flow::{Flow, FlowInput, ReadMode, Sink, SourceInput};
 pub use lake::{Lake, LakeTable, Layer, TableName};
 pub use lineage::{

@@ -133,6 +133,24 @@ impl PlannedSource {
     /// Reads its rows for this run.
     async fn read(&self) -> Result<Vec<RecordBatch>, PipelineError> {
         let end = self.end();
+        if self.mode == ReadMode::Appends && self.cursor.is_none() {
+            // A first read of an append-only source takes its rows in commit order (the feed
+            // of appends from version 0), so a transform that keeps the last row of a key
+            // sees the latest; a history with updates or cleaned-up commits falls back to the
+            // snapshot, whose file order is arbitrary.
+            let appends = self
+                .table
+                .changes()
+                .appends_only()
+                .from_version(0)
+                .to_version(end);
+            match appends.collect().await {
+                Ok(rows) => return without_change_columns(rows),
+                // Not all appends, or not all in the log: the snapshot has the rows.
+                Err(strata::Error::ChangeDataFeed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let Some(from) = self.first_version() else {
             let rows = self.snapshot.scan().collect().await?;
             return Ok(match self.mode {
@@ -152,6 +170,13 @@ impl PlannedSource {
 }
 
 impl Flow {
+    /// Whether any expectation quarantines rows.
+    fn quarantines(&self) -> bool {
+        self.expectations
+            .iter()
+            .any(|e| e.action == crate::ExpectationAction::Quarantine)
+    }
+
     /// Runs the flow once: reads what is new in its sources, transforms it, and commits the
     /// output with the advanced cursors and the lineage, exactly once. A run with nothing new
     /// commits nothing (`up_to_date`); a run whose ranges another runner committed first does
@@ -193,14 +218,31 @@ impl Flow {
             Some(t) => Some(t.snapshot().await?),
             None => None,
         };
+        let quarantine = quarantine_name(target);
+        let quarantine_snapshot = match open_if_exists(lake, &quarantine).await? {
+            Some(t) if self.quarantines() => Some(t.snapshot().await?),
+            _ => None,
+        };
         let mut planned = Vec::with_capacity(sources.len());
         for (name, mode) in sources {
             let table = lake.open_table(name).await?;
-            let snapshot = table.snapshot().await?;
+            let mut snapshot = table.snapshot().await?;
             let app_id = cursor_app_id(&self.name, &snapshot.metadata().id);
             let cursor = target_snapshot
                 .as_ref()
                 .and_then(|s| s.txn_version(&app_id));
+            // The quarantine table committed a range the target did not (a run that stopped
+            // between the two commits): read exactly that range again, so both tables hold
+            // the same ranges and the quarantine commit is found already applied.
+            let quarantined = quarantine_snapshot
+                .as_ref()
+                .and_then(|s| s.txn_version(&app_id));
+            if let Some(q) = quarantined
+                && cursor.is_none_or(|c| q > c)
+                && q != snapshot.version()
+            {
+                snapshot = table.snapshot_at_version(q).await?;
+            }
             planned.push(PlannedSource {
                 name: name.clone(),
                 mode: *mode,
@@ -244,9 +286,10 @@ impl Flow {
             flow: self.name.clone(),
             message: e.to_string(),
         })?;
-        let (kept, counts) = apply_expectations(&self.name, &self.expectations, output)?;
+        let checked = apply_expectations(&self.name, &self.expectations, output)?;
+        let kept = checked.kept;
         report.rows_written = kept.iter().map(|b| b.num_rows() as u64).sum();
-        report.expectations = counts;
+        report.expectations = checked.counts;
         report.sources = planned
             .iter()
             .filter(|s| s.advances() || s.mode == ReadMode::Snapshot)
@@ -266,6 +309,28 @@ impl Flow {
         extras.add_metadata(LINEAGE_KEY, json!(lineage));
         extras.add_metadata(EXPECTATIONS_KEY, json!(report.expectations));
 
+        if !checked.quarantined.is_empty() {
+            let table = match open_if_exists(lake, &quarantine).await? {
+                Some(t) => t,
+                None => self
+                    .create_target(lake, &quarantine, &checked.quarantined)
+                    .await?
+                    .ok_or_else(|| PipelineError::BadFlow {
+                        flow: self.name.clone(),
+                        reason: "no quarantine schema".into(),
+                    })?,
+            };
+            let rows: Vec<RecordBatch> = checked
+                .quarantined
+                .into_iter()
+                .filter(|b| b.num_rows() > 0)
+                .collect();
+            table
+                .write(rows)
+                .with_commit_extras(extras.clone())
+                .execute()
+                .await?;
+        }
         let Some(table) = (match target_table {
             Some(t) => Some(t),
             None => self.create_target(lake, target, &kept).await?,
@@ -353,6 +418,14 @@ impl Flow {
                 Ok((version, result.already_applied))
             }
         }
+    }
+}
+
+/// The quarantine table beside `target`: `layer.NAME_quarantine`.
+fn quarantine_name(target: &TableName) -> TableName {
+    TableName {
+        layer: target.layer,
+        name: format!("{}_quarantine", target.name),
     }
 }
 

@@ -192,11 +192,20 @@ pub fn totals_of(silver: &BTreeMap<i64, (String, Option<i64>)>) -> BTreeMap<Stri
 }
 
 /// A flow that copies bronze's new rows to `silver.raw` (append: a range applied twice would
-/// show as duplicate rows).
+/// show as duplicate rows), quarantining delays of 180 and more to `silver.raw_quarantine`.
 pub fn copy_flow() -> Flow {
     Flow::new("raw_copy", "silver.raw")
         .source("bronze.flights", ReadMode::Appends)
+        .expect(Expectation::quarantine(
+            "plausible_delay",
+            "delay IS NULL OR delay < 180",
+        ))
         .transform(|input| Ok(input.rows("bronze.flights").to_vec()))
+}
+
+/// Whether [`copy_flow`] quarantines a row.
+pub fn quarantined(row: &(i64, &str, Option<i64>)) -> bool {
+    row.2.is_some_and(|d| d >= 180)
 }
 
 /// Every row of a snapshot as `(id, carrier, delay)`, sorted (duplicates kept).

@@ -475,7 +475,11 @@ async fn read_versions(
     let mut versions = Vec::new();
     for version in start..=end {
         let (_, actions) = read_commit(storage, version).await.map_err(|e| match e {
-            Error::Storage { .. } => unavailable(
+            // Only a commit that is gone; any other storage failure is reported as it is.
+            Error::Storage {
+                source: object_store::Error::NotFound { .. },
+                ..
+            } => unavailable(
                 version,
                 "its commit is no longer in the log (log retention)".into(),
             ),
