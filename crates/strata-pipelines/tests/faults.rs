@@ -112,7 +112,7 @@ async fn run_seed(seed: u64) -> bool {
         check(&clean, &landed, &context).await;
         // Every other round the restarted job runs only after more bronze data landed, so it
         // reads a longer range than the one the faulty run left half-done.
-        if (seed + round as u64) % 2 == 0 && round + 1 < ROUNDS {
+        if (seed + round as u64).is_multiple_of(2) && round + 1 < ROUNDS {
             continue;
         }
 
