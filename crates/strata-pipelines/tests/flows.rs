@@ -284,3 +284,113 @@ async fn a_change_feed_source_sees_updates_and_deletes() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_pipeline_runs_flows_in_dependency_order_and_reports_lag() {
+    use strata_pipelines::{FlowOutcome, Pipeline};
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap());
+    let bronze = bronze(&lake).await;
+    bronze
+        .append([flights(&generated(0..100, 0))])
+        .await
+        .unwrap();
+    // Added downstream first: the order comes from the tables the flows read.
+    let pipeline = Pipeline::new()
+        .flow(gold_flow())
+        .flow(silver_flow())
+        .flow(copy_flow());
+    let levels = pipeline.levels().unwrap();
+    assert_eq!(levels, [vec![1, 2], vec![0]]);
+
+    let lag = pipeline.status(&lake).await.unwrap();
+    let silver_lag = lag.iter().find(|l| l.flow == "clean_flights").unwrap();
+    assert_eq!((silver_lag.cursor, silver_lag.versions_behind), (None, 2));
+    assert_eq!(silver_lag.rows_behind, Some(100));
+
+    let report = pipeline.run_once(&lake).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let order: Vec<&str> = report.flows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(order, ["clean_flights", "raw_copy", "delay_by_carrier"]);
+    // Gold saw what silver committed in the same run.
+    let silver = lake.table("silver.flights").await.unwrap();
+    let gold = lake.table("gold.delay_by_carrier").await.unwrap();
+    assert_eq!(gold_totals(&gold).await, totals_of(&rows_of(&silver).await));
+    assert!(
+        pipeline
+            .status(&lake)
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.versions_behind == 0 && l.rows_behind == Some(0))
+    );
+    bronze
+        .append([flights(&generated(100..130, 0))])
+        .await
+        .unwrap();
+    let lag = pipeline.status(&lake).await.unwrap();
+    let silver_lag = lag.iter().find(|l| l.flow == "clean_flights").unwrap();
+    assert_eq!(
+        (silver_lag.versions_behind, silver_lag.rows_behind),
+        (1, Some(30))
+    );
+
+    // A failing flow skips what reads its target, and nothing else.
+    let broken = Flow::new("clean_flights", "silver.flights")
+        .source("bronze.flights", ReadMode::Appends)
+        .transform(|_| Err("lookup service down".into()));
+    let partial = Pipeline::new()
+        .flow(broken)
+        .flow(gold_flow())
+        .flow(copy_flow());
+    let report = partial.run_once(&lake).await.unwrap();
+    assert!(!report.is_success());
+    let outcome = |name: &str| &report.flows.iter().find(|(n, _)| n == name).unwrap().1;
+    assert!(matches!(outcome("clean_flights"), FlowOutcome::Failed(_)));
+    assert!(
+        matches!(outcome("delay_by_carrier"), FlowOutcome::Skipped { upstream } if upstream == "clean_flights")
+    );
+    assert!(matches!(outcome("raw_copy"), FlowOutcome::Ran(r) if r.rows_read == 30));
+
+    // Watching runs until told to stop.
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let mut tx = Some(tx);
+    let mut runs = 0;
+    pipeline
+        .watch(
+            &lake,
+            std::time::Duration::from_millis(10),
+            async move {
+                let _ = rx.await;
+            },
+            |report| {
+                runs += 1;
+                assert!(report.is_success(), "{report}");
+                if runs == 2 {
+                    tx.take().unwrap().send(()).unwrap();
+                }
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(runs, 2);
+    assert_eq!(
+        rows_of(&silver).await.len(),
+        expected_silver(&[generated(0..100, 0), generated(100..130, 0)].concat()).len()
+    );
+
+    // Flows that read each other's targets cannot be ordered.
+    let cycle = Pipeline::new()
+        .flow(
+            Flow::new("a", "silver.a")
+                .source("silver.b", ReadMode::Appends)
+                .transform(|_| Ok(vec![])),
+        )
+        .flow(
+            Flow::new("b", "silver.b")
+                .source("silver.a", ReadMode::Appends)
+                .transform(|_| Ok(vec![])),
+        );
+    assert!(matches!(cycle.levels(), Err(PipelineError::BadFlow { .. })));
+}
