@@ -176,6 +176,31 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Pin several lake tables at one consistent point (a tag in each, a manifest in the lake).
+    #[command(
+        after_help = "Each table is pinned at its last version committed before the pin started; with\n--lineage-of, at exactly the versions that produced LAYER.NAME@VERSION.\n\nExamples:\n  strata pin ./lake train-2026-12 silver.flights silver.weather\n  strata pin ./lake gold-inputs --lineage-of gold.delays@12"
+    )]
+    Pin {
+        /// The lake root.
+        root: String,
+        /// The pin's name (also the tag in each table).
+        name: String,
+        /// The tables (`layer.name`).
+        tables: Vec<String>,
+        /// Pin the table version LAYER.NAME@VERSION and every input its lineage names.
+        #[arg(long, value_name = "LAYER.NAME@VERSION", conflicts_with = "tables")]
+        lineage_of: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// List a lake's pins.
+    #[command(after_help = "Examples:\n  strata pins ./lake\n  strata pins ./lake --json")]
+    Pins {
+        /// The lake root.
+        root: String,
+        #[command(flatten)]
+        json: Json,
+    },
     /// List the table's tags.
     #[command(
         after_help = "Examples:\n  strata tags ./lake/events\n  strata tags ./lake/events --json"

@@ -138,6 +138,14 @@ impl Lake {
         &self.root
     }
 
+    pub(crate) fn options(&self) -> &HashMap<String, String> {
+        &self.options
+    }
+
+    pub(crate) fn custom_store(&self) -> Option<Arc<dyn ObjectStore>> {
+        self.store.clone()
+    }
+
     /// Where a table lives: `root/layer/name`.
     pub fn location(&self, table: &TableName) -> String {
         format!("{}/{}/{}", self.root, table.layer, table.name)

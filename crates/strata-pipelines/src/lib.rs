@@ -29,6 +29,7 @@ mod expectations;
 mod flow;
 mod lake;
 mod lineage;
+mod pins;
 mod pipeline;
 mod run;
 
@@ -39,5 +40,6 @@ pub use lake::{Lake, LakeTable, Layer, TableName};
 pub use lineage::{
     LINEAGE_KEY, Lineage, LineageNode, SourceRange, cursor_app_id, lineage_at, walk_lineage,
 };
+pub use pins::{PINS_DIR, Pin, PinnedTable};
 pub use pipeline::{FlowOutcome, Pipeline, PipelineReport, SourceLag};
 pub use run::{EXPECTATIONS_KEY, RunReport};

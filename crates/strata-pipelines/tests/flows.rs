@@ -394,3 +394,98 @@ async fn a_pipeline_runs_flows_in_dependency_order_and_reports_lag() {
         );
     assert!(matches!(cycle.levels(), Err(PipelineError::BadFlow { .. })));
 }
+
+#[tokio::test]
+async fn pins_read_back_identically_after_vacuum_and_follow_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap());
+    let bronze = bronze(&lake).await;
+    bronze
+        .append([flights(&generated(0..50, 0))])
+        .await
+        .unwrap(); // v1
+    silver_flow().run(&lake).await.unwrap();
+    gold_flow().run(&lake).await.unwrap();
+    let silver = lake.table("silver.flights").await.unwrap();
+    let gold = lake.table("gold.delay_by_carrier").await.unwrap();
+    let silver_then = rows_of(&silver).await;
+    let gold_version = gold.version().await.unwrap();
+
+    let pin = lake
+        .pin("train-2026-12", &["silver.flights", "bronze.flights"])
+        .await
+        .unwrap();
+    assert_eq!(pin.tables["bronze.flights"].version, 1);
+    assert_eq!(
+        pin.tables["silver.flights"].version,
+        silver.version().await.unwrap()
+    );
+    // Same name, same versions: nothing new. The tags are in each table.
+    let again = lake
+        .pin("train-2026-12", &["silver.flights", "bronze.flights"])
+        .await
+        .unwrap();
+    assert_eq!(again, pin);
+    assert_eq!(
+        silver.tags().await.unwrap()["train-2026-12"].version,
+        pin.tables["silver.flights"].version
+    );
+
+    // Later data, then a zero-retention vacuum of everything.
+    bronze
+        .append([flights(&generated(0..50, 33))])
+        .await
+        .unwrap(); // v2 rewrites every delay
+    silver_flow().run(&lake).await.unwrap();
+    gold_flow().run(&lake).await.unwrap();
+    assert_ne!(rows_of(&silver).await, silver_then);
+    for table in [&bronze, &silver] {
+        table
+            .vacuum()
+            .with_retention_ms(0)
+            .with_force(true)
+            .execute()
+            .await
+            .unwrap();
+    }
+    let read_back = lake
+        .read_pin("train-2026-12", "silver.flights")
+        .await
+        .unwrap();
+    assert_eq!(rows_at(&read_back).await, silver_then);
+    let err = lake
+        .read_pin("train-2026-12", "gold.delay_by_carrier")
+        .await;
+    assert!(err.is_err());
+    // The name is taken for other versions.
+    assert!(
+        lake.pin("train-2026-12", &["silver.flights"])
+            .await
+            .is_err()
+    );
+
+    // A lineage pin: gold's version and exactly the inputs that produced it.
+    let inputs = lake
+        .pin_lineage_of("gold-inputs", "gold.delay_by_carrier", gold_version)
+        .await
+        .unwrap();
+    assert_eq!(
+        inputs.lineage_of.as_deref(),
+        Some(format!("gold.delay_by_carrier@{gold_version}").as_str())
+    );
+    assert_eq!(inputs.tables["gold.delay_by_carrier"].version, gold_version);
+    assert_eq!(
+        inputs.tables["silver.flights"].version,
+        pin.tables["silver.flights"].version
+    );
+    assert_eq!(inputs.tables["bronze.flights"].version, 1);
+    let names: Vec<String> = lake
+        .pins()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["gold-inputs", "train-2026-12"]);
+    assert!(lake.pin("../escape", &["silver.flights"]).await.is_err());
+}

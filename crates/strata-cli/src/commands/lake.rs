@@ -1,7 +1,7 @@
 //! Commands over a lake of `layer.name` tables: lineage and the table listing.
 
 use serde_json::{Value, json};
-use strata_pipelines::{Lake, walk_lineage};
+use strata_pipelines::{Lake, Pin, walk_lineage};
 
 use super::Context;
 use crate::error::{CliError, CliResult};
@@ -89,4 +89,91 @@ pub async fn tables(ctx: &Context, root: &str, json: bool) -> CliResult {
     }
     output::align_right(&mut table, &[1, 2]);
     print(table)
+}
+
+/// `strata pin`.
+pub async fn pin(
+    ctx: &Context,
+    root: &str,
+    name: &str,
+    tables: &[String],
+    lineage_of: Option<&str>,
+    json: bool,
+) -> CliResult {
+    let lake = Lake::open(root).with_options(ctx.options.clone());
+    let pin = match lineage_of {
+        Some(spec) => {
+            let (table, version) = spec
+                .rsplit_once('@')
+                .and_then(|(t, v)| Some((t, v.parse::<i64>().ok()?)))
+                .ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "--lineage-of {spec:?}: expected LAYER.NAME@VERSION, e.g. gold.delays@12"
+                    ))
+                })?;
+            lake.pin_lineage_of(name, table, version).await?
+        }
+        None if tables.is_empty() => {
+            return Err(CliError::Usage(
+                "name the tables to pin (layer.name ...), or give --lineage-of".into(),
+            ));
+        }
+        None => {
+            let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+            lake.pin(name, &names).await?
+        }
+    };
+    if json {
+        return print_json(&pin_json(&pin));
+    }
+    let pinned: Vec<String> = pin
+        .tables
+        .iter()
+        .map(|(t, p)| format!("{t}@{}", p.version))
+        .collect();
+    print(format!("pinned {} as {:?}", pinned.join(", "), pin.name))
+}
+
+/// `strata pins`.
+pub async fn pins(ctx: &Context, root: &str, json: bool) -> CliResult {
+    let lake = Lake::open(root).with_options(ctx.options.clone());
+    let pins = lake.pins().await?;
+    if json {
+        return print_json(&Value::Array(pins.iter().map(pin_json).collect()));
+    }
+    if pins.is_empty() {
+        return print("no pins; create one with `strata pin ROOT NAME TABLE...`");
+    }
+    let mut table = output::table(&["pin", "created", "tables"]);
+    for pin in &pins {
+        let pinned: Vec<String> = pin
+            .tables
+            .iter()
+            .map(|(t, p)| format!("{t}@{}", p.version))
+            .collect();
+        table.add_row(vec![
+            pin.name.clone(),
+            output::time(pin.created_at),
+            pinned.join(", "),
+        ]);
+    }
+    print(table)
+}
+
+fn pin_json(pin: &Pin) -> Value {
+    let tables: serde_json::Map<String, Value> = pin
+        .tables
+        .iter()
+        .map(|(t, p)| {
+            let entry =
+                json!({"location": p.location, "tableId": p.table_id, "version": p.version});
+            (t.clone(), entry)
+        })
+        .collect();
+    json!({
+        "name": pin.name,
+        "createdAt": output::rfc3339(pin.created_at),
+        "tables": tables,
+        "lineageOf": pin.lineage_of,
+    })
 }

@@ -78,6 +78,24 @@ pub async fn run(cli: Cli) -> CliResult {
             json,
         } => lake::lineage(&ctx, &table, version, depth, json.json).await,
         Command::Tables { root, json } => lake::tables(&ctx, &root, json.json).await,
+        Command::Pin {
+            root,
+            name,
+            tables,
+            lineage_of,
+            json,
+        } => {
+            lake::pin(
+                &ctx,
+                &root,
+                &name,
+                &tables,
+                lineage_of.as_deref(),
+                json.json,
+            )
+            .await
+        }
+        Command::Pins { root, json } => lake::pins(&ctx, &root, json.json).await,
         Command::Create {
             table,
             schema,
