@@ -118,6 +118,8 @@ pub struct Flow {
     pub(crate) expectations: Vec<Expectation>,
     pub(crate) sink: Sink,
     pub(crate) partition_columns: Vec<String>,
+    /// Recompute from the sources' snapshots and replace the target ([`Flow::run_full_refresh`]).
+    pub(crate) full_refresh: bool,
 }
 
 impl std::fmt::Debug for Flow {
@@ -144,6 +146,7 @@ impl Flow {
             expectations: Vec::new(),
             sink: Sink::Append,
             partition_columns: Vec::new(),
+            full_refresh: false,
         }
     }
 

@@ -43,3 +43,8 @@ pub use lineage::{
 pub use pins::{PINS_DIR, Pin, PinnedTable};
 pub use pipeline::{FlowOutcome, Pipeline, PipelineReport, SourceLag};
 pub use run::{EXPECTATIONS_KEY, RunReport};
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -98,7 +98,10 @@ struct PlannedSource {
     table: Table,
     snapshot: Snapshot,
     app_id: String,
+    /// Where this run starts (`None`: the whole snapshot).
     cursor: Option<i64>,
+    /// The cursor the target holds (differs from `cursor` in a full refresh).
+    recorded: Option<i64>,
 }
 
 impl PlannedSource {
@@ -170,6 +173,19 @@ impl PlannedSource {
 }
 
 impl Flow {
+    /// Recomputes the target from scratch: every source is read whole (its snapshot), the
+    /// output replaces the target's rows in one commit (whatever the sink), and the cursors
+    /// move to the versions read. For a changed transform or a target rolled back by hand
+    /// (`strata pipeline reset`); later runs are incremental again.
+    ///
+    /// # Errors
+    /// As [`Flow::run`].
+    pub async fn run_full_refresh(&self, lake: &Lake) -> Result<RunReport, PipelineError> {
+        let mut flow = self.clone();
+        flow.full_refresh = true;
+        flow.run(lake).await
+    }
+
     /// Whether any expectation quarantines rows.
     fn quarantines(&self) -> bool {
         self.expectations
@@ -228,9 +244,10 @@ impl Flow {
             let table = lake.open_table(name).await?;
             let mut snapshot = table.snapshot().await?;
             let app_id = cursor_app_id(&self.name, &snapshot.metadata().id);
-            let cursor = target_snapshot
+            let recorded = target_snapshot
                 .as_ref()
                 .and_then(|s| s.txn_version(&app_id));
+            let cursor = recorded.filter(|_| !self.full_refresh);
             // The quarantine table committed a range the target did not (a run that stopped
             // between the two commits): read exactly that range again, so both tables hold
             // the same ranges and the quarantine commit is found already applied.
@@ -238,6 +255,7 @@ impl Flow {
                 .as_ref()
                 .and_then(|s| s.txn_version(&app_id));
             if let Some(q) = quarantined
+                && !self.full_refresh
                 && cursor.is_none_or(|c| q > c)
                 && q != snapshot.version()
             {
@@ -250,6 +268,7 @@ impl Flow {
                 snapshot,
                 app_id,
                 cursor,
+                recorded,
             });
         }
         let mut report = RunReport {
@@ -264,7 +283,7 @@ impl Flow {
             sources: Vec::new(),
             attempts: attempt,
         };
-        if !planned.iter().any(PlannedSource::advances) {
+        if !self.full_refresh && !planned.iter().any(PlannedSource::advances) {
             report.up_to_date = true;
             return Ok(report);
         }
@@ -297,8 +316,11 @@ impl Flow {
             .collect();
 
         let mut extras = CommitExtras::default();
-        for source in planned.iter().filter(|s| s.advances()) {
-            extras.add_txn(source.app_id.clone(), source.end());
+        // A cursor moves only forward (a full refresh of a caught-up flow records none).
+        for source in &planned {
+            if source.recorded.is_none_or(|r| r < source.end()) {
+                extras.add_txn(source.app_id.clone(), source.end());
+            }
         }
         let lineage = Lineage {
             flow: self.name.clone(),
@@ -378,6 +400,17 @@ impl Flow {
         extras: CommitExtras,
     ) -> Result<(i64, bool), PipelineError> {
         match &self.sink {
+            _ if self.full_refresh => {
+                let output: Vec<RecordBatch> =
+                    output.into_iter().filter(|b| b.num_rows() > 0).collect();
+                let result = table
+                    .write(output)
+                    .with_mode(WriteMode::Overwrite)
+                    .with_commit_extras(extras)
+                    .execute()
+                    .await?;
+                Ok((result.version, false))
+            }
             Sink::Append | Sink::FullRefresh => {
                 let mode = match self.sink {
                     Sink::FullRefresh => WriteMode::Overwrite,
