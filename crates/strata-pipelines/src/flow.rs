@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 
+use crate::apply_changes::ApplyChanges;
 use crate::error::PipelineError;
 use crate::expectations::Expectation;
 use crate::lake::TableName;
@@ -47,6 +48,9 @@ pub enum Sink {
     /// Replace the target's rows with the output (a recompute, such as a gold aggregate over
     /// a [`ReadMode::Snapshot`] source).
     FullRefresh,
+    /// Apply the output as a change stream: by key, in sequence order, as a slowly changing
+    /// dimension of type 1 or 2 ([`ApplyChanges`]).
+    ApplyChanges(ApplyChanges),
 }
 
 impl Sink {
@@ -55,6 +59,10 @@ impl Sink {
             Sink::Append => "append",
             Sink::Upsert { .. } => "upsert",
             Sink::FullRefresh => "fullRefresh",
+            Sink::ApplyChanges(a) => match a.scd {
+                crate::apply_changes::ScdType::Type1 => "applyChangesScd1",
+                crate::apply_changes::ScdType::Type2 => "applyChangesScd2",
+            },
         }
     }
 }

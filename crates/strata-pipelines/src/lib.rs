@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod apply_changes;
 mod error;
 mod expectations;
 mod flow;
@@ -33,6 +34,7 @@ mod pins;
 mod pipeline;
 mod run;
 
+pub use apply_changes::{ApplyChanges, END_AT, START_AT, ScdType};
 pub use error::PipelineError;
 pub use expectations::{EXPECTATION_COLUMN, Expectation, ExpectationAction, ExpectationCount};
 pub use flow::{Flow, FlowInput, ReadMode, Sink, SourceInput};

@@ -375,9 +375,14 @@ impl Flow {
         target: &TableName,
         output: &[RecordBatch],
     ) -> Result<Option<Table>, PipelineError> {
-        let Some(schema) = output.first().map(RecordBatch::schema) else {
+        let Some(mut schema) = output.first().map(RecordBatch::schema) else {
             return Ok(None);
         };
+        if let Sink::ApplyChanges(spec) = &self.sink
+            && *target == TableName::parse(&self.target)?
+        {
+            schema = spec.target_schema(&schema)?;
+        }
         let created = lake
             .create_builder(target)?
             .with_arrow_schema(&schema)?
@@ -425,6 +430,9 @@ impl Flow {
                     .execute()
                     .await?;
                 Ok((result.version, result.already_applied))
+            }
+            Sink::ApplyChanges(spec) => {
+                crate::apply_changes::apply(&self.name, table, output, spec, extras).await
             }
             Sink::Upsert { keys } => {
                 if keys.is_empty() {
