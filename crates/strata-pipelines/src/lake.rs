@@ -179,7 +179,9 @@ impl Lake {
         )?))
     }
 
-    /// Starts creating a table by name, with its layer in the `strata.layer` property.
+    /// Starts creating a table by name, with its layer in the `strata.layer` property and the
+    /// layer's policy: bronze append-only, gold written only by flows (see
+    /// `protocol/PROTOCOL.md#pipelines`); set the property on the builder to override.
     ///
     /// # Errors
     /// [`PipelineError::BadTableName`].
@@ -187,10 +189,19 @@ impl Lake {
         self.create_builder(&TableName::parse(name)?)
     }
 
+    /// A table of `name`'s layer, with the layer's policy as table properties: bronze is
+    /// append-only (`delta.appendOnly`), gold takes data only with lineage
+    /// (`strata.requireLineage`), so only flows write it. A property set on the builder
+    /// afterwards overrides either.
     pub(crate) fn create_builder(&self, name: &TableName) -> Result<CreateBuilder, PipelineError> {
         let mut builder = Table::create(self.location(name))
             .with_options(self.options.clone())
             .with_property(LAYER_PROPERTY, name.layer.as_str());
+        builder = match name.layer {
+            Layer::Bronze => builder.with_property("delta.appendOnly", "true"),
+            Layer::Silver => builder,
+            Layer::Gold => builder.with_property(strata::REQUIRE_LINEAGE, "true"),
+        };
         if let Some(storage) = self.storage(name)? {
             builder = builder.with_storage(storage);
         }

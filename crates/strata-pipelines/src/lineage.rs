@@ -12,7 +12,7 @@ use strata::Table;
 use crate::error::PipelineError;
 
 /// The `commitInfo` field holding a flow commit's lineage.
-pub const LINEAGE_KEY: &str = "strata.lineage";
+pub const LINEAGE_KEY: &str = strata::LINEAGE;
 
 /// The `txn` application id of `flow`'s cursor on the source table with id `table_id`.
 pub fn cursor_app_id(flow: &str, table_id: &str) -> String {

@@ -106,6 +106,27 @@ async fn bronze_to_silver_to_gold_incrementally_with_lineage_and_cursors() {
     assert_eq!(counts[0]["name"], "has_delay");
     assert_eq!(counts[0]["action"], "drop");
     assert_eq!(counts[1]["violations"], second.expectations[1].violations);
+    // Layer policies: bronze is append-only, gold takes data only from flows; restoring is
+    // allowed.
+    let err = bronze
+        .delete()
+        .with_predicate("id = 1")
+        .execute()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("appendOnly"), "{err}");
+    let batches = gold
+        .snapshot()
+        .await
+        .unwrap()
+        .scan()
+        .collect()
+        .await
+        .unwrap();
+    let err = gold.append(batches).await.unwrap_err();
+    assert!(err.to_string().contains("strata.requireLineage"), "{err}");
+    assert_eq!(gold.version().await.unwrap(), gold_version);
+    gold.restore_to_version(gold_version - 1).await.unwrap();
     // The layer is a table property.
     let properties = &silver_snapshot.metadata().configuration;
     assert_eq!(
@@ -155,7 +176,16 @@ async fn racing_runners_commit_each_source_range_exactly_once() {
 async fn failures_commit_nothing_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap());
-    let bronze = bronze(&lake).await;
+    // Bronze is append-only by default; this one allows the delete below.
+    let bronze = lake
+        .create_table("bronze.flights")
+        .unwrap()
+        .with_arrow_schema(&schema())
+        .unwrap()
+        .with_property("delta.appendOnly", "false")
+        .execute()
+        .await
+        .unwrap();
     bronze
         .append([flights(&generated(0..10, 0))])
         .await
@@ -227,6 +257,7 @@ async fn a_change_feed_source_sees_updates_and_deletes() {
         .with_arrow_schema(&schema())
         .unwrap()
         .with_property("delta.enableChangeDataFeed", "true")
+        .with_property("delta.appendOnly", "false")
         .execute()
         .await
         .unwrap();

@@ -133,7 +133,9 @@ pub use read::scan::{IntoFilter, ScanBuilder, ScanMetrics, ScanPlan};
 pub use snapshot::Snapshot;
 pub use storage::{PutOutcome, Storage};
 pub use table::{CreateBuilder, Table};
-pub use transaction::{CommitExtras, CommitResult, DEFAULT_MAX_RETRIES, Transaction};
+pub use transaction::{
+    CommitExtras, CommitResult, DEFAULT_MAX_RETRIES, LINEAGE, REQUIRE_LINEAGE, Transaction,
+};
 pub use write::{
     DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_SIZE, WriteBuilder,
     WriteMode, WriteResult, WriterOptions,

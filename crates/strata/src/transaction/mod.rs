@@ -35,6 +35,11 @@ pub const ENGINE_INFO: &str = concat!("strata/", env!("CARGO_PKG_VERSION"));
 
 /// Default bound on commit attempts after the first.
 pub const DEFAULT_MAX_RETRIES: u32 = 100;
+/// The table property that makes data changes require lineage
+/// (`protocol/PROTOCOL.md#pipelines`).
+pub const REQUIRE_LINEAGE: &str = "strata.requireLineage";
+/// The `commitInfo` field with a flow commit's lineage (`protocol/PROTOCOL.md#pipelines`).
+pub const LINEAGE: &str = "strata.lineage";
 
 /// The first backoff after a lost race; doubles per attempt up to [`MAX_BACKOFF`]. Small,
 /// because a loser has already caught up to the newest commit before it waits.
@@ -158,6 +163,36 @@ impl Transaction {
         &self.txn_id
     }
 
+    /// A table with `strata.requireLineage = true` (gold tables of a lake) takes data changes
+    /// only with `commitInfo["strata.lineage"]`, as flows write it; rollbacks (restore,
+    /// revert) and changes that move no data (optimize) are always allowed
+    /// (`protocol/PROTOCOL.md#pipelines`).
+    fn check_lineage_required(&self) -> Result<()> {
+        let required = self
+            .snapshot
+            .metadata()
+            .configuration
+            .get(REQUIRE_LINEAGE)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let changes_data = self.actions.iter().any(|a| match a {
+            Action::Add(add) => add.data_change,
+            Action::Remove(remove) => remove.data_change,
+            Action::Cdc(_) => true,
+            _ => false,
+        });
+        let rollback = matches!(self.operation.as_str(), "RESTORE" | "REVERT");
+        if !required || !changes_data || rollback || self.extra_commit_info.contains_key(LINEAGE) {
+            return Ok(());
+        }
+        Err(Error::NotAllowed {
+            location: self.snapshot.storage().location().to_string(),
+            operation: self.operation.to_lowercase(),
+            reason: format!(
+                "the table takes data only with lineage ({REQUIRE_LINEAGE}=true, as a lake sets on gold tables): write it through a flow, which records its inputs, or roll it back with restore or revert"
+            ),
+        })
+    }
+
     fn commit_info(&self, now_ms: i64, in_commit_timestamp: Option<i64>) -> CommitInfo {
         let blind_append = self.read_set.is_blind_append() && !self.actions.iter().any(is_remove);
         // As Delta records it: a blind append is serializable whatever the table's level.
@@ -209,6 +244,7 @@ impl Transaction {
         {
             return Err(moved(self.snapshot.version(), expected));
         }
+        self.check_lineage_required()?;
         let ict_enabled = self.snapshot.in_commit_timestamps_enabled();
         let row_tracking = self
             .snapshot
