@@ -67,10 +67,12 @@ impl Sink {
     }
 }
 
-/// What a transform is handed: each source's new rows.
+/// What a transform is handed: each source's new rows (and, when the flow asks, the target's
+/// current rows).
 #[derive(Debug)]
 pub struct FlowInput {
     pub(crate) sources: Vec<SourceInput>,
+    pub(crate) target: Option<Vec<RecordBatch>>,
 }
 
 /// One source's rows for a run.
@@ -104,6 +106,13 @@ impl FlowInput {
     pub fn sources(&self) -> &[SourceInput] {
         &self.sources
     }
+
+    /// The target's rows before this run, for a flow built with [`Flow::reading_target`]
+    /// (empty before the target exists): an incremental aggregate adds the new rows' totals
+    /// to the stored ones and upserts the groups it touched.
+    pub fn target(&self) -> &[RecordBatch] {
+        self.target.as_deref().unwrap_or(&[])
+    }
 }
 
 /// A transform's error, reported as [`PipelineError::Transform`].
@@ -128,6 +137,10 @@ pub struct Flow {
     pub(crate) partition_columns: Vec<String>,
     /// Recompute from the sources' snapshots and replace the target ([`Flow::run_full_refresh`]).
     pub(crate) full_refresh: bool,
+    /// Hand the transform the target's rows ([`Flow::reading_target`]).
+    pub(crate) reads_target: bool,
+    /// Table properties for the target, when the flow creates it.
+    pub(crate) target_properties: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Flow {
@@ -155,6 +168,8 @@ impl Flow {
             sink: Sink::Append,
             partition_columns: Vec::new(),
             full_refresh: false,
+            reads_target: false,
+            target_properties: Vec::new(),
         }
     }
 
@@ -173,6 +188,14 @@ impl Flow {
         self
     }
 
+    /// Hands the transform the target's current rows ([`FlowInput::target`]), read from the
+    /// version the run commits on top of. Meant for small targets (gold aggregates): the whole
+    /// table is read each run.
+    pub fn reading_target(mut self) -> Flow {
+        self.reads_target = true;
+        self
+    }
+
     /// A version for the transform's code, recorded in the lineage (e.g. a git hash).
     pub fn transform_version(mut self, version: impl Into<String>) -> Flow {
         self.transform_version = Some(version.into());
@@ -188,6 +211,13 @@ impl Flow {
     /// How the output goes into the target.
     pub fn sink(mut self, sink: Sink) -> Flow {
         self.sink = sink;
+        self
+    }
+
+    /// A table property for the target, when the flow creates it (e.g.
+    /// `delta.enableChangeDataFeed`, so a downstream flow can read its changes).
+    pub fn target_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Flow {
+        self.target_properties.push((key.into(), value.into()));
         self
     }
 

@@ -288,8 +288,15 @@ impl Flow {
             return Ok(report);
         }
 
+        let input_read_target = self.reads_target && !self.full_refresh;
+        let target_rows = match (&target_snapshot, input_read_target) {
+            (Some(s), true) => Some(s.scan().collect().await?),
+            (None, true) => Some(Vec::new()),
+            _ => None,
+        };
         let mut input = FlowInput {
             sources: Vec::with_capacity(planned.len()),
+            target: target_rows,
         };
         for source in &planned {
             let rows = source.read().await?;
@@ -361,7 +368,12 @@ impl Flow {
             // reads the same ranges again.
             return Ok(report);
         };
-        let (version, already_applied) = self.commit(&table, kept, extras).await?;
+        // Totals computed from the target's rows are only right on top of that version.
+        let expected = match (&target_snapshot, &input_read_target) {
+            (Some(s), true) => Some(s.version()),
+            _ => None,
+        };
+        let (version, already_applied) = self.commit(&table, kept, extras, expected).await?;
         report.version = (!already_applied).then_some(version);
         report.already_applied = already_applied;
         Ok(report)
@@ -383,12 +395,16 @@ impl Flow {
         {
             schema = spec.target_schema(&schema)?;
         }
-        let created = lake
+        let mut builder = lake
             .create_builder(target)?
             .with_arrow_schema(&schema)?
-            .with_partition_columns(self.partition_columns.clone())
-            .execute()
-            .await;
+            .with_partition_columns(self.partition_columns.clone());
+        if *target == TableName::parse(&self.target)? {
+            for (k, v) in &self.target_properties {
+                builder = builder.with_property(k.clone(), v.clone());
+            }
+        }
+        let created = builder.execute().await;
         match created {
             Ok(table) => Ok(Some(table)),
             Err(strata::Error::TableExists { .. }) => Ok(Some(lake.open_table(target).await?)),
@@ -403,6 +419,7 @@ impl Flow {
         table: &Table,
         output: Vec<RecordBatch>,
         extras: CommitExtras,
+        expected_version: Option<i64>,
     ) -> Result<(i64, bool), PipelineError> {
         match &self.sink {
             _ if self.full_refresh => {
@@ -448,13 +465,15 @@ impl Flow {
                     .join(" AND ");
                 let output: Vec<RecordBatch> =
                     output.into_iter().filter(|b| b.num_rows() > 0).collect();
-                let result = table
+                let mut merge = table
                     .merge(output, on.as_str())
                     .when_matched_update_all()
                     .when_not_matched_insert_all()
-                    .with_commit_extras(extras)
-                    .execute()
-                    .await?;
+                    .with_commit_extras(extras);
+                if let Some(v) = expected_version {
+                    merge = merge.with_expected_version(v);
+                }
+                let result = merge.execute().await?;
                 let version = result.version.unwrap_or(-1);
                 Ok((version, result.already_applied))
             }

@@ -226,3 +226,56 @@ pub async fn row_list_at(snapshot: &strata::Snapshot) -> Vec<(i64, String, Optio
     rows.sort();
     rows
 }
+
+/// Silver with its change feed on, for [`incremental_gold_flow`].
+pub fn silver_flow_with_feed() -> Flow {
+    silver_flow().target_property("delta.enableChangeDataFeed", "true")
+}
+
+/// Gold kept incrementally: silver's changes since the last run (inserts and post-images add a
+/// flight and its delay, deletes and pre-images take them away) added to the stored totals of
+/// the carriers they touch, upserted by carrier.
+pub fn incremental_gold_flow() -> Flow {
+    Flow::new("delay_by_carrier_incremental", "gold.delay_by_carrier_inc")
+        .source("silver.flights", ReadMode::Changes)
+        .reading_target()
+        .transform(|input| {
+            let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            for b in input.target() {
+                let carriers = b.column(0).as_string::<i32>();
+                let flights = b.column(1).as_primitive::<Int64Type>();
+                let delays = b.column(2).as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    totals.insert(
+                        carriers.value(i).to_string(),
+                        (flights.value(i), delays.value(i)),
+                    );
+                }
+            }
+            let mut touched = std::collections::BTreeSet::new();
+            for b in input.rows("silver.flights") {
+                let carriers = b.column_by_name("carrier").unwrap().as_string::<i32>();
+                let delays = b
+                    .column_by_name("delay")
+                    .unwrap()
+                    .as_primitive::<Int64Type>();
+                let kinds = b.column_by_name("_change_type").unwrap().as_string::<i32>();
+                for i in 0..b.num_rows() {
+                    let sign = match kinds.value(i) {
+                        "insert" | "update_postimage" => 1,
+                        _ => -1,
+                    };
+                    let carrier = carriers.value(i).to_string();
+                    let t = totals.entry(carrier.clone()).or_default();
+                    t.0 += sign;
+                    t.1 += sign * delays.value(i);
+                    touched.insert(carrier);
+                }
+            }
+            totals.retain(|c, _| touched.contains(c));
+            Ok(vec![gold_batch(&totals)])
+        })
+        .sink(Sink::Upsert {
+            keys: vec!["carrier".into()],
+        })
+}
