@@ -90,10 +90,17 @@ fn gold() -> Flow {
             let mut touched = std::collections::BTreeSet::new();
             for b in input.rows("silver.events") {
                 let c = b.column_by_name("category").unwrap().as_string::<i32>();
-                let v = b.column_by_name("value").unwrap().as_primitive::<Float64Type>();
+                let v = b
+                    .column_by_name("value")
+                    .unwrap()
+                    .as_primitive::<Float64Type>();
                 let k = b.column_by_name("_change_type").unwrap().as_string::<i32>();
                 for i in 0..b.num_rows() {
-                    let sign = if matches!(k.value(i), "insert" | "update_postimage") { 1 } else { -1 };
+                    let sign = if matches!(k.value(i), "insert" | "update_postimage") {
+                        1
+                    } else {
+                        -1
+                    };
                     let t = totals.entry(c.value(i).to_string()).or_default();
                     t.0 += sign;
                     t.1 += sign as f64 * v.value(i);
