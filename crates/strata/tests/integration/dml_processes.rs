@@ -28,9 +28,8 @@
 //! `STRATA_SEED=<n>` (default from the clock), printed in every failure.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, mpsc};
+use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, Int64Array, RecordBatch};
@@ -41,6 +40,7 @@ use strata::{ConflictReason, Error, Table};
 
 use crate::dml_merge::Rng;
 use crate::support::*;
+use crate::workers::{Worker, fail, run_all};
 
 /// Set in a worker's environment: the JSON job description.
 const WORKER_ENV: &str = "STRATA_DML_PROCESSES_WORKER";
@@ -471,185 +471,73 @@ struct Report {
     model: BTreeMap<i64, i64>,
 }
 
-struct Worker {
-    k: usize,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-    lines: Vec<String>,
-    err_lines: Vec<String>,
-    status: Option<ExitStatus>,
-}
-
-impl Worker {
-    fn spawn(k: usize, location: &str, (processes, ops): (usize, usize), seed: u64) -> Self {
-        let job = json!({
-            "location": location,
-            "process": k,
-            "processes": processes,
-            "ops": ops,
-            "seed": seed,
-        });
-        let exe = std::env::current_exe().expect("current_exe");
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "dml_processes::worker",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(WORKER_ENV, job.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn worker {k} ({}): {e}", exe.display()));
-        Worker {
-            k,
-            stdin: child.stdin.take(),
-            stdout: lines_of(child.stdout.take().expect("stdout")),
-            stderr: lines_of(child.stderr.take().expect("stderr")),
-            child,
-            lines: Vec::new(),
-            err_lines: Vec::new(),
-            status: None,
-        }
-    }
-
-    /// Moves whatever the pipes delivered into `lines`/`err_lines`; notes the exit.
-    fn poll(&mut self) {
-        self.lines.extend(self.stdout.try_iter());
-        self.err_lines.extend(self.stderr.try_iter());
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait");
-        }
-    }
-
-    /// Drains the pipes to their end (after exit), waiting at most 10 s.
-    fn finish(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (pipe, lines) in [
-            (&self.stdout, &mut self.lines),
-            (&self.stderr, &mut self.err_lines),
-        ] {
-            loop {
-                match pipe.recv_timeout(Duration::from_millis(50)) {
-                    Ok(l) => lines.push(l),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => break,
-                    Err(_) => {}
-                }
-            }
-        }
-    }
-
-    fn ready(&self) -> bool {
-        self.lines.iter().any(|l| l.trim_end().ends_with("READY"))
-    }
-
-    /// The text after `marker` on each line holding it (libtest may put its `test … ` prefix
-    /// on the same line, so the marker is searched anywhere).
-    fn marked<'a>(&'a self, marker: &'a str) -> impl Iterator<Item = &'a str> {
-        self.lines
-            .iter()
-            .filter_map(move |l| Some(&l[l.find(marker)? + marker.len()..]))
-    }
-
-    /// The worker's report, or what is wrong with its output.
-    fn parse(&self, ops: usize) -> Result<Report, String> {
-        let mut reports = Vec::new();
-        for (n, rest) in self.marked("OP ").enumerate() {
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let parsed = (f.len() == 4)
-                .then(|| {
-                    Some((
-                        f[0].parse::<usize>().ok()?,
-                        f[2].parse::<i64>().ok()?,
-                        f[3].parse::<u32>().ok()?,
-                    ))
-                })
-                .flatten();
-            let Some((i, version, attempts)) = parsed else {
-                return Err(format!("bad OP line {rest:?}"));
-            };
-            if i != n {
-                return Err(format!("OP line {rest:?} out of order (expected op {n})"));
-            }
-            reports.push(OpReport {
-                kind: f[1].to_string(),
-                version: (version >= 0).then_some(version),
-                attempts,
-            });
-        }
-        if reports.len() != ops {
-            return Err(format!("{} OP lines, expected {ops}", reports.len()));
-        }
-        let mut conflicts = Vec::new();
-        for rest in self.marked("CONFLICT ") {
-            let mut f = rest.splitn(4, ' ');
-            let parsed = (|| {
-                Some(ConflictReport {
-                    op: f.next()?.parse().ok()?,
-                    winner: f.next()?.parse().ok()?,
-                    reason: f.next()?.to_string(),
-                    detail: f.next()?.to_string(),
-                })
-            })()
-            .filter(|c| c.op < ops);
-            conflicts.push(parsed.ok_or_else(|| format!("bad CONFLICT line {rest:?}"))?);
-        }
-        let model = self
-            .marked("MODEL ")
-            .next()
-            .and_then(|rest| serde_json::from_str::<Vec<(i64, i64)>>(rest).ok())
-            .ok_or("no parseable MODEL line")?
-            .into_iter()
-            .collect();
-        Ok(Report {
-            ops: reports,
-            conflicts,
-            model,
-        })
-    }
-
-    fn report(&self) -> String {
-        format!(
-            "--- worker {} ({}) stdout ---\n{}\n--- worker {} stderr ---\n{}\n",
-            self.k,
-            self.status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "still running".into()),
-            self.lines.join("\n"),
-            self.k,
-            self.err_lines.join("\n"),
-        )
-    }
-}
-
-fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+/// Starts worker `k` of a race.
+fn spawn(k: usize, location: &str, (processes, ops): (usize, usize), seed: u64) -> Worker {
+    let job = json!({
+        "location": location,
+        "process": k,
+        "processes": processes,
+        "ops": ops,
+        "seed": seed,
     });
-    rx
+    Worker::spawn(k, "dml_processes::worker", WORKER_ENV, &job, &[])
 }
 
-fn fail(workers: &mut [Worker], what: &str) -> ! {
-    for w in workers.iter_mut() {
-        if w.status.is_none() {
-            let _ = w.child.kill();
-            w.status = w.child.wait().ok();
+/// The worker's report, or what is wrong with its output.
+fn parse(w: &Worker, ops: usize) -> Result<Report, String> {
+    let mut reports = Vec::new();
+    for (n, rest) in w.marked("OP ").enumerate() {
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let parsed = (f.len() == 4)
+            .then(|| {
+                Some((
+                    f[0].parse::<usize>().ok()?,
+                    f[2].parse::<i64>().ok()?,
+                    f[3].parse::<u32>().ok()?,
+                ))
+            })
+            .flatten();
+        let Some((i, version, attempts)) = parsed else {
+            return Err(format!("bad OP line {rest:?}"));
+        };
+        if i != n {
+            return Err(format!("OP line {rest:?} out of order (expected op {n})"));
         }
-        w.finish();
+        reports.push(OpReport {
+            kind: f[1].to_string(),
+            version: (version >= 0).then_some(version),
+            attempts,
+        });
     }
-    let reports: String = workers.iter().map(Worker::report).collect();
-    panic!("{what}\n{reports}");
+    if reports.len() != ops {
+        return Err(format!("{} OP lines, expected {ops}", reports.len()));
+    }
+    let mut conflicts = Vec::new();
+    for rest in w.marked("CONFLICT ") {
+        let mut f = rest.splitn(4, ' ');
+        let parsed = (|| {
+            Some(ConflictReport {
+                op: f.next()?.parse().ok()?,
+                winner: f.next()?.parse().ok()?,
+                reason: f.next()?.to_string(),
+                detail: f.next()?.to_string(),
+            })
+        })()
+        .filter(|c| c.op < ops);
+        conflicts.push(parsed.ok_or_else(|| format!("bad CONFLICT line {rest:?}"))?);
+    }
+    let model = w
+        .marked("MODEL ")
+        .next()
+        .and_then(|rest| serde_json::from_str::<Vec<(i64, i64)>>(rest).ok())
+        .ok_or("no parseable MODEL line")?
+        .into_iter()
+        .collect();
+    Ok(Report {
+        ops: reports,
+        conflicts,
+        model,
+    })
 }
 
 /// Runs the workers against `location` and returns their reports; `context` (the seed) heads
@@ -661,60 +549,13 @@ fn run_workers(
     context: &str,
 ) -> Vec<Report> {
     let mut workers: Vec<Worker> = (0..processes)
-        .map(|k| Worker::spawn(k, location, (processes, ops), seed))
+        .map(|k| spawn(k, location, (processes, ops), seed))
         .collect();
     let timeout = Duration::from_secs(120 + (processes * ops) as u64);
-    let deadline = Instant::now() + timeout;
-
-    // Barrier: everyone has the table open before anyone writes.
-    loop {
-        workers.iter_mut().for_each(Worker::poll);
-        if workers.iter().any(|w| w.status.is_some()) {
-            fail(
-                &mut workers,
-                &format!("{context}: a worker exited before it was ready"),
-            );
-        }
-        if workers.iter().all(Worker::ready) {
-            break;
-        }
-        if Instant::now() > deadline {
-            fail(
-                &mut workers,
-                &format!("{context}: workers did not get ready in time"),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for w in &mut workers {
-        // Dropping stdin closes it; the worker has its line.
-        let mut stdin = w.stdin.take().expect("stdin");
-        stdin.write_all(b"GO\n").expect("send GO");
-    }
-
-    loop {
-        workers.iter_mut().for_each(Worker::poll);
-        if workers
-            .iter()
-            .any(|w| w.status.is_some_and(|s| !s.success()))
-        {
-            fail(&mut workers, &format!("{context}: a worker failed"));
-        }
-        if workers.iter().all(|w| w.status.is_some()) {
-            break;
-        }
-        if Instant::now() > deadline {
-            fail(
-                &mut workers,
-                &format!("{context}: workers did not finish within {timeout:?}"),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    workers.iter_mut().for_each(Worker::finish);
+    run_all(&mut workers, timeout, context);
     let mut reports = Vec::new();
     for k in 0..processes {
-        match workers[k].parse(ops) {
+        match parse(&workers[k], ops) {
             Ok(r) => reports.push(r),
             Err(e) => fail(&mut workers, &format!("{context}: worker {k}: {e}")),
         }

@@ -32,4 +32,5 @@ mod stress;
 mod tags;
 mod undo;
 mod vacuum;
+mod workers;
 mod write_path;

@@ -11,9 +11,7 @@
 //! Scale: 4 processes x 25 commits by default; `STRATA_STRESS=8x100` for more.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
@@ -23,6 +21,7 @@ use strata::actions::{Action, Stats, parse_commit};
 use strata::{ConflictReason, Error, Table, Transaction};
 
 use crate::support::*;
+use crate::workers::{Worker, fail, run_all};
 
 /// Set in a worker's environment: the JSON job description.
 const WORKER_ENV: &str = "STRATA_STRESS_WORKER";
@@ -154,147 +153,36 @@ struct Committed {
     reloads: u32,
 }
 
-struct Worker {
-    k: usize,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-    lines: Vec<String>,
-    err_lines: Vec<String>,
-    status: Option<ExitStatus>,
-}
-
-impl Worker {
-    fn spawn(
-        k: usize,
-        location: &str,
-        options: &HashMap<String, String>,
-        commits: usize,
-        mode: Mode,
-    ) -> Self {
-        let job = json!({
-            "location": location,
-            "options": options,
-            "process": k,
-            "commits": commits,
-            "reload_on_exhausted_retries": mode == Mode::ReloadOnExhaustedRetries,
-        });
-        let exe = std::env::current_exe().expect("current_exe");
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "stress::worker",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(WORKER_ENV, job.to_string())
-            .env_remove("STRATA_STRESS")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn worker {k} ({}): {e}", exe.display()));
-        Worker {
-            k,
-            stdin: child.stdin.take(),
-            stdout: lines_of(child.stdout.take().expect("stdout")),
-            stderr: lines_of(child.stderr.take().expect("stderr")),
-            child,
-            lines: Vec::new(),
-            err_lines: Vec::new(),
-            status: None,
-        }
-    }
-
-    /// Moves whatever the pipes delivered into `lines`/`err_lines`; notes the exit.
-    fn poll(&mut self) {
-        self.lines.extend(self.stdout.try_iter());
-        self.err_lines.extend(self.stderr.try_iter());
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait");
-        }
-    }
-
-    /// Drains the pipes to their end (after exit), waiting at most 10 s.
-    fn finish(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.stdout.recv_timeout(Duration::from_millis(50)) {
-                Ok(l) => self.lines.push(l),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => break,
-                Err(_) => {}
-            }
-        }
-        loop {
-            match self.stderr.recv_timeout(Duration::from_millis(50)) {
-                Ok(l) => self.err_lines.push(l),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => break,
-                Err(_) => {}
-            }
-        }
-    }
-
-    fn ready(&self) -> bool {
-        self.lines.iter().any(|l| l.trim_end().ends_with("READY"))
-    }
-
-    /// One [`Committed`] per `COMMIT` line, in order. libtest may put its `test … ` prefix on
-    /// the same line, so the marker is searched anywhere.
-    fn commits(&self) -> Vec<Committed> {
-        self.lines
-            .iter()
-            .filter_map(|l| {
-                let rest = &l[l.find("COMMIT ")? + "COMMIT ".len()..];
-                let mut it = rest.split_whitespace();
-                Some(Committed {
-                    version: it.next()?.parse().ok()?,
-                    attempts: it.next()?.parse().ok()?,
-                    reloads: it.next()?.parse().ok()?,
-                })
+/// One [`Committed`] per `COMMIT` line, in order.
+fn committed(w: &Worker) -> Vec<Committed> {
+    w.marked("COMMIT ")
+        .filter_map(|rest| {
+            let mut it = rest.split_whitespace();
+            Some(Committed {
+                version: it.next()?.parse().ok()?,
+                attempts: it.next()?.parse().ok()?,
+                reloads: it.next()?.parse().ok()?,
             })
-            .collect()
-    }
-
-    fn report(&self) -> String {
-        format!(
-            "--- worker {} ({}) stdout ---\n{}\n--- worker {} stderr ---\n{}\n",
-            self.k,
-            self.status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "still running".into()),
-            self.lines.join("\n"),
-            self.k,
-            self.err_lines.join("\n"),
-        )
-    }
+        })
+        .collect()
 }
 
-fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+/// Starts worker `k` of a stress run.
+fn spawn(
+    k: usize,
+    location: &str,
+    options: &HashMap<String, String>,
+    commits: usize,
+    mode: Mode,
+) -> Worker {
+    let job = json!({
+        "location": location,
+        "options": options,
+        "process": k,
+        "commits": commits,
+        "reload_on_exhausted_retries": mode == Mode::ReloadOnExhaustedRetries,
     });
-    rx
-}
-
-fn fail(workers: &mut [Worker], what: &str) -> ! {
-    for w in workers.iter_mut() {
-        if w.status.is_none() {
-            let _ = w.child.kill();
-            w.status = w.child.wait().ok();
-        }
-        w.finish();
-    }
-    let reports: String = workers.iter().map(Worker::report).collect();
-    panic!("{what}\n{reports}");
+    Worker::spawn(k, "stress::worker", WORKER_ENV, &job, &["STRATA_STRESS"])
 }
 
 /// Runs `processes` workers of `commits` appends each against `location`; returns each
@@ -306,52 +194,11 @@ fn run_workers(
     mode: Mode,
 ) -> Vec<Vec<Committed>> {
     let mut workers: Vec<Worker> = (0..processes)
-        .map(|k| Worker::spawn(k, location, options, commits, mode))
+        .map(|k| spawn(k, location, options, commits, mode))
         .collect();
     let timeout = Duration::from_secs(300 + 2 * (processes * commits) as u64);
-    let deadline = Instant::now() + timeout;
-
-    // Barrier: everyone has the table open before anyone commits.
-    loop {
-        workers.iter_mut().for_each(Worker::poll);
-        if workers.iter().any(|w| w.status.is_some()) {
-            fail(&mut workers, "a worker exited before it was ready");
-        }
-        if workers.iter().all(Worker::ready) {
-            break;
-        }
-        if Instant::now() > deadline {
-            fail(&mut workers, "workers did not get ready in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for w in &mut workers {
-        let mut stdin = w.stdin.take().expect("stdin");
-        stdin.write_all(b"GO\n").expect("send GO");
-        // Dropping stdin closes it; the worker has its line.
-    }
-
-    loop {
-        workers.iter_mut().for_each(Worker::poll);
-        if workers
-            .iter()
-            .any(|w| w.status.is_some_and(|s| !s.success()))
-        {
-            fail(&mut workers, "a worker failed");
-        }
-        if workers.iter().all(|w| w.status.is_some()) {
-            break;
-        }
-        if Instant::now() > deadline {
-            fail(
-                &mut workers,
-                &format!("workers did not finish within {timeout:?}"),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    workers.iter_mut().for_each(Worker::finish);
-    let results: Vec<Vec<Committed>> = workers.iter().map(Worker::commits).collect();
+    run_all(&mut workers, timeout, "stress");
+    let results: Vec<Vec<Committed>> = workers.iter().map(committed).collect();
     if let Some(w) = workers
         .iter()
         .zip(&results)
