@@ -11,10 +11,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
 use strata_pipelines::{ApplyChanges, Flow, Lake, ReadMode, Sink, cursor_app_id};
@@ -63,27 +61,12 @@ fn mirror() -> Flow {
 
 #[tokio::test]
 async fn a_cdc_mirror_matches_its_source_at_its_cursor_under_faults() {
-    let seeds: Vec<u64> = match std::env::var("STRATA_CDC_MODEL_SEED") {
-        Ok(one) => vec![one.parse().expect("STRATA_CDC_MODEL_SEED=<n>")],
-        Err(_) => {
-            let n = std::env::var("STRATA_CDC_MODEL_SEEDS")
-                .ok()
-                .map(|n| n.parse().expect("STRATA_CDC_MODEL_SEEDS=<n>"))
-                .unwrap_or(DEFAULT_SEEDS);
-            (0..n).collect()
-        }
-    };
-    for seed in seeds {
-        if let Err(panic) = AssertUnwindSafe(run_seed(seed)).catch_unwind().await {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            panic!(
-                "seed {seed} failed: {message}\nreplay: STRATA_CDC_MODEL_SEED={seed} cargo test -p strata-pipelines --test cdc_model"
-            );
-        }
+    for seed in seeds(
+        "STRATA_CDC_MODEL_SEED",
+        "STRATA_CDC_MODEL_SEEDS",
+        DEFAULT_SEEDS,
+    ) {
+        with_seed(seed, "STRATA_CDC_MODEL_SEED", run_seed(seed)).await;
     }
 }
 

@@ -13,10 +13,8 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
 use strata_pipelines::{Lake, cursor_app_id, lineage_at};
@@ -37,33 +35,15 @@ const BUDGET: Budget = Budget {
 
 #[tokio::test]
 async fn flows_are_exactly_once_under_faults() {
-    let seeds: Vec<u64> = match std::env::var("STRATA_FLOW_FAULT_SEED") {
-        Ok(one) => vec![one.parse().expect("STRATA_FLOW_FAULT_SEED=<n>")],
-        Err(_) => {
-            let n = std::env::var("STRATA_FLOW_FAULT_SEEDS")
-                .ok()
-                .map(|n| n.parse().expect("STRATA_FLOW_FAULT_SEEDS=<n>"))
-                .unwrap_or(DEFAULT_SEEDS);
-            (0..n).collect()
-        }
-    };
+    let seeds = seeds(
+        "STRATA_FLOW_FAULT_SEED",
+        "STRATA_FLOW_FAULT_SEEDS",
+        DEFAULT_SEEDS,
+    );
     let started = std::time::Instant::now();
     let mut fired = 0;
-    for seed in &seeds {
-        let outcome = AssertUnwindSafe(run_seed(*seed)).catch_unwind().await;
-        match outcome {
-            Ok(faults_fired) => fired += u64::from(faults_fired),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                panic!(
-                    "seed {seed} failed: {message}\nreplay: STRATA_FLOW_FAULT_SEED={seed} cargo test -p strata-pipelines --test faults"
-                );
-            }
-        }
+    for &seed in &seeds {
+        fired += u64::from(with_seed(seed, "STRATA_FLOW_FAULT_SEED", run_seed(seed)).await);
     }
     println!(
         "{} seeds, faults fired in {fired} runs, {:.1} s",

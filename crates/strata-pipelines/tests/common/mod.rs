@@ -279,3 +279,37 @@ pub fn incremental_gold_flow() -> Flow {
             keys: vec!["carrier".into()],
         })
 }
+
+/// The seeds a seeded test runs: `ONE=<n>` replays one, `MANY=<n>` runs `0..n`, else
+/// `0..default`.
+pub fn seeds(one: &str, many: &str, default: u64) -> Vec<u64> {
+    if let Ok(seed) = std::env::var(one) {
+        return vec![seed.parse().unwrap_or_else(|_| panic!("{one}=<n>"))];
+    }
+    let n = std::env::var(many)
+        .ok()
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("{many}=<n>")))
+        .unwrap_or(default);
+    (0..n).collect()
+}
+
+/// Runs `seed`'s test; a panic is re-raised naming the seed and how to replay it.
+pub async fn with_seed<T, F>(seed: u64, replay: &str, test: F) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(test).catch_unwind().await {
+        Ok(value) => value,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!(
+                "seed {seed} failed: {message}\nreplay: {replay}={seed} cargo test -p strata-pipelines"
+            )
+        }
+    }
+}
