@@ -15,7 +15,7 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
     let num_records = snapshot.num_records().await?;
     let size = snapshot
         .files()
-        .fold(0i64, |total, f| total.saturating_add(f.size()));
+        .fold(0i64, |total, f| total.saturating_add(f.size().max(0)));
     let protocol = snapshot.protocol();
     let metadata = snapshot.metadata();
     let features = |f: &Option<Vec<String>>| f.clone().unwrap_or_default();

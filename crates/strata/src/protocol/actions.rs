@@ -286,8 +286,11 @@ impl Remove {
 impl Add {
     /// The rows the file holds for the table: `numRecords` from its statistics less the rows
     /// its deletion vector deletes; `None` without statistics.
+    /// (A negative count in the log is no count.)
     pub fn num_records(&self) -> Option<i64> {
-        let physical = Stats::parse(self.stats.as_deref())?.num_records?;
+        let physical = Stats::parse(self.stats.as_deref())?
+            .num_records
+            .filter(|n| *n >= 0)?;
         let deleted = self.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality);
         physical.checked_sub(deleted)
     }
@@ -613,6 +616,15 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negative_record_count_is_no_count() {
+        let mut add = Add::for_test("a.parquet", 10);
+        add.stats = Some(r#"{"numRecords": -6}"#.into());
+        assert_eq!(add.num_records(), None);
+        add.stats = Some(r#"{"numRecords": 6}"#.into());
+        assert_eq!(add.num_records(), Some(6));
+    }
 
     #[test]
     fn parses_spark_style_commit_and_skips_unknown_actions() {

@@ -245,7 +245,10 @@ impl Snapshot {
         self.load_stats().await?;
         // Checked: counts come from storage and may be anything.
         Ok(self.files().try_fold(0i64, |total, f| {
-            let physical = crate::protocol::actions::Stats::parse(f.stats())?.num_records?;
+            // A negative count is no count: the total is unknown, not wrong.
+            let physical = crate::protocol::actions::Stats::parse(f.stats())?
+                .num_records
+                .filter(|n| *n >= 0)?;
             let deleted = f.deletion_vector().map_or(0, |dv| dv.cardinality);
             total.checked_add(physical.checked_sub(deleted)?)
         }))

@@ -447,7 +447,35 @@ impl CommitPlan {
             tx.set_metric("numRemovedFiles", num_removed_files);
         }
         self.extras.apply(&mut tx);
-        let result = tx.commit().await?;
+        let result = match tx.commit().await {
+            Ok(result) => result,
+            // A concurrent writer committed our `txn`: if it committed exactly our work (every
+            // application id at its version), this write is already applied, not a failure
+            // (`protocol/PROTOCOL.md#idempotent-writes`). Our files stay unreferenced.
+            Err(
+                e @ Error::Conflict {
+                    reason: crate::error::ConflictReason::TxnConflict { .. },
+                    ..
+                },
+            ) => {
+                // A fresh look that leaves the handle's cached view alone: a listing that still
+                // hides the winner keeps the conflict, the safe answer.
+                let latest = Snapshot::load(self.latest.storage(), None).await?;
+                if self.extras.already_applied(&latest).unwrap_or(false) {
+                    return Ok(WriteResult {
+                        version: latest.version(),
+                        attempts: 0,
+                        already_applied: true,
+                        num_files: 0,
+                        num_rows: 0,
+                        num_bytes: 0,
+                        num_removed_files: 0,
+                    });
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.latest.remember_committed(&result.snapshot);
         Ok(WriteResult {
             version: result.version,

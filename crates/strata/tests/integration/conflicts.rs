@@ -235,3 +235,57 @@ async fn deletion_vectors_on_one_file_conflict_and_on_two_files_do_not() {
         );
     }
 }
+
+/// Two writers of one `(appId, version)` race: the one that loses finds its exact work
+/// committed by the winner and reports it already applied (as a rerun would), not a conflict;
+/// the data is in the table once. A merge does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_txn_race_loser_whose_work_the_winner_committed_is_already_applied() {
+    for merge in [false, true] {
+        let inner: Arc<dyn object_store::ObjectStore> = Arc::new(InMemory::new());
+        let clean = Storage::from_store(inner.clone(), "t", "memory://txn/t").unwrap();
+        let table = Table::create("memory://txn/t")
+            .with_storage(clean)
+            .with_arrow_schema(&people_schema())
+            .unwrap()
+            .execute()
+            .await
+            .unwrap();
+        let faults = Arc::new(FaultStore::new(inner, vec![]));
+        let ours = Table::open_storage(
+            Storage::from_store(faults.clone(), "t", "memory://txn/t").unwrap(),
+        )
+        .await
+        .unwrap();
+        let write = move |t: Table| async move {
+            if merge {
+                t.merge(people(0..5, Some("PT")), "target.id = source.id")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .with_txn("nightly", 7)
+                    .execute()
+                    .await
+                    .map(|r| r.already_applied)
+            } else {
+                t.write([people(0..5, Some("PT"))])
+                    .with_txn("nightly", 7)
+                    .execute()
+                    .await
+                    .map(|r| r.already_applied)
+            }
+        };
+        let mut hold = faults.hold(OpMatch::commit_put());
+        let held = tokio::spawn(write(ours));
+        hold.arrived().await;
+        assert!(!write(table.clone()).await.unwrap(), "the winner commits");
+        hold.release();
+        let loser = held.await.unwrap();
+        assert!(
+            matches!(loser, Ok(true)),
+            "merge {merge}: the loser is already applied: {loser:?}"
+        );
+        let ids = id_set(&table.snapshot().await.unwrap()).await;
+        assert_eq!(ids.len(), 5, "merge {merge}: written once");
+        assert_eq!(table.version().await.unwrap(), 1);
+    }
+}

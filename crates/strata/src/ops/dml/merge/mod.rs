@@ -352,7 +352,28 @@ impl MergeBuilder {
             }
             None => tx.read_whole_table(),
         }
-        let (result, committed) = outcome.commit(tx, &snapshot).await?;
+        let (result, committed) = match outcome.commit(tx, &snapshot).await {
+            Ok(done) => done,
+            // Another writer committed this merge's `txn`s: already applied, when all are.
+            Err(
+                e @ Error::Conflict {
+                    reason: crate::error::ConflictReason::TxnConflict { .. },
+                    ..
+                },
+            ) => {
+                // A fresh look that leaves the handle's cached view alone: a listing that still
+                // hides the winner keeps the conflict, the safe answer.
+                let latest = Snapshot::load(self.latest.storage(), None).await?;
+                if self.extras.already_applied(&latest).unwrap_or(false) {
+                    return Ok(MergeResult {
+                        already_applied: true,
+                        ..MergeResult::default()
+                    });
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.latest.remember_committed(&committed);
         Ok(result)
     }
