@@ -480,6 +480,10 @@ pub struct AppendArgs {
     /// Create the table from the first file's schema if it does not exist.
     #[arg(long)]
     pub create: bool,
+    /// Commit even when the input files hold no rows (refused by default: an empty input is
+    /// most often a truncated export).
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub new_table: NewTable,
     /// The input format, when the extensions do not tell.

@@ -304,7 +304,11 @@ pub type DecodeFailure = Arc<Mutex<Option<CliError>>>;
 
 /// Streams the batches of every input in order, decoding on a background thread one batch
 /// ahead of the writer.
-pub fn stream(inputs: Vec<Input>, progress: ProgressBar) -> (RecordBatchStream, DecodeFailure) {
+pub fn stream(
+    inputs: Vec<Input>,
+    progress: ProgressBar,
+    allow_empty: bool,
+) -> (RecordBatchStream, DecodeFailure) {
     let failure: DecodeFailure = Arc::default();
     let (tx, rx) = tokio::sync::mpsc::channel::<strata::Result<RecordBatch>>(2);
     let slot = failure.clone();
@@ -313,8 +317,12 @@ pub fn stream(inputs: Vec<Input>, progress: ProgressBar) -> (RecordBatchStream, 
     let finished = Arc::new(AtomicBool::new(false));
     let done = finished.clone();
     std::thread::spawn(move || {
+        let mut rows = 0usize;
         for input in &inputs {
-            let mut send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+            let mut send = |batch: RecordBatch| {
+                rows += batch.num_rows();
+                tx.blocking_send(Ok(batch)).is_ok()
+            };
             if let Err(e) = input.decode(&progress, &mut send) {
                 let placeholder = strata::Error::InvalidArgument(e.to_string());
                 if let Ok(mut slot) = slot.lock() {
@@ -323,6 +331,23 @@ pub fn stream(inputs: Vec<Input>, progress: ProgressBar) -> (RecordBatchStream, 
                 let _ = tx.blocking_send(Err(placeholder));
                 return;
             }
+        }
+        // An input without rows is most often a truncated export: refused, unless asked for.
+        if rows == 0 && !allow_empty {
+            let names: Vec<String> = inputs
+                .iter()
+                .map(|i| i.path.display().to_string())
+                .collect();
+            let e = CliError::Input {
+                path: names.join(", "),
+                reason: "it holds no rows (a truncated export?); nothing was committed; pass --allow-empty to commit an empty version anyway".into(),
+            };
+            let placeholder = strata::Error::InvalidArgument(e.to_string());
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(e);
+            }
+            let _ = tx.blocking_send(Err(placeholder));
+            return;
         }
         done.store(true, Ordering::SeqCst);
     });

@@ -500,6 +500,9 @@ async fn create_and_append_parquet_csv_and_json_files() {
     let skipped = json(&["append", &location, path_str(&parquet), "--txn", "ingest:7"]);
     assert_eq!(skipped["alreadyApplied"], true);
     assert_eq!(skipped["version"], 2);
+    // The watermark is visible.
+    assert_eq!(json(&["info", &location])["txns"]["ingest"], 7);
+    assert!(ok(&["info", &location]).contains("ingest=7"));
     let replaced = json(&["append", &location, path_str(&csv), "--mode", "overwrite"]);
     assert_eq!(replaced["version"], 3);
     assert_eq!(ids_at(&table, 3).await, vec![1, 2]);
@@ -585,8 +588,19 @@ async fn create_and_append_parquet_csv_and_json_files() {
     refused("fractional.jsonl", "{\"id\": 5.9}\n", 1, "5.9");
     // A column the table lacks is refused even in a file with no rows to show it.
     refused("header_only.csv", "id,colour\n", 1, "`colour`");
+    // An input without rows (a truncated export) is refused unless asked for.
+    refused("empty.csv", "id,country\n", 1, "--allow-empty");
     let before = table.version().await.unwrap();
     assert_eq!(before, 4, "failed appends committed nothing");
+    let header_only = lake.path().join("header_only_ok.csv");
+    std::fs::write(&header_only, "id,country\n").unwrap();
+    let allowed = json(&["append", &location, path_str(&header_only), "--allow-empty"]);
+    assert_eq!(
+        (allowed["version"].as_i64(), allowed["numRows"].as_i64()),
+        (Some(5), Some(0))
+    );
+    let before = table.version().await.unwrap();
+    assert_eq!(before, 5);
     // A JSON field first seen after the records used for inference is still the table's.
     let late = lake.path().join("late.jsonl");
     let mut lines: String = (100..10_100)

@@ -162,7 +162,8 @@ pub async fn merge(ctx: &Context, args: MergeArgs) -> CliResult {
         .collect::<Vec<_>>()
         .join(" AND ");
     let progress = Progress::bytes(ctx.quiet, input::total_size(&inputs), "merging");
-    let (stream, failure) = input::stream(inputs, progress.handle());
+    // An empty source is a merge that changes nothing, not an error.
+    let (stream, failure) = input::stream(inputs, progress.handle(), true);
     let mut merge = table.merge(stream, on.as_str());
     let condition = args.matched_condition.clone();
     let with_condition = |c: strata::MergeClause| match &condition {

@@ -19,6 +19,14 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
     let protocol = snapshot.protocol();
     let metadata = snapshot.metadata();
     let features = |f: &Option<Vec<String>>| f.clone().unwrap_or_default();
+    // Application transaction watermarks (`--txn`, flow cursors): the highest version each
+    // appId committed.
+    let txns: Map<String, Value> = snapshot
+        .txn_versions()
+        .map(|(app, version)| (app.to_string(), Value::from(version)))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
     if json {
         let schema = schema_json(snapshot.schema());
         return print_json(&json!({
@@ -41,6 +49,7 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
             "numFiles": snapshot.num_files(),
             "sizeBytes": size,
             "numRecords": num_records,
+            "txns": txns,
         }));
     }
     let mut rows = vec![
@@ -118,6 +127,9 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
             output::key_values(&properties)
         },
     ));
+    if !txns.is_empty() {
+        rows.push(("Txn watermarks", output::key_values(&txns)));
+    }
     let mut schema = output::table(&["column", "type", "nullable"]);
     for field in &snapshot.schema().fields {
         schema.add_row(vec![

@@ -123,7 +123,7 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         .map(|path| Input::open(path, options, Some(&table_schema)))
         .collect::<CliResult<Vec<_>>>()?;
     let progress = Progress::bytes(ctx.quiet, input::total_size(&inputs), "appending");
-    let (stream, failure) = input::stream(inputs, progress.handle());
+    let (stream, failure) = input::stream(inputs, progress.handle(), args.allow_empty);
     let mut write = match existing {
         Some(table) => table.write_stream(stream),
         // A new table and its first data are one commit: a failed input leaves no table.

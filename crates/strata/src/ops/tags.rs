@@ -10,7 +10,9 @@
 //! side files are written first, then one commit removes the domain and, when nothing else
 //! needs it, drops the feature (back to the legacy writer version the table had).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{ConflictReason, Error, Result};
 use crate::protocol::actions::{Action, DomainMetadata};
@@ -48,7 +50,7 @@ pub(crate) async fn tags(latest: &LatestSnapshot) -> Result<BTreeMap<String, Tag
 /// name taken by another version, [`Error::InvalidArgument`] for a bad name.
 pub(crate) async fn tag(latest: &LatestSnapshot, name: &str, version: i64) -> Result<bool> {
     check_name(name)?;
-    latest.at_version(version).await?;
+    require_readable(latest, version).await?;
     migrate_legacy_tags(latest).await?;
     let storage = latest.storage();
     let file = TagFile {
@@ -81,6 +83,39 @@ pub(crate) async fn tag(latest: &LatestSnapshot, name: &str, version: i64) -> Re
         operation: format!("tag {name:?}"),
         reason: "the tag keeps being created and deleted concurrently; retry".into(),
     })
+}
+
+/// Refuses a version that can no longer be read: its log is gone, or a data file it reads
+/// that the latest version no longer reads (the only ones vacuum deletes) is missing.
+async fn require_readable(latest: &LatestSnapshot, version: i64) -> Result<()> {
+    let tagged = latest.at_version(version).await?;
+    let current = latest.get().await?;
+    let live: HashSet<&str> = current.files().map(|f| f.path()).collect();
+    let storage = latest.storage();
+    let at_risk: Vec<String> = tagged
+        .files()
+        .map(|f| f.path())
+        .filter(|p| !live.contains(p))
+        .map(str::to_string)
+        .collect();
+    let missing: Vec<Option<String>> = futures::stream::iter(at_risk)
+        .map(|path| async move {
+            let exists = storage.exists(&storage.data_path(&path, version)?).await?;
+            Ok::<_, Error>((!exists).then_some(path))
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    if let Some(path) = missing.into_iter().flatten().next() {
+        return Err(Error::NotAllowed {
+            location: storage.location().to_string(),
+            operation: format!("tag version {version}"),
+            reason: format!(
+                "the version can no longer be read: its data file {path} is gone (vacuumed); tag a version within the table's retention"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Deletes a tag; returns what it named.

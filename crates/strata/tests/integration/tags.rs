@@ -264,3 +264,24 @@ async fn migration_keeps_domain_metadata_when_another_domain_needs_it() {
     );
     assert!(table.tags().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_version_whose_files_were_vacuumed_cannot_be_tagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, _) = new_table(&dir).await;
+    table.append([batch(0..10)]).await.unwrap(); // v1
+    table.overwrite([batch(0..3)]).await.unwrap(); // v2
+    table
+        .vacuum()
+        .with_retention_ms(0)
+        .with_force(true)
+        .execute()
+        .await
+        .unwrap();
+    let err = table.tag("too-late", 1).await.unwrap_err();
+    assert!(matches!(err, Error::NotAllowed { .. }), "{err:?}");
+    assert!(err.to_string().contains("vacuumed"), "{err}");
+    assert!(table.tags().await.unwrap().is_empty());
+    // The current version still can be.
+    assert!(table.tag("now", 2).await.unwrap());
+}
