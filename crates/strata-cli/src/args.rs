@@ -152,6 +152,9 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Run, inspect or reset a pipeline declared in a pipeline.toml.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
     /// Walk a lake table's lineage upstream: which versions of which tables produced it.
     #[command(
         after_help = "TABLE is a table of a lake, ROOT/LAYER/NAME; its upstream tables are found in the same\nlake by the names the flows recorded.\n\nExamples:\n  strata lineage ./lake/gold/delays\n  strata lineage ./lake/gold/delays --version 12 --depth 2\n  strata lineage ./lake/silver/flights --json"
@@ -733,4 +736,52 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `strata pipeline …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PipelineCommand {
+    /// Run every flow once, in dependency order (or keep running with --watch).
+    #[command(
+        after_help = "Examples:\n  strata pipeline run pipeline.toml\n  strata pipeline run pipeline.toml --lake ./lake --json\n  strata pipeline run pipeline.toml --watch 30"
+    )]
+    Run {
+        /// The pipeline file.
+        file: std::path::PathBuf,
+        /// The lake root (default: the file's `lake`).
+        #[arg(long)]
+        lake: Option<String>,
+        /// Run again every this many seconds until interrupted (Ctrl-C ends it after the run
+        /// in progress).
+        #[arg(long, value_name = "SECONDS")]
+        watch: Option<u64>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// How far each flow is behind its sources, in versions and rows.
+    #[command(
+        after_help = "Examples:\n  strata pipeline status pipeline.toml\n  strata pipeline status pipeline.toml --json"
+    )]
+    Status {
+        /// The pipeline file.
+        file: std::path::PathBuf,
+        /// The lake root (default: the file's `lake`).
+        #[arg(long)]
+        lake: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Recompute one flow's target from its sources, and every flow downstream of it.
+    #[command(after_help = "Examples:\n  strata pipeline reset pipeline.toml clean_flights")]
+    Reset {
+        /// The pipeline file.
+        file: std::path::PathBuf,
+        /// The flow to recompute.
+        flow: String,
+        /// The lake root (default: the file's `lake`).
+        #[arg(long)]
+        lake: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
 }

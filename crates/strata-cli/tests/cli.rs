@@ -1722,3 +1722,91 @@ async fn tables_and_lineage_of_a_lake_built_by_flows() {
         "{usage}"
     );
 }
+
+#[tokio::test]
+async fn a_pipeline_file_runs_reports_lag_and_resets() {
+    let dir = TempLake::new();
+    let root = path_str(dir.path()).to_string();
+    let csv = dir.path().join("flights.csv");
+    std::fs::write(&csv, "id,carrier,delay\n1,AA,5\n2,DL,\n3,UA,40\n").unwrap();
+    let bronze = format!("{root}/bronze/flights");
+    ok(&["append", &bronze, path_str(&csv), "--create"]);
+    let file = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &file,
+        r#"lake = "."
+
+[[flow]]
+name = "clean_flights"
+target = "silver.flights"
+sink = "upsert"
+keys = ["id"]
+source = { table = "bronze.flights", read = "appends" }
+expect = [
+  { name = "has_delay", predicate = "delay IS NOT NULL", action = "drop" },
+  { name = "on_time", predicate = "delay <= 15", action = "warn" },
+]
+
+[[flow]]
+name = "late_flights"
+target = "gold.late_flights"
+sink = "full_refresh"
+where = "delay > 15"
+columns = ["id", "carrier"]
+source = { table = "silver.flights", read = "snapshot" }
+"#,
+    )
+    .unwrap();
+    let file = path_str(&file);
+
+    let status = json(&["pipeline", "status", file]);
+    assert_eq!(status[0]["flow"], "clean_flights");
+    assert!(status[0]["cursor"].is_null());
+    let run = json(&["pipeline", "run", file]);
+    let flows = run["flows"].as_array().unwrap();
+    assert_eq!(flows[0]["status"], "ran");
+    assert_eq!(flows[0]["rowsWritten"], 2);
+    assert_eq!(flows[0]["expectations"][0]["violations"], 1);
+    assert_eq!(flows[1]["flow"], "late_flights");
+    assert_eq!(flows[1]["rowsWritten"], 1);
+    let gold = Table::open(format!("{root}/gold/late_flights"))
+        .await
+        .unwrap();
+    assert_eq!(
+        library_rows(&gold.snapshot().await.unwrap()).await,
+        ["3 | UA"]
+    );
+    let again = ok(&["pipeline", "run", file]);
+    assert!(again.contains("up to date"), "{again}");
+    let lag = ok(&["pipeline", "status", file]);
+    assert!(lag.contains("up to date"), "{lag}");
+
+    let reset = json(&["pipeline", "reset", file, "clean_flights"]);
+    let names: Vec<&str> = reset["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["flow"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["clean_flights", "late_flights"],
+        "the flow and what reads it"
+    );
+    assert_eq!(
+        library_rows(&gold.snapshot().await.unwrap()).await,
+        ["3 | UA"]
+    );
+
+    // A broken file names its line.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        "lake = \".\"\n\n[[flow]]\nname = \"x\"\ntarget = 7\n",
+    )
+    .unwrap();
+    let err = fails(&["pipeline", "run", path_str(&broken)], 1);
+    assert!(one_line_error(&err).contains("broken.toml:5:"), "{err}");
+    let err = fails(&["pipeline", "reset", file, "nope"], 1);
+    assert!(one_line_error(&err).contains("clean_flights"), "{err}");
+}

@@ -47,6 +47,18 @@ pub enum PipelineError {
         /// The first violating row, rendered.
         sample: String,
     },
+    /// A `pipeline.toml` that does not parse or does not make sense.
+    #[error("{file}:{line}:{column}: {message}")]
+    Config {
+        /// The file.
+        file: String,
+        /// 1-based line (0 when the problem is a flow's values, named in the message).
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// Concurrent runners kept committing first; rerun the flow.
     #[error("flow {flow:?}: other runners kept committing first ({attempts} attempts); rerun it")]
     TooManyAttempts {

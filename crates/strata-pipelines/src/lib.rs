@@ -25,6 +25,7 @@
 //! ```
 
 mod apply_changes;
+mod config;
 mod error;
 mod expectations;
 mod flow;
@@ -35,6 +36,7 @@ mod pipeline;
 mod run;
 
 pub use apply_changes::{ApplyChanges, END_AT, START_AT, ScdType};
+pub use config::{ExpectSpec, FlowSpec, PipelineFile, SourceSpec};
 pub use error::PipelineError;
 pub use expectations::{EXPECTATION_COLUMN, Expectation, ExpectationAction, ExpectationCount};
 pub use flow::{Flow, FlowInput, ReadMode, Sink, SourceInput};

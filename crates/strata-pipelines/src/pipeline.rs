@@ -214,6 +214,61 @@ impl Pipeline {
         }
     }
 
+    /// Full-refreshes the flow named `flow` and every flow downstream of it, in dependency
+    /// order ([`Flow::run_full_refresh`]): for a changed transform, or a target rolled back by
+    /// hand. A failure stops the flows after it.
+    ///
+    /// # Errors
+    /// [`PipelineError::BadFlow`] for an unknown flow name.
+    pub async fn reset(&self, lake: &Lake, flow: &str) -> Result<PipelineReport, PipelineError> {
+        let Some(start) = self.flows.iter().position(|f| f.name == flow) else {
+            let names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+            return Err(PipelineError::BadFlow {
+                flow: flow.to_string(),
+                reason: format!(
+                    "the pipeline has no such flow; its flows are {}",
+                    names.join(", ")
+                ),
+            });
+        };
+        // The flow, and every flow reading (directly or not) a target of one already chosen.
+        let mut chosen = vec![false; self.flows.len()];
+        chosen[start] = true;
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for i in 0..self.flows.len() {
+                if chosen[i] {
+                    continue;
+                }
+                let reads_chosen = self.flows[i].sources.iter().any(|(source, _)| {
+                    (0..self.flows.len())
+                        .any(|j| chosen[j] && same_table(source, &self.flows[j].target))
+                });
+                if reads_chosen {
+                    chosen[i] = true;
+                    grew = true;
+                }
+            }
+        }
+        let mut report = PipelineReport { flows: Vec::new() };
+        for level in self.levels()? {
+            for i in level.into_iter().filter(|&i| chosen[i]) {
+                let flow = &self.flows[i];
+                match flow.run_full_refresh(lake).await {
+                    Ok(r) => report.flows.push((flow.name.clone(), FlowOutcome::Ran(r))),
+                    Err(e) => {
+                        report
+                            .flows
+                            .push((flow.name.clone(), FlowOutcome::Failed(e)));
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
     /// How far each flow is behind each of its sources (sources not created yet are left
     /// out).
     ///

@@ -136,6 +136,9 @@ impl Storage {
             reason,
         };
         let abs = std::path::absolute(path).map_err(|e| invalid(e.to_string()))?;
+        // `..` and `.` resolved by name (as a shell's `cd -L` does), since object paths have
+        // no such segments: `lake/../lake/t` is `lake/t`.
+        let abs = lexically_normal(&abs);
         if abs.is_file() {
             return Err(invalid(
                 "it is a file; a table location is the directory holding `_delta_log/`".into(),
@@ -539,6 +542,22 @@ async fn named_under(
     Ok(files)
 }
 
+/// `path` (absolute) without `.` and `..` segments, resolved by name.
+fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 fn list_local(
     dir: &std::path::Path,
     offset: Option<&str>,
@@ -678,6 +697,16 @@ fn azure_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_paths_resolve_dot_dot_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Storage::open(dir.path().join("t").to_str().unwrap(), &HashMap::new()).unwrap();
+        let dotted = dir.path().join("x/../t/./");
+        let storage = Storage::open(dotted.to_str().unwrap(), &HashMap::new()).unwrap();
+        assert_eq!(storage.location(), plain.location());
+        assert!(!storage.location().contains(".."), "{}", storage.location());
+    }
 
     #[test]
     fn paths_decode_once_and_never_escape() {

@@ -1,9 +1,12 @@
 //! Commands over a lake of `layer.name` tables: lineage and the table listing.
 
 use serde_json::{Value, json};
-use strata_pipelines::{Lake, Pin, walk_lineage};
+use strata_pipelines::{
+    FlowOutcome, Lake, Pin, Pipeline, PipelineFile, PipelineReport, walk_lineage,
+};
 
 use super::Context;
+use crate::args::PipelineCommand;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, print, print_json};
 
@@ -176,4 +179,151 @@ fn pin_json(pin: &Pin) -> Value {
         "tables": tables,
         "lineageOf": pin.lineage_of,
     })
+}
+
+/// The pipeline a file declares, and its lake (`--lake`, else the file's own, relative to it).
+fn load_pipeline(
+    ctx: &Context,
+    file: &std::path::Path,
+    lake: Option<String>,
+) -> CliResult<(Pipeline, Lake)> {
+    let parsed = PipelineFile::load(file)?;
+    let base = file.parent().unwrap_or(std::path::Path::new("."));
+    let root = lake.or_else(|| parsed.lake_root(base)).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{} names no lake; add lake = \"DIR\" to it or pass --lake DIR",
+            file.display()
+        ))
+    })?;
+    let pipeline = parsed.pipeline(&file.display().to_string())?;
+    Ok((pipeline, Lake::open(root).with_options(ctx.options.clone())))
+}
+
+/// `strata pipeline …`.
+pub async fn pipeline(ctx: &Context, command: PipelineCommand) -> CliResult {
+    match command {
+        PipelineCommand::Run {
+            file,
+            lake,
+            watch,
+            json,
+        } => {
+            let (pipeline, lake) = load_pipeline(ctx, &file, lake)?;
+            let Some(seconds) = watch else {
+                let progress = output::Progress::spinner(ctx.quiet, "running the pipeline");
+                let report = pipeline.run_once(&lake).await?;
+                drop(progress);
+                return finish(&report, json.json);
+            };
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let mut printed: CliResult = Ok(());
+            pipeline
+                .watch(
+                    &lake,
+                    std::time::Duration::from_secs(seconds),
+                    stop,
+                    |report| {
+                        if printed.is_ok() {
+                            printed = show(report, json.json);
+                        }
+                    },
+                )
+                .await?;
+            printed
+        }
+        PipelineCommand::Status { file, lake, json } => {
+            let (pipeline, lake) = load_pipeline(ctx, &file, lake)?;
+            let lags = pipeline.status(&lake).await?;
+            if json.json {
+                let list: Vec<Value> = lags
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "flow": l.flow,
+                            "source": l.source,
+                            "cursor": l.cursor,
+                            "latest": l.latest,
+                            "versionsBehind": l.versions_behind,
+                            "rowsBehind": l.rows_behind,
+                        })
+                    })
+                    .collect();
+                return print_json(&Value::Array(list));
+            }
+            let mut table = output::table(&["flow", "source", "at", "latest", "behind"]);
+            for l in &lags {
+                table.add_row(vec![
+                    l.flow.clone(),
+                    l.source.clone(),
+                    l.cursor.map_or("never ran".into(), |c| format!("v{c}")),
+                    format!("v{}", l.latest),
+                    match (l.versions_behind, l.rows_behind) {
+                        (0, _) => "up to date".to_string(),
+                        (v, Some(r)) => format!(
+                            "{}, {}",
+                            output::plural(v, "version"),
+                            output::plural(r, "row")
+                        ),
+                        (v, None) => output::plural(v, "version"),
+                    },
+                ]);
+            }
+            print(table)
+        }
+        PipelineCommand::Reset {
+            file,
+            flow,
+            lake,
+            json,
+        } => {
+            let (pipeline, lake) = load_pipeline(ctx, &file, lake)?;
+            let report = pipeline.reset(&lake, &flow).await?;
+            finish(&report, json.json)
+        }
+    }
+}
+
+/// Prints a run's report; a failed flow makes the command fail (after the report).
+fn finish(report: &PipelineReport, json: bool) -> CliResult {
+    show(report, json)?;
+    match report.flows.iter().find_map(|(name, o)| match o {
+        FlowOutcome::Failed(e) => Some((name, e)),
+        _ => None,
+    }) {
+        Some((name, e)) => Err(CliError::Refused(format!("flow {name} failed: {e}"))),
+        None => Ok(()),
+    }
+}
+
+fn show(report: &PipelineReport, json: bool) -> CliResult {
+    if !json {
+        return print(report.to_string().trim_end());
+    }
+    let flows: Vec<Value> = report
+        .flows
+        .iter()
+        .map(|(name, outcome)| match outcome {
+            FlowOutcome::Ran(r) => json!({
+                "flow": name,
+                "status": if r.up_to_date { "upToDate" } else if r.already_applied { "alreadyApplied" } else { "ran" },
+                "target": r.target,
+                "version": r.version,
+                "rowsRead": r.rows_read,
+                "rowsWritten": r.rows_written,
+                "expectations": r.expectations.iter().map(|e| json!({
+                    "name": e.name, "action": e.action, "violations": e.violations,
+                })).collect::<Vec<_>>(),
+                "sources": r.sources.iter().map(|s| json!({
+                    "table": s.table, "fromVersion": s.from_version, "toVersion": s.to_version,
+                })).collect::<Vec<_>>(),
+            }),
+            FlowOutcome::Failed(e) => json!({"flow": name, "status": "failed", "error": e.to_string()}),
+            FlowOutcome::Skipped { upstream } => {
+                json!({"flow": name, "status": "skipped", "upstream": upstream})
+            }
+        })
+        .collect();
+    print_json(&json!({ "flows": flows }))
 }

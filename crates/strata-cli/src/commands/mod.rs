@@ -78,6 +78,7 @@ pub async fn run(cli: Cli) -> CliResult {
             json,
         } => lake::lineage(&ctx, &table, version, depth, json.json).await,
         Command::Tables { root, json } => lake::tables(&ctx, &root, json.json).await,
+        Command::Pipeline(command) => lake::pipeline(&ctx, command).await,
         Command::Pin {
             root,
             name,
