@@ -453,8 +453,32 @@ impl Storage {
 
     fn storage_error(&self, path: &Path, source: object_store::Error) -> Error {
         Error::Storage {
-            path: path.to_string(),
+            path: self.display_path(path),
             source,
+        }
+    }
+
+    /// An object path as the user named the table: the location (`/data/lake/t`,
+    /// `s3://bucket/t`) and the path within it, for messages. Object paths have no leading
+    /// `/` and no scheme, so printed bare they name the wrong thing.
+    pub fn display_path(&self, path: &Path) -> String {
+        let full = path.as_ref();
+        let root = self.root.as_ref();
+        let rest = if root.is_empty() {
+            Some(full)
+        } else {
+            full.strip_prefix(root).and_then(|r| {
+                if r.is_empty() {
+                    Some(r)
+                } else {
+                    r.strip_prefix('/')
+                }
+            })
+        };
+        match rest {
+            Some("") => self.location.clone(),
+            Some(rest) => format!("{}/{rest}", self.location.trim_end_matches('/')),
+            None => full.to_string(),
         }
     }
 }

@@ -531,7 +531,16 @@ impl Action {
         if line.trim().is_empty() {
             return Ok(None);
         }
-        let raw: RawAction = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let raw: RawAction = match serde_json::from_str(line) {
+            Ok(raw) => raw,
+            // A `commitInfo` is provenance, not table state: one nested deeper than the parser
+            // goes (another writer's user metadata) must not make the table unreadable, so it
+            // reads as an empty commitInfo. Any other action that does not parse is an error.
+            Err(e) if is_commit_info_line(line) && e.to_string().contains("recursion limit") => {
+                return Ok(Some(Action::CommitInfo(CommitInfo::default())));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let action = if let Some(p) = raw.protocol {
             Action::Protocol(Protocol::try_from(p)?)
         } else if let Some(m) = raw.meta_data {
@@ -564,6 +573,14 @@ impl Action {
         // non-finite float.
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// Whether a log line is a `commitInfo` action (`{"commitInfo": ...}`, spaces allowed).
+fn is_commit_info_line(line: &str) -> bool {
+    line.trim_start()
+        .strip_prefix('{')
+        .map(str::trim_start)
+        .is_some_and(|rest| rest.starts_with("\"commitInfo\""))
 }
 
 /// Parses a whole commit file into actions, naming the 1-based line of the first bad one.
@@ -616,6 +633,24 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_info_too_deep_to_parse_reads_as_empty_and_other_actions_do_not() {
+        let deep = format!(
+            "{{\"commitInfo\": {{\"operation\": \"WRITE\", \"x\": {}1{}}}}}",
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let actions = parse_commit(format!("{deep}\n").as_bytes()).unwrap();
+        assert!(matches!(&actions[..], [Action::CommitInfo(c)] if c.operation.is_none()));
+        let deep_add = format!(
+            "{{\"add\": {{\"path\": {}1{}}}}}",
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        assert!(parse_commit(deep_add.as_bytes()).is_err());
+        assert!(parse_commit(b"{\"commitInfo\": {\"operation\": ").is_err());
+    }
 
     #[test]
     fn a_negative_record_count_is_no_count() {

@@ -67,7 +67,7 @@ impl FileScan {
     ) -> Result<RecordBatchStream> {
         let path = self.storage.data_path(&add.path, self.version)?;
         let parquet_error = |source| Error::Parquet {
-            path: path.to_string(),
+            path: self.storage.display_path(&path),
             source,
         };
         let selected = match (rows, &add.deletion_vector) {

@@ -280,7 +280,7 @@ async fn decode_parquet(
 ) -> Result<Decoded> {
     let path = storage.log_file(name);
     let corrupt = |reason: String| Error::CorruptCheckpoint {
-        path: path.to_string(),
+        path: storage.display_path(&path),
         version,
         reason,
     };
@@ -306,7 +306,7 @@ async fn decode_json(storage: &Storage, name: &str, version: i64) -> Result<Deco
     let path = storage.log_file(name);
     let bytes = storage.get(&path).await?;
     let actions = parse_commit(&bytes).map_err(|(line, reason)| Error::CorruptCheckpoint {
-        path: path.to_string(),
+        path: storage.display_path(&path),
         version,
         reason: format!("line {line}: {reason}"),
     })?;

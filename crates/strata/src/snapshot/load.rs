@@ -266,7 +266,7 @@ pub(crate) async fn read_commit(storage: &Storage, version: i64) -> Result<(i64,
     let path = storage.log_path(&commit_file_name(version));
     let bytes = storage.get(&path).await?;
     let actions = parse_commit(&bytes).map_err(|(line, reason)| Error::CorruptLog {
-        path: path.to_string(),
+        path: storage.display_path(&path),
         version,
         line,
         reason,

@@ -59,6 +59,9 @@ async fn corrupt_and_truncated_commits_name_file_version_and_line() {
             ..
         } => {
             assert!(path.ends_with("00000000000000000002.json"), "{path}");
+            // The path as the table was named: absolute, with its leading `/`.
+            let expected = root.join("_delta_log/00000000000000000002.json");
+            assert_eq!(path, expected.to_str().unwrap());
             assert_eq!((*version, *line), (2, 3));
         }
         other => panic!("expected CorruptLog, got {other}"),
@@ -399,4 +402,33 @@ async fn a_superseded_metadata_without_a_schema_does_not_fail_the_table() {
             && err.to_string().contains("schemaString"),
         "{err}"
     );
+}
+
+/// A commitInfo nested deeper than the JSON parser goes (another writer's user metadata) does
+/// not make the table unreadable: it reads as an empty commitInfo, as deltalake and DuckDB
+/// read such tables.
+#[tokio::test]
+async fn a_commit_info_nested_too_deep_does_not_block_reads() {
+    let lake = TempLake::new();
+    let table = three_versions(&lake, "deep").await;
+    let before = scan_rows(&table.snapshot().await.unwrap()).await;
+    let log = lake.table_path("deep").join("_delta_log");
+    let deep = format!(
+        "{{\"commitInfo\":{{\"operation\":\"WRITE\",\"userMetadata\":{}0{}}}}}\n",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    std::fs::write(log.join(format!("{:020}.json", 3)), deep).unwrap();
+    let reopened = Table::open(lake.table("deep")).await.unwrap();
+    let snapshot = reopened.snapshot().await.unwrap();
+    assert_eq!(snapshot.version(), 3);
+    assert_eq!(scan_rows(&snapshot).await, before);
+    let history = reopened.history(Some(1)).await.unwrap();
+    assert_eq!(
+        (history[0].version, history[0].operation.as_deref()),
+        (3, None)
+    );
+    // And the table takes the next commit.
+    reopened.append([people(4..6, None)]).await.unwrap();
+    assert_eq!(reopened.version().await.unwrap(), 4);
 }
