@@ -500,6 +500,9 @@ async fn create_and_append_parquet_csv_and_json_files() {
     let skipped = json(&["append", &location, path_str(&parquet), "--txn", "ingest:7"]);
     assert_eq!(skipped["alreadyApplied"], true);
     assert_eq!(skipped["version"], 2);
+    // An older txn version is below the high-water mark: done, and said so.
+    let older = ok(&["append", &location, path_str(&parquet), "--txn", "ingest:3"]);
+    assert!(older.contains("high-water mark"), "{older}");
     // The watermark is visible.
     assert_eq!(json(&["info", &location])["txns"]["ingest"], 7);
     assert!(ok(&["info", &location]).contains("ingest=7"));

@@ -236,7 +236,7 @@ fn report_write(args: &AppendArgs, result: &WriteResult) -> CliResult {
     if result.already_applied {
         let (app_id, version) = args.txn.clone().unwrap_or_default();
         return print(format!(
-            "nothing written: {app_id:?} version {version} is already in the table (latest version {})",
+            "nothing written: the table's {app_id:?} transactions are at version {version} or later (a --txn version is a high-water mark: one at or below it counts as done); table version {}",
             result.version
         ));
     }

@@ -282,6 +282,23 @@ pub(crate) async fn restore(
 /// [`Error::NotAllowed`] with the reason; [`Error::VersionNotFound`] when the commit or the
 /// version before it is no longer in the log; [`Error::Conflict`] when a concurrent writer
 /// removed a file the revert removes.
+/// Whether a commit's actions are a `REVERT` of `version` (pure).
+fn reverts(actions: &[Action], version: i64) -> bool {
+    actions.iter().any(|a| match a {
+        Action::CommitInfo(ci) => {
+            ci.operation.as_deref() == Some("REVERT")
+                && ci
+                    .operation_parameters
+                    .as_ref()
+                    .and_then(|p| p.get("version"))
+                    .is_some_and(|v| {
+                        v.as_i64() == Some(version) || v.as_str() == Some(&version.to_string())
+                    })
+        }
+        _ => false,
+    })
+}
+
 pub(crate) async fn revert(handle: &LatestSnapshot, version: i64) -> Result<UndoResult> {
     let location = handle.storage().location().to_string();
     let refuse = |reason: String| Error::NotAllowed {
@@ -319,6 +336,14 @@ pub(crate) async fn revert(handle: &LatestSnapshot, version: i64) -> Result<Undo
         .buffered(HEAD_CONCURRENCY)
         .try_collect()
         .await?;
+    if let Some(by) = later
+        .iter()
+        .find_map(|(v, actions)| reverts(actions, version).then_some(*v))
+    {
+        return Err(refuse(format!(
+            "version {by} already reverted it; to bring its changes back, revert version {by}"
+        )));
+    }
     let changes = plan_revert(&actions, &live_files(&before), &live_files(&latest), &later)
         .map_err(|r| refuse(refusal_text(&r)))?;
     check_files_exist(

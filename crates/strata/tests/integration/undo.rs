@@ -82,6 +82,14 @@ async fn revert_undoes_one_commit_and_keeps_the_later_ones() {
             .as_deref(),
         Some("REVERT")
     );
+    // Reverting it again says it is done, and how to undo the revert.
+    let err = table.revert(2).await.unwrap_err();
+    assert!(matches!(err, Error::NotAllowed { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("version 4 already reverted it"),
+        "{err}"
+    );
+    assert_eq!(table.version().await.unwrap(), 4, "nothing committed");
 
     // Reverting an overwrite adds back what it removed, keeping later appends.
     table.overwrite([batch(50..55)]).await.unwrap(); // v5
