@@ -301,6 +301,16 @@ pub enum Error {
         /// The offending path.
         path: String,
     },
+    /// A data file the version reads is not in the store.
+    #[error(
+        "data file {path} of version {version} is missing; files no longer read by the versions within the table's retention (delta.deletedFileRetentionDuration, 7 days by default) are deleted by vacuum, so read a later version, or restore the file from a backup"
+    )]
+    DataFileMissing {
+        /// The file.
+        path: String,
+        /// The version read.
+        version: i64,
+    },
     /// Reading or writing Parquet failed.
     #[error("parquet error on {path}: {source}")]
     Parquet {

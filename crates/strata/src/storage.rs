@@ -566,6 +566,27 @@ async fn named_under(
     Ok(files)
 }
 
+/// Whether `error` says an object does not exist (so callers outside the storage boundary
+/// need not name `object_store`).
+pub(crate) fn is_not_found(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Storage {
+            source: object_store::Error::NotFound { .. },
+            ..
+        }
+    )
+}
+
+/// Whether a Parquet read failed because its object does not exist.
+pub(crate) fn is_parquet_not_found(error: &parquet::errors::ParquetError) -> bool {
+    matches!(
+        error,
+        parquet::errors::ParquetError::External(e)
+            if matches!(e.downcast_ref::<object_store::Error>(), Some(object_store::Error::NotFound { .. }))
+    )
+}
+
 /// `path` (absolute) without `.` and `..` segments, resolved by name.
 fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
     use std::path::Component;

@@ -474,16 +474,16 @@ async fn read_versions(
     let times = commit_times(storage, start).await?;
     let mut versions = Vec::new();
     for version in start..=end {
-        let (_, actions) = read_commit(storage, version).await.map_err(|e| match e {
+        let (_, actions) = read_commit(storage, version).await.map_err(|e| {
             // Only a commit that is gone; any other storage failure is reported as it is.
-            Error::Storage {
-                source: object_store::Error::NotFound { .. },
-                ..
-            } => unavailable(
-                version,
-                "its commit is no longer in the log (log retention)".into(),
-            ),
-            other => other,
+            if crate::storage::is_not_found(&e) {
+                unavailable(
+                    version,
+                    "its commit is no longer in the log (log retention)".into(),
+                )
+            } else {
+                e
+            }
         })?;
         if version > start
             && let Some(metadata) = actions.iter().find_map(|a| match a {

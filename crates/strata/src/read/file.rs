@@ -66,9 +66,17 @@ impl FileScan {
         rows: FileRows,
     ) -> Result<RecordBatchStream> {
         let path = self.storage.data_path(&add.path, self.version)?;
-        let parquet_error = |source| Error::Parquet {
-            path: self.storage.display_path(&path),
-            source,
+        let parquet_error = |source: parquet::errors::ParquetError| {
+            if crate::storage::is_parquet_not_found(&source) {
+                return Error::DataFileMissing {
+                    path: self.storage.display_path(&path),
+                    version: self.version,
+                };
+            }
+            Error::Parquet {
+                path: self.storage.display_path(&path),
+                source,
+            }
         };
         let selected = match (rows, &add.deletion_vector) {
             (FileRows::Only(keep), _) => Some(Selected::Only(keep)),

@@ -137,3 +137,32 @@ async fn versions_inside_the_retention_read_identically_after_vacuum() {
         );
     }
 }
+
+/// Reading a version whose files vacuum deleted says so, naming the file, the version and the
+/// retention property, instead of a raw "object not found".
+#[tokio::test]
+async fn a_vacuumed_version_says_it_was_vacuumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, _) = id_table(dir.path()).await;
+    table.append([batch(0..10)]).await.unwrap(); // v1
+    table.overwrite([batch(0..3)]).await.unwrap(); // v2
+    table
+        .vacuum()
+        .with_retention_ms(0)
+        .with_force(true)
+        .execute()
+        .await
+        .unwrap();
+    let old = table.snapshot_at_version(1).await.unwrap();
+    let err = old.scan().collect().await.unwrap_err();
+    assert!(
+        matches!(err, strata::Error::DataFileMissing { version: 1, .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("deletedFileRetentionDuration") && text.contains(".parquet"),
+        "{text}"
+    );
+    assert!(text.starts_with("data file /"), "an absolute path: {text}");
+}
