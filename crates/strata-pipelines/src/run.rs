@@ -235,9 +235,14 @@ impl Flow {
             None => None,
         };
         let quarantine = quarantine_name(target);
-        let quarantine_snapshot = match open_if_exists(lake, &quarantine).await? {
-            Some(t) if self.quarantines() => Some(t.snapshot().await?),
-            _ => None,
+        // Opened once per attempt, and only by flows that quarantine.
+        let quarantine_table = match self.quarantines() {
+            true => open_if_exists(lake, &quarantine).await?,
+            false => None,
+        };
+        let quarantine_snapshot = match &quarantine_table {
+            Some(t) => Some(t.snapshot().await?),
+            None => None,
         };
         let mut planned = Vec::with_capacity(sources.len());
         for (name, mode) in sources {
@@ -339,7 +344,7 @@ impl Flow {
         extras.add_metadata(EXPECTATIONS_KEY, json!(report.expectations));
 
         if !checked.quarantined.is_empty() {
-            let table = match open_if_exists(lake, &quarantine).await? {
+            let table = match quarantine_table {
                 Some(t) => t,
                 None => self
                     .create_target(lake, &quarantine, &checked.quarantined)

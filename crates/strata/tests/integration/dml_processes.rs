@@ -40,7 +40,7 @@ use strata::{ConflictReason, Error, Table};
 
 use crate::dml_merge::Rng;
 use crate::support::*;
-use crate::workers::{Worker, fail, run_all};
+use crate::workers::{Worker, fail, listed_commit_versions, run_all};
 
 /// Set in a worker's environment: the JSON job description.
 const WORKER_ENV: &str = "STRATA_DML_PROCESSES_WORKER";
@@ -662,17 +662,7 @@ fn race(label: &str, vectors: bool) {
         let table = Table::open(location.as_str()).await.expect("reopen");
         assert_eq!(table.version().await.unwrap(), last, "{context}: latest");
         let storage = table.storage();
-        let listed: Vec<i64> = storage
-            .list_log(None)
-            .await
-            .expect("list log")
-            .into_iter()
-            .filter_map(|(name, _)| {
-                let stem = name.strip_suffix(".json")?;
-                (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| stem.parse().unwrap())
-            })
-            .collect();
+        let listed = listed_commit_versions(storage).await;
         assert_eq!(
             listed,
             (0..=last).collect::<Vec<_>>(),

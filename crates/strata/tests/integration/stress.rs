@@ -21,7 +21,7 @@ use strata::actions::{Action, Stats, parse_commit};
 use strata::{ConflictReason, Error, Table, Transaction};
 
 use crate::support::*;
-use crate::workers::{Worker, fail, run_all};
+use crate::workers::{Worker, fail, listed_commit_versions, run_all};
 
 /// Set in a worker's environment: the JSON job description.
 const WORKER_ENV: &str = "STRATA_STRESS_WORKER";
@@ -329,17 +329,7 @@ fn stress(
     runtime.block_on(async {
         let storage = table.storage();
         // The listing: commit files are exactly 0..=last.
-        let listed: Vec<i64> = storage
-            .list_log(None)
-            .await
-            .expect("list log")
-            .into_iter()
-            .filter_map(|(name, _)| {
-                let stem = name.strip_suffix(".json")?;
-                (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| stem.parse().unwrap())
-            })
-            .collect();
+        let listed = listed_commit_versions(storage).await;
         assert_eq!(
             listed,
             (0..=last).collect::<Vec<_>>(),

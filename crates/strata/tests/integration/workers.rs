@@ -179,3 +179,18 @@ pub fn run_all(workers: &mut [Worker], timeout: Duration, context: &str) {
     }
     workers.iter_mut().for_each(Worker::finish);
 }
+
+/// The versions of the commit files `_delta_log/` lists, ascending.
+pub async fn listed_commit_versions(storage: &strata::Storage) -> Vec<i64> {
+    storage
+        .list_log(None)
+        .await
+        .expect("list log")
+        .into_iter()
+        .filter_map(|(name, _)| {
+            let stem = name.strip_suffix(".json")?;
+            (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| stem.parse().unwrap())
+        })
+        .collect()
+}
