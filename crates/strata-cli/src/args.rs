@@ -171,6 +171,23 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Run SQL over tables (DataFusion): query, explain, or commit the result with lineage.
+    #[cfg(feature = "sql")]
+    #[command(
+        after_help = "Tables are named with --table NAME=LOCATION[@VERSION|#TAG] (repeatable), or come from a
+lake with --lake ROOT as bronze.NAME, silver.NAME and gold.NAME. Inside SQL,
+strata_version('LOCATION', 5), strata_tag('LOCATION', 'train'), strata_timestamp('LOCATION',
+'2026-01-31T00:00:00Z') and strata_changes('LOCATION', FROM[, TO]) read any table.
+INSERT INTO, INSERT OVERWRITE, DELETE, UPDATE and CREATE TABLE gold.NAME AS SELECT (with
+--lake) commit to strata tables, with lineage.
+
+Examples:
+  strata sql \"SELECT carrier, avg(dep_delay) FROM f GROUP BY carrier\" --table f=./lake/silver/flights
+  strata sql \"SELECT count(*) FROM silver.flights\" --lake ./lake
+  strata sql \"SELECT origin, count(*) AS n FROM silver.flights GROUP BY origin\" --lake ./lake --into gold.by_origin --mode overwrite
+  strata sql \"SELECT * FROM f WHERE id BETWEEN 10 AND 20\" --table f=./t@3 --explain"
+    )]
+    Sql(SqlArgs),
     /// List a lake's tables by layer: version, rows, last commit, and the flow that writes each.
     #[command(after_help = "Examples:\n  strata tables ./lake\n  strata tables ./lake --json")]
     Tables {
@@ -358,6 +375,56 @@ pub struct ScanArgs {
     /// After the rows, print what the scan read and skipped to standard error.
     #[arg(long)]
     pub metrics: bool,
+}
+
+/// `strata sql`.
+#[cfg(feature = "sql")]
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The statement: a query, or INSERT / DELETE / UPDATE / CREATE TABLE … AS.
+    pub query: String,
+    /// A table for the query: NAME=LOCATION, with @VERSION, @TIMESTAMP or #TAG to pin it
+    /// (repeatable). Without NAME=, the name is the location's last path segment.
+    #[arg(long = "table", short = 't', value_name = "[NAME=]LOCATION")]
+    pub tables: Vec<String>,
+    /// A lake root: its tables are bronze.NAME, silver.NAME and gold.NAME.
+    #[arg(long, value_name = "ROOT")]
+    pub lake: Option<String>,
+    /// Commit the result to this table (a location, or LAYER.NAME with --lake), creating it
+    /// when absent; lineage names every table read and its version.
+    #[arg(long, value_name = "TABLE")]
+    pub into: Option<String>,
+    /// How --into writes.
+    #[arg(long, value_enum, default_value_t = IntoMode::Append, requires = "into")]
+    pub mode: IntoMode,
+    /// Show the plan (files kept and pruned per table) instead of running the query.
+    #[arg(long, conflicts_with = "into")]
+    pub explain: bool,
+    /// Run the query and show the plan with what each step read (files, row groups, rows).
+    #[arg(long, conflicts_with_all = ["into", "explain"])]
+    pub analyze: bool,
+    /// Return at most this many rows (`--format table` shows 100 unless told otherwise).
+    #[arg(long, short = 'l')]
+    pub limit: Option<u64>,
+    /// Output format; `parquet` keeps the types exactly.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    /// Same as `--format jsonl`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'O', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// How `strata sql --into` writes.
+#[cfg(feature = "sql")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntoMode {
+    /// Add the rows.
+    Append,
+    /// Replace the table's rows.
+    Overwrite,
 }
 
 /// `strata diff`.

@@ -18,6 +18,11 @@ use clap::Parser;
 use crate::args::Cli;
 use crate::error::CliError;
 
+/// mimalloc: scans allocate and free large page buffers quickly, which glibc's malloc serves
+/// with mmap, munmap and page faults.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A panic is a bug in strata; say so in one line rather than with Rust's debug output.
     std::panic::set_hook(Box::new(|info| {

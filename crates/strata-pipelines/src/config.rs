@@ -1,7 +1,18 @@
 //! `pipeline.toml`: a pipeline declared as data (`protocol/PROTOCOL.md#pipelines`), run by
 //! `strata pipeline run`. Each flow names its target, its sources and how it reads them, its
-//! expectations and its sink; its transform is the identity over its one source, optionally
-//! filtered (`where`) and projected (`columns`). SQL transforms come with the `sql` feature.
+//! expectations and its sink. Its transform is the identity over its one source, optionally
+//! filtered (`where`) and projected (`columns`), or, in builds with the `sql` feature, a `sql`
+//! query over its sources (`sources = [...]` for more than one), each a table of the rows the
+//! run read, named as the flow names it.
+//!
+//! ```toml
+//! [[flow]]
+//! name = "delays_by_origin"
+//! target = "gold.delays_by_origin"
+//! sink = "full_refresh"
+//! source = { table = "silver.flights", read = "snapshot" }
+//! sql = "SELECT origin, count(*) AS flights, avg(dep_delay) AS delay FROM silver.flights GROUP BY origin"
+//! ```
 //!
 //! ```toml
 //! lake = "./lake"
@@ -50,8 +61,13 @@ pub struct FlowSpec {
     pub name: String,
     /// The target (`silver.flights`).
     pub target: String,
-    /// The one source the identity transform reads.
-    pub source: SourceSpec,
+    /// The source (the identity transform reads one).
+    pub source: Option<SourceSpec>,
+    /// More sources, for a `sql` transform.
+    #[serde(default)]
+    pub sources: Vec<SourceSpec>,
+    /// The transform as SQL over the sources (builds with the `sql` feature).
+    pub sql: Option<String>,
     /// `append` (default), `upsert`, `full_refresh` or `apply_changes`.
     #[serde(default = "default_sink")]
     pub sink: String,
@@ -197,16 +213,24 @@ impl FlowSpec {
             column: 0,
             message: format!("flow {:?}: {message}", self.name),
         };
-        let read = match self.source.read.as_str() {
-            "appends" => ReadMode::Appends,
-            "changes" => ReadMode::Changes,
-            "snapshot" => ReadMode::Snapshot,
-            other => {
-                return Err(bad(format!(
-                    "read {other:?} is not appends, changes or snapshot"
-                )));
-            }
-        };
+        let sources: Vec<&SourceSpec> = self.source.iter().chain(&self.sources).collect();
+        if sources.is_empty() {
+            return Err(bad("a flow needs a source = { table, read }".into()));
+        }
+        let mut reads = Vec::with_capacity(sources.len());
+        for source in &sources {
+            let read = match source.read.as_str() {
+                "appends" => ReadMode::Appends,
+                "changes" => ReadMode::Changes,
+                "snapshot" => ReadMode::Snapshot,
+                other => {
+                    return Err(bad(format!(
+                        "read {other:?} is not appends, changes or snapshot"
+                    )));
+                }
+            };
+            reads.push((source.table.clone(), read));
+        }
         let sink = match self.sink.as_str() {
             "append" => Sink::Append,
             "full_refresh" => Sink::FullRefresh,
@@ -238,19 +262,12 @@ impl FlowSpec {
                 )));
             }
         };
-        let filter = match &self.filter {
-            Some(text) => Some(Expr::parse(text).map_err(|e| bad(format!("where: {e}")))?),
-            None => None,
-        };
-        let columns = self.columns.clone();
-        let source = self.source.table.clone();
-        let transform_source = source.clone();
-        let mut flow = Flow::new(self.name.clone(), self.target.clone())
-            .source(source, read)
-            .transform(move |input| {
-                let rows = input.rows(&transform_source);
-                select(rows, filter.as_ref(), columns.as_deref()).map_err(Into::into)
-            })
+        let mut flow = Flow::new(self.name.clone(), self.target.clone());
+        for (table, read) in &reads {
+            flow = flow.source(table.clone(), *read);
+        }
+        flow = self
+            .transform(flow, &reads, &bad)?
             .sink(sink)
             .partition_by(self.partition_by.clone());
         for e in &self.expect {
@@ -280,6 +297,63 @@ impl FlowSpec {
         }
         Ok(flow)
     }
+}
+
+impl FlowSpec {
+    /// The flow with its transform: the `sql` query, or the identity over its one source
+    /// with `where` and `columns`.
+    fn transform(
+        &self,
+        flow: Flow,
+        reads: &[(String, ReadMode)],
+        bad: &dyn Fn(String) -> PipelineError,
+    ) -> Result<Flow, PipelineError> {
+        if let Some(query) = &self.sql {
+            if self.filter.is_some() || self.columns.is_some() {
+                return Err(bad(
+                    "where and columns shape the identity transform; put them in the sql query"
+                        .into(),
+                ));
+            }
+            return sql_transform(flow, query, bad);
+        }
+        let [(source, _)] = reads else {
+            return Err(bad(
+                "several sources need a sql transform to combine them".into()
+            ));
+        };
+        let filter = match &self.filter {
+            Some(text) => Some(Expr::parse(text).map_err(|e| bad(format!("where: {e}")))?),
+            None => None,
+        };
+        let columns = self.columns.clone();
+        let source = source.clone();
+        Ok(flow.transform(move |input| {
+            let rows = input.rows(&source);
+            select(rows, filter.as_ref(), columns.as_deref()).map_err(Into::into)
+        }))
+    }
+}
+
+#[cfg(feature = "sql")]
+fn sql_transform(
+    flow: Flow,
+    query: &str,
+    _bad: &dyn Fn(String) -> PipelineError,
+) -> Result<Flow, PipelineError> {
+    Ok(flow.sql(query))
+}
+
+#[cfg(not(feature = "sql"))]
+fn sql_transform(
+    _flow: Flow,
+    _query: &str,
+    bad: &dyn Fn(String) -> PipelineError,
+) -> Result<Flow, PipelineError> {
+    Err(bad(
+        "sql transforms need a build with the sql feature (strata-cli: cargo build --features sql)"
+            .into(),
+    ))
 }
 
 /// The identity transform: rows where `filter` is true (all without one), `columns` only.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 
 use crate::apply_changes::ApplyChanges;
 use crate::error::PipelineError;
@@ -85,6 +86,9 @@ pub struct SourceInput {
     pub from_version: Option<i64>,
     /// The last version read.
     pub to_version: i64,
+    /// The rows' schema (the table's, plus the change columns for [`ReadMode::Changes`]),
+    /// also when no row was read.
+    pub schema: SchemaRef,
     /// The rows.
     pub rows: Vec<RecordBatch>,
 }
@@ -118,10 +122,20 @@ impl FlowInput {
 /// A transform's error, reported as [`PipelineError::Transform`].
 pub type TransformError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A transform: the new rows of each source in, the rows to write out. Returning an empty
+/// A Rust transform: the new rows of each source in, the rows to write out. Returning an empty
 /// batch (with its schema) rather than no batch lets a first run create the target.
-pub(crate) type Transform =
+pub(crate) type TransformFn =
     Arc<dyn Fn(&FlowInput) -> Result<Vec<RecordBatch>, TransformError> + Send + Sync>;
+
+/// How a flow computes its output from its input.
+#[derive(Clone)]
+pub(crate) enum Transform {
+    /// A Rust closure ([`Flow::transform`]).
+    Closure(TransformFn),
+    /// A SQL query over the sources' new rows ([`Flow::sql`]).
+    #[cfg(feature = "sql")]
+    Sql(String),
+}
 
 /// A flow: a target table fed from sources by a transform, incrementally and exactly once.
 /// Built with [`Flow::new`] and run with [`Flow::run`].
@@ -184,7 +198,26 @@ impl Flow {
     where
         F: Fn(&FlowInput) -> Result<Vec<RecordBatch>, TransformError> + Send + Sync + 'static,
     {
-        self.transform = Some(Arc::new(transform));
+        self.transform = Some(Transform::Closure(Arc::new(transform)));
+        self
+    }
+
+    /// The transform as SQL (DataFusion, `strata-sql`): each source is a table named as the
+    /// flow names it (`bronze.flights`) holding only the rows this run read — new appends, or
+    /// the change feed with `_change_type`, `_commit_version` and `_commit_timestamp` — and,
+    /// for a flow [`reading_target`](Flow::reading_target), the target under its own name with
+    /// its current rows. The query is recorded in the lineage.
+    ///
+    /// ```no_run
+    /// # use strata_pipelines::{Flow, ReadMode, Sink};
+    /// let gold = Flow::new("delays_by_origin", "gold.delays_by_origin")
+    ///     .source("silver.flights", ReadMode::Snapshot)
+    ///     .sql("SELECT origin, count(*) AS flights, avg(dep_delay) AS delay FROM silver.flights GROUP BY origin")
+    ///     .sink(Sink::FullRefresh);
+    /// ```
+    #[cfg(feature = "sql")]
+    pub fn sql(mut self, query: impl Into<String>) -> Flow {
+        self.transform = Some(Transform::Sql(query.into()));
         self
     }
 

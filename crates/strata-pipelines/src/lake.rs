@@ -38,6 +38,19 @@ impl Layer {
         }
     }
 
+    /// The table properties a new table of this layer gets: its layer in `strata.layer`, and
+    /// the layer's policy (`protocol/PROTOCOL.md#pipelines`): bronze is append-only
+    /// (`delta.appendOnly`), gold takes data only with lineage (`strata.requireLineage`).
+    pub fn table_properties(self) -> Vec<(&'static str, &'static str)> {
+        let mut properties = vec![(LAYER_PROPERTY, self.as_str())];
+        match self {
+            Layer::Bronze => properties.push(("delta.appendOnly", "true")),
+            Layer::Silver => {}
+            Layer::Gold => properties.push((strata::REQUIRE_LINEAGE, "true")),
+        }
+        properties
+    }
+
     fn parse(text: &str) -> Option<Layer> {
         Layer::ALL.into_iter().find(|l| l.as_str() == text)
     }
@@ -194,14 +207,10 @@ impl Lake {
     /// (`strata.requireLineage`), so only flows write it. A property set on the builder
     /// afterwards overrides either.
     pub(crate) fn create_builder(&self, name: &TableName) -> Result<CreateBuilder, PipelineError> {
-        let mut builder = Table::create(self.location(name))
-            .with_options(self.options.clone())
-            .with_property(LAYER_PROPERTY, name.layer.as_str());
-        builder = match name.layer {
-            Layer::Bronze => builder.with_property("delta.appendOnly", "true"),
-            Layer::Silver => builder,
-            Layer::Gold => builder.with_property(strata::REQUIRE_LINEAGE, "true"),
-        };
+        let mut builder = Table::create(self.location(name)).with_options(self.options.clone());
+        for (key, value) in name.layer.table_properties() {
+            builder = builder.with_property(key, value);
+        }
         if let Some(storage) = self.storage(name)? {
             builder = builder.with_storage(storage);
         }

@@ -34,6 +34,8 @@ mod lineage;
 mod pins;
 mod pipeline;
 mod run;
+#[cfg(feature = "sql")]
+mod sql;
 
 pub use apply_changes::{ApplyChanges, END_AT, START_AT, ScdType};
 pub use config::{ExpectSpec, FlowSpec, PipelineFile, SourceSpec};

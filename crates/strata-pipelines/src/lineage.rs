@@ -6,8 +6,9 @@
 //! [`cursor_app_id`] and the last source version consumed, as Spark's Delta sink writes
 //! `txnAppId` / `txnVersion`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use strata::Table;
+pub use strata::lineage::{Lineage, SourceRange};
 
 use crate::error::PipelineError;
 
@@ -17,40 +18,6 @@ pub const LINEAGE_KEY: &str = strata::LINEAGE;
 /// The `txn` application id of `flow`'s cursor on the source table with id `table_id`.
 pub fn cursor_app_id(flow: &str, table_id: &str) -> String {
     format!("strata.flow/{flow}/{table_id}")
-}
-
-/// Which inputs produced one commit of a flow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Lineage {
-    /// The flow.
-    pub flow: String,
-    /// The transform's version, when the flow gave one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transform_version: Option<String>,
-    /// The sink mode (`append`, `upsert`, `fullRefresh`).
-    pub sink: String,
-    /// Each source's range.
-    pub sources: Vec<SourceRange>,
-}
-
-/// The versions of one source a commit consumed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SourceRange {
-    /// `layer.name` in the lake.
-    pub table: String,
-    /// The table's id (`metaData.id`), which survives renames and copies.
-    pub table_id: String,
-    /// Where it was read.
-    pub location: String,
-    /// How (`appends`, `changes`, `snapshot`).
-    pub read: String,
-    /// The first version read; `None` for the whole snapshot at `to_version`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_version: Option<i64>,
-    /// The last version read.
-    pub to_version: i64,
 }
 
 /// The lineage of `table`'s `version`, `None` when no flow wrote it.

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::json;
 use strata::{
     CHANGE_TYPE_COLUMN, COMMIT_TIMESTAMP_COLUMN, COMMIT_VERSION_COLUMN, CommitExtras, Snapshot,
@@ -17,7 +17,9 @@ use strata::{
 
 use crate::error::PipelineError;
 use crate::expectations::{ExpectationCount, apply_expectations};
-use crate::flow::{Checked, Flow, FlowInput, ReadMode, Sink, SourceInput};
+use crate::flow::{
+    Checked, Flow, FlowInput, ReadMode, Sink, SourceInput, Transform, TransformError,
+};
 use crate::lake::{Lake, TableName};
 use crate::lineage::{LINEAGE_KEY, Lineage, SourceRange, cursor_app_id};
 
@@ -107,6 +109,21 @@ struct PlannedSource {
 impl PlannedSource {
     fn end(&self) -> i64 {
         self.snapshot.version()
+    }
+
+    /// The schema of the rows [`PlannedSource::read`] returns (`rows`' own when there are
+    /// any): the table's, with the change columns when read as changes.
+    fn schema(&self, rows: &[RecordBatch]) -> SchemaRef {
+        if let Some(first) = rows.first() {
+            return first.schema();
+        }
+        let table = self.snapshot.arrow_schema();
+        if self.mode != ReadMode::Changes {
+            return table;
+        }
+        let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(change_fields());
+        Arc::new(Schema::new(fields))
     }
 
     /// Whether this run reads anything new from it.
@@ -310,13 +327,17 @@ impl Flow {
                 name: source.name.to_string(),
                 from_version: source.first_version(),
                 to_version: source.end(),
+                schema: source.schema(&rows),
                 rows,
             });
         }
-        let output = transform(&input).map_err(|e| PipelineError::Transform {
-            flow: self.name.clone(),
-            message: e.to_string(),
-        })?;
+        let target_schema = target_snapshot.as_ref().map(Snapshot::arrow_schema);
+        let output = run_transform(transform, &input, target, target_schema)
+            .await
+            .map_err(|e| PipelineError::Transform {
+                flow: self.name.clone(),
+                message: e.to_string(),
+            })?;
         let checked = apply_expectations(&self.name, &self.expectations, output)?;
         let kept = checked.kept;
         report.rows_written = kept.iter().map(|b| b.num_rows() as u64).sum();
@@ -338,6 +359,11 @@ impl Flow {
             flow: self.name.clone(),
             transform_version: self.transform_version.clone(),
             sink: self.sink.as_str().to_string(),
+            query: match transform {
+                Transform::Closure(_) => None,
+                #[cfg(feature = "sql")]
+                Transform::Sql(query) => Some(query.clone()),
+            },
             sources: report.sources.clone(),
         };
         extras.add_metadata(LINEAGE_KEY, json!(lineage));
@@ -503,6 +529,35 @@ async fn open_if_exists(lake: &Lake, name: &TableName) -> Result<Option<Table>, 
     }
 }
 
+/// The change feed's three columns, as a snapshot read as changes carries them.
+fn change_fields() -> [Field; 3] {
+    [
+        Field::new(CHANGE_TYPE_COLUMN, DataType::Utf8, true),
+        Field::new(COMMIT_VERSION_COLUMN, DataType::Int64, false),
+        Field::new(
+            COMMIT_TIMESTAMP_COLUMN,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]
+}
+
+/// Runs the flow's transform: the closure, or the SQL query over the input's tables.
+async fn run_transform(
+    transform: &Transform,
+    input: &FlowInput,
+    target: &TableName,
+    target_schema: Option<SchemaRef>,
+) -> Result<Vec<RecordBatch>, TransformError> {
+    #[cfg(not(feature = "sql"))]
+    let _ = (target, target_schema);
+    match transform {
+        Transform::Closure(f) => f(input),
+        #[cfg(feature = "sql")]
+        Transform::Sql(query) => crate::sql::run(query, input, target, target_schema).await,
+    }
+}
+
 /// A snapshot's rows as change feed rows: every one an `insert` at `version`.
 fn as_inserts(
     rows: Vec<RecordBatch>,
@@ -518,13 +573,7 @@ fn as_inserts(
                 .iter()
                 .map(|f| f.as_ref().clone())
                 .collect();
-            fields.push(Field::new(CHANGE_TYPE_COLUMN, DataType::Utf8, true));
-            fields.push(Field::new(COMMIT_VERSION_COLUMN, DataType::Int64, false));
-            fields.push(Field::new(
-                COMMIT_TIMESTAMP_COLUMN,
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ));
+            fields.extend(change_fields());
             let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
             columns.push(Arc::new(StringArray::from(vec!["insert"; n])));
             columns.push(Arc::new(Int64Array::from(vec![version; n])));

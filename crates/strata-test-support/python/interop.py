@@ -455,6 +455,33 @@ def _read_duckdb(table: str, version: int | None) -> pa.Table:
     return con.execute(f"SELECT * FROM delta_scan('{location}'{at})").fetch_arrow_table()
 
 
+def cmd_duckdb_sql(args: argparse.Namespace) -> int:
+    """Runs SQL queries in DuckDB over Delta tables (`delta_scan`), one Parquet file per query.
+
+    The cases file is JSON: {"tables": {"name": {"path": ..., "version": N?}}, "queries":
+    [{"sql": ..., "out": ...}]}. Each table is a view named as given, so the same SQL text
+    runs in strata and in DuckDB.
+    """
+    import duckdb
+
+    cases = json.loads(Path(args.cases).read_text())
+    con = duckdb.connect()
+    con.execute(f"LOAD '{_duckdb_extension()}'")
+    for name, table in cases["tables"].items():
+        location = table["path"].replace("'", "''")
+        at = f", version => {int(table['version'])}" if table.get("version") is not None else ""
+        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM delta_scan(\'{location}\'{at})')
+    for query in cases["queries"]:
+        try:
+            data = con.execute(query["sql"]).fetch_arrow_table()
+        except Exception as e:  # noqa: BLE001
+            print(f"duckdb could not run {query['sql']!r}: {type(e).__name__}: {e}")
+            return 1
+        pq.write_table(data, query["out"])
+    print(json.dumps({"queries": len(cases["queries"])}))
+    return 0
+
+
 def cmd_changes(args: argparse.Namespace) -> int:
     try:
         dtable = DeltaTable(args.table)
@@ -620,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out")
     p.add_argument("--version", type=int)
     p.set_defaults(func=cmd_read)
+    p = sub.add_parser("duckdb-sql", help="run SQL queries in DuckDB over delta_scan views")
+    p.add_argument("cases")
+    p.set_defaults(func=cmd_duckdb_sql)
     p = sub.add_parser("changes", help="read a table's change data feed with deltalake")
     p.add_argument("table")
     p.add_argument("out")

@@ -304,3 +304,33 @@ pub fn changes_with_deltalake(
     interop(&args);
     crate::read_parquet(&out)
 }
+
+/// Runs each of `queries` in DuckDB over the Delta tables `tables` (`(name, path, version)`:
+/// each a view over `delta_scan`, at `version` when given) and returns each query's rows.
+/// Panics with DuckDB's error when a query fails.
+pub fn sql_with_duckdb(
+    tables: &[(&str, &str, Option<i64>)],
+    queries: &[&str],
+) -> Vec<Vec<arrow::array::RecordBatch>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let outs: Vec<PathBuf> = (0..queries.len())
+        .map(|i| dir.path().join(format!("q{i}.parquet")))
+        .collect();
+    let cases = serde_json::json!({
+        "tables": tables
+            .iter()
+            .map(|(name, path, version)| {
+                (name.to_string(), serde_json::json!({"path": path, "version": version}))
+            })
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+        "queries": queries
+            .iter()
+            .zip(&outs)
+            .map(|(sql, out)| serde_json::json!({"sql": sql, "out": out}))
+            .collect::<Vec<_>>(),
+    });
+    let file = dir.path().join("cases.json");
+    fs::write(&file, cases.to_string()).expect("write cases");
+    interop(&["duckdb-sql", file.to_str().expect("utf-8 path")]);
+    outs.iter().map(|p| crate::read_parquet(p)).collect()
+}

@@ -530,6 +530,8 @@ async fn run(a: &Args) -> BenchResult<()> {
         "merge_small" => merge_small(a).await?,
         "delete_scattered" => delete_scattered(a).await?,
         "update_partition" => update_partition(a).await?,
+        "sql_aggregate" => sql_aggregate(a).await?,
+        "sql_selective" => sql_selective(a).await?,
         WORKER_MODE => return append_worker(a).await,
         other => return Err(format!("unknown workload {other}").into()),
     };
@@ -688,6 +690,68 @@ async fn update_partition(a: &Args) -> BenchResult<Fields> {
         ("files_added", json!(u.num_added_files)),
     ])
 }
+
+/// The shared SQL workload (`peer_deltars.SQL_AGGREGATE`), as delta-rs's QueryBuilder runs it.
+const SQL_AGGREGATE: &str = "SELECT category, count(*) AS n, sum(value) AS total, min(ts) AS first \
+     FROM t WHERE id % 3 = 0 GROUP BY category ORDER BY category";
+
+/// Opens `--table` as `t` and runs [`SQL_AGGREGATE`] through strata-sql (DataFusion over
+/// strata's reader).
+async fn sql_aggregate(a: &Args) -> BenchResult<Fields> {
+    let location = a.table.as_deref().ok_or("--table is required")?;
+    let t = Instant::now();
+    let ctx = strata_sql::Context::new();
+    ctx.register("t", location).await?;
+    let batches = ctx.collect(SQL_AGGREGATE).await?;
+    let s = t.elapsed().as_secs_f64();
+    let groups: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut rows = 0i64;
+    for b in &batches {
+        let n = b
+            .column_by_name("n")
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>())
+            .ok_or("no column n")?;
+        rows += n.iter().flatten().sum::<i64>();
+    }
+    Ok(vec![
+        ("workload", json!("sql_aggregate")),
+        ("seconds", json!(s)),
+        ("groups", json!(groups)),
+        ("rows", json!(rows)),
+    ])
+}
+
+/// A selective SQL query (`id BETWEEN lo AND lo + 999`): the files it reads.
+async fn sql_selective(a: &Args) -> BenchResult<Fields> {
+    let location = a.table.as_deref().ok_or("--table is required")?;
+    let (lo, hi) = (a.lo, a.lo + 999);
+    let t = Instant::now();
+    let ctx = strata_sql::Context::new();
+    ctx.register("t", location).await?;
+    let text = ctx
+        .explain(
+            &format!("SELECT * FROM t WHERE id BETWEEN {lo} AND {hi}"),
+            true,
+        )
+        .await?;
+    let s = t.elapsed().as_secs_f64();
+    let files_read = text
+        .split("files_read=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or("no files_read in the plan")?;
+    Ok(vec![
+        ("workload", json!("sql_selective")),
+        ("seconds", json!(s)),
+        ("files_read", json!(files_read)),
+    ])
+}
+
+/// The allocator strata's own binaries use (the CLI's). The library sets none; an
+/// application picks its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {

@@ -98,6 +98,7 @@ pub mod actions {
     };
 }
 
+pub use protocol::lineage;
 pub use protocol::paths;
 pub use protocol::properties;
 

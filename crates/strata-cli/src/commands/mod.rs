@@ -5,6 +5,8 @@ mod lake;
 mod maintain;
 mod read;
 mod scan;
+#[cfg(feature = "sql")]
+mod sql;
 mod write;
 
 use std::collections::HashMap;
@@ -26,6 +28,18 @@ impl Context {
     /// Opens the table at its latest version.
     async fn table(&self, location: &str) -> CliResult<Table> {
         Ok(Table::open_with_options(location, self.options.clone()).await?)
+    }
+
+    /// Whether a table is at `location` (one that fails to open for another reason counts, so
+    /// that writing to it reports why).
+    #[cfg(feature = "sql")]
+    async fn is_table(&self, location: &str) -> bool {
+        !matches!(
+            self.table(location).await,
+            Err(crate::error::CliError::Table(
+                strata::Error::NotATable { .. }
+            ))
+        )
     }
 
     fn storage(&self, location: &str) -> CliResult<Storage> {
@@ -77,6 +91,8 @@ pub async fn run(cli: Cli) -> CliResult {
             depth,
             json,
         } => lake::lineage(&ctx, &table, version, depth, json.json).await,
+        #[cfg(feature = "sql")]
+        Command::Sql(args) => sql::sql(&ctx, args).await,
         Command::Tables { root, json } => lake::tables(&ctx, &root, json.json).await,
         Command::Pipeline(command) => lake::pipeline(&ctx, command).await,
         Command::Pin {

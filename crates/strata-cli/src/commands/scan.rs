@@ -18,7 +18,7 @@ use crate::error::{CliError, CliResult};
 use crate::output;
 
 /// Rows `scan --format table` shows when no `--limit` is given (Spark's `show()` shows 20).
-const DEFAULT_TABLE_ROWS: u64 = 100;
+pub(super) const DEFAULT_TABLE_ROWS: u64 = 100;
 
 /// `strata scan`.
 pub async fn scan(ctx: &Context, args: ScanArgs) -> CliResult {
@@ -169,7 +169,7 @@ fn diff_summary(diff: &strata::RowDiff) -> String {
 }
 
 /// At most `limit` rows of a stream.
-fn limit_rows(rows: strata::RecordBatchStream, limit: u64) -> strata::RecordBatchStream {
+pub(super) fn limit_rows(rows: strata::RecordBatchStream, limit: u64) -> strata::RecordBatchStream {
     let mut remaining = limit;
     rows.try_take_while(move |_| futures::future::ready(Ok(remaining > 0)))
         .map_ok(move |batch| {
@@ -181,7 +181,7 @@ fn limit_rows(rows: strata::RecordBatchStream, limit: u64) -> strata::RecordBatc
 }
 
 /// Refuses Parquet to a terminal.
-fn check_parquet_target(format: ScanFormat, output: Option<&Path>) -> CliResult {
+pub(super) fn check_parquet_target(format: ScanFormat, output: Option<&Path>) -> CliResult {
     if format == ScanFormat::Parquet && output.is_none() && std::io::stdout().is_terminal() {
         return Err(CliError::Usage(
             "Parquet is binary; pass --output PATH or redirect standard output".into(),
@@ -192,7 +192,7 @@ fn check_parquet_target(format: ScanFormat, output: Option<&Path>) -> CliResult 
 
 /// Writes rows to `output` (standard output when `None`), the file appearing only when
 /// complete.
-async fn emit(
+pub(super) async fn emit(
     format: ScanFormat,
     output: Option<&Path>,
     schema: SchemaRef,

@@ -73,11 +73,10 @@ fn from_sql(expr: ast::Expr) -> Result<Expr, ExprError> {
             high: boxed(*high)?,
             negated,
         },
-        ast::Expr::In {
+        ast::Expr::InList {
             expr,
-            target: ast::InTarget::List(list),
+            list,
             negated,
-            ..
         } => Expr::In {
             expr: boxed(*expr)?,
             list: list.into_iter().map(from_sql).collect::<Result<_, _>>()?,
@@ -158,6 +157,7 @@ fn from_sql(expr: ast::Expr) -> Result<Expr, ExprError> {
             kind: ast::CastKind::Cast | ast::CastKind::DoubleColon,
             expr,
             data_type,
+            array: false,
             format: None,
         } => Expr::Cast {
             expr: boxed(*expr)?,

@@ -9,6 +9,7 @@ pub(crate) mod arrow_fields;
 pub mod clustering;
 pub mod deletion_vector;
 pub mod features;
+pub mod lineage;
 pub mod partition;
 pub mod paths;
 pub mod properties;

@@ -434,6 +434,48 @@ impl ScanPlan {
         self
     }
 
+    /// The plan cut into at most `parts` plans over disjoint sets of its files, balanced by
+    /// bytes (largest file to the lightest part), each keeping the filter, columns and limit;
+    /// together they read exactly this plan's files. A query engine runs one per core. The
+    /// planning metrics (files considered and pruned) stay on the first part, so the parts'
+    /// metrics sum to the whole plan's.
+    pub fn split(self, parts: usize) -> Vec<ScanPlan> {
+        let parts = parts.clamp(1, self.files.len().max(1));
+        let mut order: Vec<usize> = (0..self.files.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.files[i].size));
+        let mut groups: Vec<(i64, Vec<usize>)> = vec![(0, Vec::new()); parts];
+        for i in order {
+            let lightest = groups
+                .iter_mut()
+                .min_by_key(|(bytes, _)| *bytes)
+                .expect("parts >= 1");
+            lightest.0 += self.files[i].size.max(0);
+            lightest.1.push(i);
+        }
+        groups
+            .into_iter()
+            .enumerate()
+            .map(|(n, (_, mut indexes))| {
+                indexes.sort_unstable();
+                let files: Vec<Add> = indexes.iter().map(|&i| self.files[i].clone()).collect();
+                let planned = ScanMetrics {
+                    files_to_read: files.len() as u64,
+                    ..if n == 0 {
+                        self.planned
+                    } else {
+                        ScanMetrics::default()
+                    }
+                };
+                ScanPlan {
+                    files,
+                    planned,
+                    counters: Arc::new(Counters::default()),
+                    ..self.clone()
+                }
+            })
+            .collect()
+    }
+
     /// Files considered and pruned, and row groups and rows read so far.
     pub fn metrics(&self) -> ScanMetrics {
         let c = &self.counters;

@@ -254,7 +254,8 @@ impl Snapshot {
         }))
     }
 
-    pub(crate) fn storage(&self) -> &Storage {
+    /// The storage the table lives on (what a writer or query engine opens the table with).
+    pub fn storage(&self) -> &Storage {
         &self.inner.storage
     }
 

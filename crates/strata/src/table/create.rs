@@ -36,6 +36,11 @@ impl CreateBuilder {
         }
     }
 
+    /// Where the table will be.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
     /// Creates on a caller-configured storage instead of resolving the location.
     pub fn with_storage(mut self, storage: Storage) -> Self {
         self.storage = Some(storage);

@@ -96,6 +96,13 @@ impl Table {
         Ok(Table::from_latest(LatestSnapshot::loaded(snapshot)))
     }
 
+    /// The table `snapshot` belongs to, starting from that snapshot: writes refresh to the
+    /// latest version as every write does, reading only the newer commits. A query engine that
+    /// planned against a snapshot writes through this.
+    pub fn from_snapshot(snapshot: Snapshot) -> Table {
+        Table::from_latest(LatestSnapshot::loaded(snapshot))
+    }
+
     /// Starts creating a table at a local path or URL.
     pub fn create(location: impl Into<String>) -> CreateBuilder {
         CreateBuilder::new(location.into())

@@ -93,7 +93,7 @@ pub fn split_by_partition(
                             .flatten()
                             .map(row_index)
                             .collect::<Result<_, _>>()?;
-                        take_record_batch(&data, &indices)?
+                        take_rows(&data, &indices)?
                     }
                 };
                 Ok((key, rows))
@@ -147,8 +147,21 @@ pub fn split_by_partition(
     }
     keys.into_iter()
         .zip(indices)
-        .map(|(key, idx)| Ok((key, take_record_batch(&data, &UInt32Array::from(idx))?)))
+        .map(|(key, idx)| Ok((key, take_rows(&data, &UInt32Array::from(idx))?)))
         .collect()
+}
+
+/// `take_record_batch`, keeping the row count of a batch with no columns (a table whose
+/// every column is a partition column writes files of row counts only).
+fn take_rows(data: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch, ArrowError> {
+    if data.num_columns() > 0 {
+        return take_record_batch(data, indices);
+    }
+    RecordBatch::try_new_with_options(
+        data.schema(),
+        Vec::new(),
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(indices.len())),
+    )
 }
 
 fn row_index(row: usize) -> Result<u32, PartitionError> {

@@ -2,6 +2,7 @@
 //! writers use, field metadata included.
 
 use super::*;
+use std::collections::HashMap;
 
 /// Delta metadata values are arbitrary JSON, Arrow's are strings. Strings are kept
 /// raw so Arrow consumers see `comment` and `delta.generationExpression` as
@@ -9,7 +10,7 @@ use super::*;
 /// parse as JSON (say `"42"`, or a `delta.invariants` document) is stored as a
 /// quoted JSON string instead, otherwise the way back would turn it into a number
 /// or object and the round trip would change the table's metadata.
-pub(super) fn metadata_to_arrow(metadata: &BTreeMap<String, Value>) -> arrow_schema::Metadata {
+pub(super) fn metadata_to_arrow(metadata: &BTreeMap<String, Value>) -> HashMap<String, String> {
     metadata
         .iter()
         .map(|(key, value)| {
@@ -103,12 +104,13 @@ pub(super) fn data_type_to_arrow(
 
 /// Inverse of [`metadata_to_arrow`]: text that parses as JSON becomes that JSON
 /// value, anything else a JSON string.
-pub(super) fn metadata_from_arrow(metadata: &arrow_schema::Metadata) -> BTreeMap<String, Value> {
+pub(super) fn metadata_from_arrow(metadata: &HashMap<String, String>) -> BTreeMap<String, Value> {
     metadata
         .iter()
         .filter(|(key, _)| !key.starts_with(ARROW_METADATA_PREFIX))
         .map(|(key, text)| {
-            let value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()));
+            let value =
+                serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
             (key.clone(), value)
         })
         .collect()

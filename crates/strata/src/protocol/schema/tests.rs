@@ -634,8 +634,11 @@ fn errors_without_a_column_read_well() {
 fn to_arrow_maps_every_type() {
     let schema = StructType::parse(SPARK_SCHEMA).unwrap();
     let arrow = schema.to_arrow().unwrap();
-    let md = |pairs: &[(&str, &str)]| -> arrow_schema::Metadata {
-        pairs.iter().map(|(k, v)| (*k, *v)).collect()
+    let md = |pairs: &[(&str, &str)]| -> std::collections::HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
     let expected = arrow_schema(vec![
         afield("id", ArrowDataType::Int64, false).with_metadata(md(&[
@@ -830,7 +833,7 @@ fn metadata_round_trips_through_arrow() {
 
 #[test]
 fn metadata_from_foreign_arrow() {
-    let md: arrow_schema::Metadata = [
+    let md: std::collections::HashMap<String, String> = [
         ("ARROW:extension:name", "arrow.uuid"),
         ("ARROW:extension:metadata", "{}"),
         ("n", "12"),
@@ -843,6 +846,7 @@ fn metadata_from_foreign_arrow() {
         ("partial", "{not json"),
     ]
     .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let field = Field::new("x", ArrowDataType::Utf8, true).with_metadata(md);
     let delta = StructField::try_from_arrow(&field).unwrap();
