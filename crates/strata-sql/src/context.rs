@@ -8,13 +8,16 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::TableProvider;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SessionContext;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, displayable, execute_stream};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use futures::TryStreamExt;
 use sqlparser::ast::{Expr as SqlExpr, Statement, Visit, Visitor};
 use sqlparser::dialect::dialect_from_str;
+use strata::lineage::SourceRange;
 use strata::{CreateBuilder, Snapshot, Table};
 
 use crate::directory::DirectorySchema;
@@ -237,24 +240,18 @@ impl Context {
     /// # Errors
     /// As [`Context::sql`].
     pub async fn explain(&self, query: &str, analyze: bool) -> Result<String, SqlError> {
-        let frame = self.sql(query).await?;
-        let plan = frame
-            .create_physical_plan()
+        if !analyze {
+            let plan = self.physical_plan(query).await?;
+            return Ok(displayable(plan.as_ref()).indent(true).to_string());
+        }
+        let (plan, _, stream) = self.run(query).await?;
+        let _: Vec<RecordBatch> = stream
+            .try_collect()
             .await
             .map_err(SqlError::from_datafusion)?;
-        if analyze {
-            let stream = execute_stream(plan.clone(), self.session.task_ctx())
-                .map_err(SqlError::from_datafusion)?;
-            use futures::TryStreamExt;
-            let _: Vec<RecordBatch> = stream
-                .try_collect()
-                .await
-                .map_err(SqlError::from_datafusion)?;
-            return Ok(DisplayableExecutionPlan::with_metrics(plan.as_ref())
-                .indent(true)
-                .to_string());
-        }
-        Ok(displayable(plan.as_ref()).indent(true).to_string())
+        Ok(DisplayableExecutionPlan::with_metrics(plan.as_ref())
+            .indent(true)
+            .to_string())
     }
 
     /// Runs `query` and commits its rows to the table at `location` with `mode`, creating the
@@ -269,14 +266,7 @@ impl Context {
         location: &str,
         mode: WriteMode,
     ) -> Result<SqlWrite, SqlError> {
-        let frame = self.sql(query).await?;
-        let plan = frame
-            .create_physical_plan()
-            .await
-            .map_err(SqlError::from_datafusion)?;
-        let sources = plan_sources(&plan);
-        let stream = execute_stream(plan.clone(), self.session.task_ctx())
-            .map_err(SqlError::from_datafusion)?;
+        let (plan, sources, stream) = self.run(query).await?;
         let result = match Table::open_with_options(location, self.options.clone()).await {
             Ok(table) => commit(&table, stream, mode, Some(query), sources.clone()).await,
             Err(strata::Error::NotATable { .. }) => {
@@ -310,19 +300,40 @@ impl Context {
         builder: CreateBuilder,
         query: &str,
     ) -> Result<SqlWrite, SqlError> {
-        let frame = self.sql(query).await?;
-        let plan = frame
-            .create_physical_plan()
-            .await
-            .map_err(SqlError::from_datafusion)?;
-        let sources = plan_sources(&plan);
-        let stream = execute_stream(plan.clone(), self.session.task_ctx())
-            .map_err(SqlError::from_datafusion)?;
+        let (plan, sources, stream) = self.run(query).await?;
         let location = builder.location().to_string();
         let result = create(builder, &plan, stream, Some(query), sources.clone())
             .await
             .map_err(unwrap_stream_error)?;
         Ok(SqlWrite::new(&location, &result, sources))
+    }
+
+    /// `query`'s physical plan, the strata tables (and versions) it reads, and its rows as
+    /// they come: what a write commits, with the lineage of what it read.
+    async fn run(
+        &self,
+        query: &str,
+    ) -> Result<
+        (
+            Arc<dyn ExecutionPlan>,
+            Vec<SourceRange>,
+            SendableRecordBatchStream,
+        ),
+        SqlError,
+    > {
+        let plan = self.physical_plan(query).await?;
+        let sources = plan_sources(&plan);
+        let stream = execute_stream(plan.clone(), self.session.task_ctx())
+            .map_err(SqlError::from_datafusion)?;
+        Ok((plan, sources, stream))
+    }
+
+    async fn physical_plan(&self, query: &str) -> Result<Arc<dyn ExecutionPlan>, SqlError> {
+        self.sql(query)
+            .await?
+            .create_physical_plan()
+            .await
+            .map_err(SqlError::from_datafusion)
     }
 
     /// Parses `query`, opens the tables its table functions read and checks that strata can
