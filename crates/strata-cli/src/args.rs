@@ -106,9 +106,14 @@ pub enum Command {
     },
     /// Write Parquet, CSV or newline-delimited JSON files to a table in one commit.
     #[command(
-        after_help = "The format is taken from each file's extension (.parquet, .csv, .tsv, .json, .jsonl,\n.ndjson) unless --input-format says otherwise. CSV and JSON values are parsed as the table's\ncolumn types, matched by name.\n\nExamples:\n  strata append ./lake/events day1.parquet day2.parquet\n  strata append ./lake/events export.csv --create --partition-by country\n  strata append ./lake/events fixed.jsonl --mode overwrite\n  strata append ./lake/events batch-42.parquet --txn nightly-ingest:42"
+        after_help = "The format is taken from each file's extension (.parquet, .csv, .tsv, .json, .jsonl,\n.ndjson) unless --input-format says otherwise. CSV and JSON values are parsed as the table's\ncolumn types, matched by name; a column the table lacks is refused, unless --schema-mode\nmerge adds it to the table (with the type inferred as for a new table) in the same commit.\n\nExamples:\n  strata append ./lake/events day1.parquet day2.parquet\n  strata append ./lake/events with-channel.csv --schema-mode merge\n  strata append ./lake/events export.csv --create --partition-by country\n  strata append ./lake/events fixed.jsonl --mode overwrite\n  strata append ./lake/events batch-42.parquet --txn nightly-ingest:42"
     )]
     Append(AppendArgs),
+    /// Change a table's columns, properties, constraints or comments, in one commit.
+    #[command(
+        after_help = "Every flag may be repeated; all the changes commit as one version, or none does. They apply\nin this order, whatever their order on the command line: constraints dropped, columns dropped,\nrenamed, added, then changed (type, nullability, comment), properties unset and set,\nconstraints added, the table comment; so a later change names columns by their new names.\nAn added constraint or NOT NULL is first checked against every row. Renaming or dropping a\ncolumn turns on column mapping (no data file is rewritten); widening a type turns on type\nwidening. A nested struct field is named by its path, `address.zip`.\n\nExamples:\n  strata alter ./lake/events --add-column \"year int COMMENT 'event year' AFTER day\"\n  strata alter ./lake/events --add-constraint positive_amount='amount > 0' --set-not-null id\n  strata alter ./lake/events --rename-column amount=amount_eur --drop-column legacy\n  strata alter ./lake/events --widen-type id=long --set-property delta.appendOnly=true --json"
+    )]
+    Alter(AlterArgs),
     /// Make the table equal to an earlier version again, in one new commit.
     #[command(group = clap::ArgGroup::new("target").required(true).args(["version", "timestamp", "tag"]))]
     #[command(
@@ -540,6 +545,11 @@ pub struct AppendArgs {
     /// `append` adds rows; `overwrite` replaces every row of the table.
     #[arg(long, value_enum, default_value_t = Mode::Append)]
     pub mode: Mode,
+    /// Let the files change the table's schema in the same commit: `merge` adds the columns
+    /// the table lacks, `overwrite` (with `--mode overwrite`) replaces the schema with the
+    /// files' columns.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub schema_mode: Option<SchemaModeArg>,
     /// Idempotent write: skip if this application's version was already committed.
     #[arg(long, value_name = "APP_ID:VERSION", value_parser = parse_txn)]
     pub txn: Option<(String, i64)>,
@@ -573,6 +583,53 @@ pub struct AppendArgs {
     pub json: Json,
 }
 
+/// `strata alter`.
+#[derive(Debug, Args)]
+pub struct AlterArgs {
+    /// The table.
+    pub table: String,
+    /// Add a column: `NAME TYPE [NOT NULL] [COMMENT '…'] [FIRST | AFTER COL]` (NOT NULL only
+    /// on a table without rows).
+    #[arg(long = "add-column", value_name = "DEFINITION", value_parser = parse_new_column)]
+    pub add_columns: Vec<strata::NewColumn>,
+    /// Rename a column (metadata only).
+    #[arg(long = "rename-column", value_name = "OLD=NEW", value_parser = parse_rename)]
+    pub rename_columns: Vec<(String, String)>,
+    /// Drop a column (metadata only: its data stays in the files and in earlier versions).
+    #[arg(long = "drop-column", value_name = "COLUMN")]
+    pub drop_columns: Vec<String>,
+    /// Widen a column's type (int to long, float to double, a wider decimal, …).
+    #[arg(long = "widen-type", value_name = "COLUMN=TYPE", value_parser = parse_column_type)]
+    pub widen_types: Vec<(String, strata::DataType)>,
+    /// Let a column hold nulls.
+    #[arg(long = "set-nullable", value_name = "COLUMN")]
+    pub set_nullable: Vec<String>,
+    /// Make a column NOT NULL, after checking that no row holds a null in it.
+    #[arg(long = "set-not-null", value_name = "COLUMN")]
+    pub set_not_null: Vec<String>,
+    /// Set a column's comment (an empty TEXT removes it).
+    #[arg(long = "column-comment", value_name = "COLUMN=TEXT", value_parser = parse_key_value)]
+    pub column_comments: Vec<(String, String)>,
+    /// Set a table property (e.g. `delta.appendOnly=true`).
+    #[arg(long = "set-property", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set_properties: Vec<(String, String)>,
+    /// Remove a table property (one that is not set is no change).
+    #[arg(long = "unset-property", value_name = "KEY")]
+    pub unset_properties: Vec<String>,
+    /// Add a CHECK constraint, after checking that every row satisfies it; later writes of
+    /// rows that break it fail.
+    #[arg(long = "add-constraint", value_name = "NAME=EXPR", value_parser = parse_key_value)]
+    pub add_constraints: Vec<(String, String)>,
+    /// Drop a CHECK constraint.
+    #[arg(long = "drop-constraint", value_name = "NAME")]
+    pub drop_constraints: Vec<String>,
+    /// Set the table's comment (its description; an empty TEXT removes it).
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    #[command(flatten)]
+    pub json: Json,
+}
+
 /// Write modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -580,6 +637,24 @@ pub enum Mode {
     Append,
     /// Replace all rows.
     Overwrite,
+}
+
+/// How a write may change the table's schema (`append --schema-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaModeArg {
+    /// Add the columns the table lacks (nullable); existing rows read them as null.
+    Merge,
+    /// Replace the table's schema with the files' columns (needs `--mode overwrite`).
+    Overwrite,
+}
+
+impl From<SchemaModeArg> for strata::SchemaMode {
+    fn from(mode: SchemaModeArg) -> Self {
+        match mode {
+            SchemaModeArg::Merge => strata::SchemaMode::Merge,
+            SchemaModeArg::Overwrite => strata::SchemaMode::Overwrite,
+        }
+    }
 }
 
 /// `strata merge`.
@@ -750,6 +825,43 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         return Err(err());
     }
     Ok(bytes as u64)
+}
+
+/// A column definition, `name type [NOT NULL] [COMMENT '…'] [FIRST | AFTER col]`.
+fn parse_new_column(text: &str) -> Result<strata::NewColumn, String> {
+    strata::NewColumn::parse(text).map_err(|e| match e {
+        strata::Error::InvalidArgument(reason) => reason,
+        other => other.to_string(),
+    })
+}
+
+/// `old=new`: two column names, neither empty.
+fn parse_rename(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((old, new)) if !old.trim().is_empty() && !new.trim().is_empty() => {
+            Ok((old.trim().to_string(), new.trim().to_string()))
+        }
+        _ => Err(format!("expected OLD=NEW column names, got {text:?}")),
+    }
+}
+
+/// `column=type`, the type as `create --schema` spells it (`long`, `decimal(12,2)`, …).
+fn parse_column_type(text: &str) -> Result<(String, strata::DataType), String> {
+    let err = || {
+        format!(
+            "expected COLUMN=TYPE with a Delta or SQL type name (long, double, decimal(12,2), …), got {text:?}"
+        )
+    };
+    let (column, type_name) = text.split_once('=').ok_or_else(err)?;
+    let (column, type_name) = (column.trim(), type_name.trim());
+    if column.is_empty() || type_name.is_empty() {
+        return Err(err());
+    }
+    let parsed = strata::StructType::from_ddl(&format!("x {type_name}")).map_err(|_| err())?;
+    match parsed.fields.as_slice() {
+        [field] => Ok((column.to_string(), field.data_type.clone())),
+        _ => Err(err()),
+    }
 }
 
 /// `column = expression` (the column may be backquoted).

@@ -2,14 +2,15 @@
 //! background thread into the stream the library's writer consumes, so files larger than
 //! memory stream through.
 //!
-//! CSV and JSON carry no types; their values are parsed as the table's column types and only a
-//! new table's types are inferred (from the first 10,000 records). CSV columns are matched by
-//! header name (exactly, else case-insensitively) or, without a header, by position. JSON
-//! fields are matched by name and read strictly: a field the table lacks is an error, never
+//! CSV and JSON carry no types; their values are parsed as the table's column types, and only a
+//! new table's types, and those of the columns `--schema-mode` adds, are inferred (from the
+//! first 10,000 records). CSV columns are matched by header name (exactly, else
+//! case-insensitively) or, without a header, by position. JSON fields are matched by name and read
+//! strictly: a field the table lacks is an error (unless `--schema-mode` adds it), never
 //! silently dropped, and a number that is not exactly an integer is refused for an integer
 //! column rather than truncated. Decimals with more digits than the column's scale round half
-//! up, as Spark's cast does; values that overflow the precision are refused. Parquet is passed through as written; the library's writer casts it
-//! to the table schema or refuses it.
+//! up, as Spark's cast does; values that overflow the precision are refused. Parquet is passed
+//! through as written; the library's writer casts it to the table schema or refuses it.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -18,11 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use strata::RecordBatchStream;
+use strata::{RecordBatchStream, SchemaMode};
 
 use crate::args::InputFormat;
 use crate::error::{CliError, CliResult};
@@ -41,6 +42,9 @@ pub struct InputOptions {
     pub delimiter: Option<char>,
     /// CSV files have a header row.
     pub header: bool,
+    /// The write may change the table's schema (`append --schema-mode`): columns the table
+    /// lacks are read with the types inferred for a new table rather than refused.
+    pub schema_mode: Option<SchemaMode>,
 }
 
 /// One input file, opened and understood.
@@ -55,6 +59,9 @@ pub struct Input {
     /// The schema the decoder reads with: `schema`, except that JSON integer columns are read
     /// as text and cast exactly afterwards (the JSON decoder would truncate `5.9` to `5`).
     decode_schema: SchemaRef,
+    /// Columns other inputs have and this one lacks, added to its batches as nulls
+    /// ([`add_missing_columns`]).
+    missing: Vec<FieldRef>,
     size: u64,
 }
 
@@ -89,22 +96,54 @@ impl Input {
             header: options.header,
             schema: Arc::new(Schema::empty()),
             decode_schema: Arc::new(Schema::empty()),
+            missing: Vec::new(),
             size,
         };
         let file_schema = input.file_schema(file)?;
         if let Some(table) = table {
-            input.check_columns(&file_schema, table)?;
+            input.check_columns(&file_schema, table, options.schema_mode.is_some())?;
         }
-        input.schema = Arc::new(match (format, table) {
-            (InputFormat::Parquet, _) => file_schema,
+        input.schema = Arc::new(match (format, table, options.schema_mode) {
+            (InputFormat::Parquet, _, _) => file_schema,
             // Columns with no values to infer from are strings, as Spark infers them.
-            (_, None) => nulls_as_strings(&file_schema),
-            (InputFormat::Csv, Some(table)) => {
-                with_table_types(&file_schema, table, options.header)
+            (_, None, _) => nulls_as_strings(&file_schema),
+            // Columns the table lacks keep their inferred types.
+            (InputFormat::Csv, Some(table), mode) => {
+                let schema = with_table_types(&file_schema, table, options.header);
+                if mode.is_some() {
+                    nulls_as_strings(&schema)
+                } else {
+                    schema
+                }
             }
             // By name, every table column (a field first seen late in the file is still
             // known); strict decoding refuses fields the table lacks.
-            (InputFormat::Json, Some(table)) => nullable(table),
+            (InputFormat::Json, Some(table), None) => nullable(table),
+            // ... and the file's new fields, as inferred.
+            (InputFormat::Json, Some(table), Some(SchemaMode::Merge)) => {
+                let mut fields: Vec<Field> = nullable(table)
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                fields.extend(
+                    nulls_as_strings(&file_schema)
+                        .fields()
+                        .iter()
+                        .filter(|f| table.field_with_name(f.name()).is_err())
+                        .map(|f| f.as_ref().clone()),
+                );
+                Schema::new(fields)
+            }
+            // The file's fields only (they become the table's), with the table's types for
+            // the columns it has.
+            (InputFormat::Json, Some(table), Some(_)) => nullable(&map_fields(
+                &nulls_as_strings(&file_schema),
+                |f| match table.field_with_name(f.name()) {
+                    Ok(t) => t.clone(),
+                    Err(_) => f.clone(),
+                },
+            )),
         });
         if format == InputFormat::Csv
             && let Some(nested) = input
@@ -130,6 +169,23 @@ impl Input {
         self.schema.clone()
     }
 
+    /// A decoded batch with the columns of [`add_missing_columns`], as nulls.
+    fn with_missing(&self, batch: RecordBatch) -> CliResult<RecordBatch> {
+        if self.missing.is_empty() {
+            return Ok(batch);
+        }
+        let mut fields = batch.schema().fields().to_vec();
+        let mut columns = batch.columns().to_vec();
+        for field in &self.missing {
+            fields.push(field.clone());
+            columns.push(arrow::array::new_null_array(
+                field.data_type(),
+                batch.num_rows(),
+            ));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| self.error(e))
+    }
+
     fn display(&self) -> String {
         self.path.display().to_string()
     }
@@ -142,8 +198,8 @@ impl Input {
     }
 
     /// Refuses a file with columns the table lacks before anything is written, even when the
-    /// file has no rows to show it.
-    fn check_columns(&self, file: &Schema, table: &Schema) -> CliResult<()> {
+    /// file has no rows to show it; unless `evolve` (named columns then become the table's).
+    fn check_columns(&self, file: &Schema, table: &Schema, evolve: bool) -> CliResult<()> {
         let positional = self.format == InputFormat::Csv && !self.header;
         if positional {
             if file.fields().len() > table.fields().len() {
@@ -153,6 +209,9 @@ impl Input {
                     table.fields().len()
                 )));
             }
+            return Ok(());
+        }
+        if evolve {
             return Ok(());
         }
         let csv = self.format == InputFormat::Csv;
@@ -255,7 +314,7 @@ impl Input {
                     let part =
                         u128::from(self.size) * u128::from(done.min(rows)) / u128::from(rows);
                     progress.set_position(start + u64::try_from(part).unwrap_or(self.size));
-                    if !send(batch) {
+                    if !send(self.with_missing(batch)?) {
                         return Ok(());
                     }
                 }
@@ -268,7 +327,7 @@ impl Input {
                     .build(BufReader::new(Counting::new(file, progress)))
                     .map_err(|e| self.error(e))?;
                 for batch in reader {
-                    if !send(batch.map_err(|e| self.error(e))?) {
+                    if !send(self.with_missing(batch.map_err(|e| self.error(e))?)?) {
                         return Ok(());
                     }
                 }
@@ -282,7 +341,7 @@ impl Input {
                     .map_err(|e| self.error(e))?;
                 for batch in reader {
                     let batch = self.exact_types(batch.map_err(|e| self.error(e))?)?;
-                    if !send(batch) {
+                    if !send(self.with_missing(batch)?) {
                         return Ok(());
                     }
                 }
@@ -290,6 +349,37 @@ impl Input {
         }
         progress.set_position(start + self.size);
         Ok(())
+    }
+}
+
+/// Every input's columns, by name in the order first seen (the first input's type for a
+/// column several have), all nullable: the schema of a new table made from inputs whose
+/// columns differ.
+pub fn all_columns(schemas: &[SchemaRef]) -> Schema {
+    let mut fields: Vec<Field> = Vec::new();
+    for schema in schemas {
+        for field in schema.fields() {
+            if !fields.iter().any(|f| f.name() == field.name()) {
+                fields.push(field.as_ref().clone().with_nullable(true));
+            }
+        }
+    }
+    Schema::new(fields)
+}
+
+/// Gives each input the columns other inputs have and it lacks, as nulls. A write that
+/// changes the schema takes the new columns from the first batch it sees, so every batch
+/// names every column of every input.
+pub fn add_missing_columns(inputs: &mut [Input]) {
+    let schemas: Vec<SchemaRef> = inputs.iter().map(Input::schema).collect();
+    let all = all_columns(&schemas);
+    for input in inputs {
+        input.missing = all
+            .fields()
+            .iter()
+            .filter(|f| input.schema.field_with_name(f.name()).is_err())
+            .cloned()
+            .collect();
     }
 }
 

@@ -704,6 +704,379 @@ async fn append_with_an_expected_version_commits_only_on_that_version() {
     assert_eq!(guarded["version"], 2);
 }
 
+/// Creates `name` as `id long not null, amount long` with rows (1, 10) and (2, 20) in version 1.
+fn table_with_two_rows(lake: &TempLake, name: &str) -> String {
+    let location = lake.table(name);
+    ok(&[
+        "create",
+        &location,
+        "--schema",
+        "id long not null, amount long",
+    ]);
+    let csv = lake.path().join(format!("{name}-rows.csv"));
+    std::fs::write(&csv, "id,amount\n1,10\n2,20\n").unwrap();
+    assert_eq!(json(&["append", &location, path_str(&csv)])["version"], 1);
+    location
+}
+
+/// `scan --format csv` output, header first.
+fn scan_csv(location: &str) -> Vec<String> {
+    let out = ok(&["scan", location, "--format", "csv"]);
+    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+    lines[1..].sort();
+    lines
+}
+
+#[tokio::test]
+async fn alter_adds_a_column_and_a_constraint_in_one_version_that_appends_obey() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "t");
+    let altered = json(&[
+        "alter",
+        &location,
+        "--add-column",
+        "year int",
+        "--add-constraint",
+        "pos=amount > 0",
+    ]);
+    assert_eq!(altered["version"], 2, "{altered}");
+    assert_eq!(altered["operation"], "ALTER TABLE", "{altered}");
+    assert_eq!(altered["protocolUpgraded"], true, "{altered}");
+    assert_eq!(altered["rowsChecked"], 2, "{altered}");
+    let history = json(&["history", &location]);
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        3,
+        "one commit: {history}"
+    );
+    assert_eq!(history[0]["operation"], "ALTER TABLE");
+    let info = json(&["info", &location]);
+    let columns: Vec<&str> = info["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["id", "amount", "year"]);
+    assert_eq!(info["schema"][2]["type"], "integer");
+    assert!(info["protocol"]["minWriterVersion"].as_i64().unwrap() >= 3);
+
+    // A row breaking the constraint: exit 1, one line naming it, nothing committed.
+    let bad = lake.path().join("bad.csv");
+    std::fs::write(&bad, "id,amount,year\n3,-1,2026\n").unwrap();
+    let err = fails(&["append", &location, path_str(&bad)], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains("CHECK constraint pos") && err.contains("amount > 0"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was committed"), "{err}");
+    assert_eq!(json(&["info", &location])["version"], 2);
+    // A row keeping it is written, with the new column.
+    let good = lake.path().join("good.csv");
+    std::fs::write(&good, "id,amount,year\n3,30,2026\n").unwrap();
+    assert_eq!(json(&["append", &location, path_str(&good)])["version"], 3);
+    assert_eq!(
+        scan_csv(&location),
+        ["id,amount,year", "1,10,", "2,20,", "3,30,2026"]
+    );
+    // Existing rows must satisfy an added constraint: refused, nothing committed.
+    let err = fails(
+        &["alter", &location, "--add-constraint", "big=amount > 15"],
+        1,
+    );
+    assert!(one_line_error(&err).contains("big"), "{err}");
+    assert_eq!(json(&["info", &location])["version"], 3);
+    // A change already in effect commits nothing and says so.
+    let noop = json(&["alter", &location, "--unset-property", "no.such.key"]);
+    assert_eq!(noop["version"], Value::Null, "{noop}");
+    let noop = ok(&["alter", &location, "--unset-property", "no.such.key"]);
+    assert!(noop.starts_with("nothing to change"), "{noop}");
+    // Dropping the constraint lets the row in.
+    let dropped = ok(&["alter", &location, "--drop-constraint", "pos"]);
+    assert_eq!(
+        dropped.trim_end(),
+        format!("altered {location}: version 4 (DROP CONSTRAINT)")
+    );
+    assert_eq!(json(&["append", &location, path_str(&bad)])["version"], 5);
+}
+
+#[tokio::test]
+async fn alter_renames_and_drops_columns_keeping_the_data() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "t");
+    let renamed = ok(&["alter", &location, "--rename-column", "amount=total"]);
+    assert_eq!(
+        renamed.trim_end(),
+        format!("altered {location}: version 2 (RENAME COLUMN), protocol upgraded")
+    );
+    assert_eq!(scan_csv(&location), ["id,total", "1,10", "2,20"]);
+    // Earlier versions keep the old name.
+    let old = ok(&["scan", &location, "--version", "1", "--format", "csv"]);
+    assert!(old.starts_with("id,amount\n"), "{old}");
+    // Columns added, made NOT NULL, constrained and commented in one commit.
+    let altered = json(&[
+        "alter",
+        &location,
+        "--add-constraint",
+        "keyed=id > 0",
+        "--add-column",
+        "note string COMMENT 'free text' FIRST",
+        "--set-not-null",
+        "total",
+        "--column-comment",
+        "total=in cents",
+        "--comment",
+        "amounts",
+    ]);
+    assert_eq!(altered["version"], 3, "{altered}");
+    assert_eq!(altered["operation"], "ALTER TABLE");
+    assert_eq!(altered["protocolUpgraded"], false, "{altered}");
+    assert_eq!(altered["rowsChecked"], 2, "{altered}");
+    assert_eq!(scan_csv(&location), ["note,id,total", ",1,10", ",2,20"]);
+    // A column a constraint reads cannot be dropped ...
+    let err = fails(&["alter", &location, "--drop-column", "id"], 1);
+    assert!(one_line_error(&err).contains("keyed"), "{err}");
+    // ... but dropping the constraint in the same command does it: constraints are dropped
+    // before columns, whatever the command-line order.
+    let dropped = ok(&[
+        "alter",
+        &location,
+        "--drop-column",
+        "id",
+        "--drop-constraint",
+        "keyed",
+        "--comment",
+        "",
+    ]);
+    assert_eq!(
+        dropped.trim_end(),
+        format!("altered {location}: version 4 (ALTER TABLE)")
+    );
+    assert_eq!(scan_csv(&location), ["note,total", ",10", ",20"]);
+    let info = json(&["info", &location]);
+    assert_eq!(info["description"], Value::Null);
+    assert_eq!(info["constraints"], serde_json::json!([]));
+    assert_eq!(
+        info["schema"],
+        serde_json::json!([
+            {"name": "note", "type": "string", "nullable": true},
+            {"name": "total", "type": "long", "nullable": false},
+        ])
+    );
+    // The library reads the renamed column's old data.
+    let table = Table::open(&location).await.unwrap();
+    let snapshot = table.snapshot().await.unwrap();
+    assert_eq!(
+        rendered_where(&snapshot, "total > 15").await,
+        vec!["NULL|20"]
+    );
+    // A missing column is an error naming it; nothing is committed.
+    let err = fails(&["alter", &location, "--drop-column", "nope"], 1);
+    assert!(one_line_error(&err).contains("nope"), "{err}");
+    let err = fails(&["alter", &location, "--widen-type", "amount=int"], 1);
+    one_line_error(&err);
+    assert_eq!(json(&["info", &location])["version"], 4);
+}
+
+#[tokio::test]
+async fn append_with_schema_mode_merge_adds_the_new_columns() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "t");
+    let extra = lake.path().join("extra.csv");
+    std::fs::write(&extra, "id,amount,channel\n3,30,web\n").unwrap();
+    // Without the flag a column the table lacks is refused.
+    let err = fails(&["append", &location, path_str(&extra)], 1);
+    assert!(one_line_error(&err).contains("`channel`"), "{err}");
+    assert_eq!(json(&["info", &location])["version"], 1);
+    let written = json(&[
+        "append",
+        &location,
+        path_str(&extra),
+        "--schema-mode",
+        "merge",
+    ]);
+    assert_eq!(
+        (written["version"].as_i64(), written["numRows"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        scan_csv(&location),
+        ["id,amount,channel", "1,10,", "2,20,", "3,30,web"]
+    );
+    assert_eq!(
+        json(&["info", &location])["schema"][2],
+        serde_json::json!({"name": "channel", "type": "string", "nullable": true})
+    );
+    // Files with different new columns, CSV and JSON, in one commit.
+    let a = lake.path().join("a.csv");
+    std::fs::write(&a, "id,amount,region\n4,40,EU\n").unwrap();
+    let b = lake.path().join("b.jsonl");
+    std::fs::write(&b, "{\"id\": 5, \"score\": 1.5, \"channel\": \"app\"}\n").unwrap();
+    let written = json(&[
+        "append",
+        &location,
+        path_str(&a),
+        path_str(&b),
+        "--schema-mode",
+        "merge",
+    ]);
+    assert_eq!(written["version"], 3, "{written}");
+    assert_eq!(
+        scan_csv(&location),
+        [
+            "id,amount,channel,region,score",
+            "1,10,,,",
+            "2,20,,,",
+            "3,30,web,,",
+            "4,40,,EU,",
+            "5,,app,,1.5",
+        ]
+    );
+    // Schema overwrite needs an overwrite: a usage error, then the schema replaced.
+    let replacement = lake.path().join("replacement.csv");
+    std::fs::write(&replacement, "id,label\n9,x\n").unwrap();
+    let err = fails(
+        &[
+            "append",
+            &location,
+            path_str(&replacement),
+            "--schema-mode",
+            "overwrite",
+        ],
+        2,
+    );
+    assert!(one_line_error(&err).contains("--mode overwrite"), "{err}");
+    let replaced = json(&[
+        "append",
+        &location,
+        path_str(&replacement),
+        "--mode",
+        "overwrite",
+        "--schema-mode",
+        "overwrite",
+    ]);
+    assert_eq!(replaced["version"], 4, "{replaced}");
+    assert_eq!(scan_csv(&location), ["id,label", "9,x"]);
+    let err = fails(
+        &[
+            "append",
+            &location,
+            path_str(&extra),
+            "--schema-mode",
+            "sideways",
+        ],
+        2,
+    );
+    assert!(one_line_error(&err).contains("--schema-mode"), "{err}");
+}
+
+#[tokio::test]
+async fn info_lists_constraints_invariants_generated_and_identity_columns() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "t");
+    ok(&["alter", &location, "--add-constraint", "pos=amount > 0"]);
+    let info = json(&["info", &location]);
+    assert_eq!(
+        info["constraints"],
+        serde_json::json!([{"kind": "check", "name": "pos", "expression": "amount > 0"}])
+    );
+    assert_eq!(info["generatedColumns"], serde_json::json!([]));
+    assert_eq!(info["identityColumns"], serde_json::json!([]));
+    let text = ok(&["info", &location]);
+    let section = text.split("\nConstraints\n").nth(1).expect(&text);
+    assert!(
+        section.contains("check") && section.contains("pos") && section.contains("amount > 0"),
+        "{text}"
+    );
+    assert!(!text.contains("Generated columns"), "{text}");
+
+    // A table another engine made: an invariant, a generated and an identity column.
+    let other = lake.table_path("other");
+    std::fs::create_dir_all(other.join("_delta_log")).unwrap();
+    let schema = serde_json::json!({"type": "struct", "fields": [
+        {"name": "id", "type": "long", "nullable": false, "metadata": {
+            "delta.identity.start": 1, "delta.identity.step": 1,
+            "delta.identity.highWaterMark": 7, "delta.identity.allowExplicitInsert": false}},
+        {"name": "amount", "type": "long", "nullable": true, "metadata": {
+            "delta.invariants": "{\"expression\":{\"expression\":\"amount < 1000\"}}"}},
+        {"name": "day", "type": "date", "nullable": true, "metadata": {}},
+        {"name": "year", "type": "integer", "nullable": true, "metadata": {
+            "delta.generationExpression": "YEAR(day)"}},
+    ]});
+    let metadata = serde_json::json!({"metaData": {
+        "id": "o", "format": {"provider": "parquet", "options": {}},
+        "schemaString": schema.to_string(), "partitionColumns": [],
+        "configuration": {"delta.constraints.small": "amount < 500"}}});
+    let protocol = serde_json::json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 7,
+        "writerFeatures": ["invariants", "checkConstraints", "generatedColumns", "identityColumns"]}});
+    std::fs::write(commit_path(&other, 0), format!("{protocol}\n{metadata}\n")).unwrap();
+    let other = path_str(&other);
+    let info = json(&["info", other]);
+    assert_eq!(
+        info["constraints"],
+        serde_json::json!([
+            {"kind": "check", "name": "small", "expression": "amount < 500"},
+            {"kind": "invariant", "name": "amount", "expression": "amount < 1000"},
+        ])
+    );
+    assert_eq!(
+        info["generatedColumns"],
+        serde_json::json!([{"column": "year", "expression": "YEAR(day)"}])
+    );
+    assert_eq!(
+        info["identityColumns"],
+        serde_json::json!([{"column": "id", "start": 1, "step": 1, "highWaterMark": 7,
+            "allowExplicitInsert": false}])
+    );
+    let text = ok(&["info", other]);
+    for expected in [
+        "invariant",
+        "amount < 1000",
+        "Generated columns",
+        "ALWAYS AS (YEAR(day))",
+        "ALWAYS AS IDENTITY (START WITH 1 INCREMENT BY 1), high-water mark 7",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn alter_without_a_change_or_with_a_malformed_one_is_a_usage_error() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "t");
+    for (args, names) in [
+        (vec!["alter", location.as_str()], "--add-column"),
+        (
+            vec!["alter", location.as_str(), "--rename-column", "amount"],
+            "--rename-column",
+        ),
+        (
+            vec!["alter", location.as_str(), "--widen-type", "amount=huge"],
+            "--widen-type",
+        ),
+        (
+            vec!["alter", location.as_str(), "--add-constraint", "amount > 0"],
+            "--add-constraint",
+        ),
+        (vec!["alter", location.as_str(), "--json"], "--add-column"),
+    ] {
+        let err = fails(&args, 2);
+        let err = one_line_error(&err);
+        assert!(
+            err.contains(names) && err.contains("--help"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = fails(&["alter", &location, "--add-column", "year"], 2);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains("--add-column") && err.contains("year"),
+        "{err}"
+    );
+    assert_eq!(json(&["info", &location])["version"], 1);
+}
+
 #[tokio::test]
 async fn delete_removes_the_matching_rows() {
     let lake = TempLake::new();
@@ -1240,6 +1613,7 @@ fn usage_errors_exit_with_2_and_every_subcommand_has_help_with_examples() {
         "diff",
         "create",
         "append",
+        "alter",
         "restore",
         "revert",
         "tag",
@@ -1565,6 +1939,51 @@ async fn random_command_lines_never_crash() {
                 ("--delimiter", &[";", "|"]),
                 ("--no-header", &[]),
                 ("--metadata", &["k=v"]),
+                ("--schema-mode", &["merge", "overwrite"]),
+                json,
+            ],
+        ),
+        (
+            "alter",
+            vec![
+                (
+                    "--add-column",
+                    &[
+                        "year int",
+                        "x",
+                        "id long",
+                        "z string NOT NULL FIRST",
+                        "n int AFTER nope",
+                        "s.f int",
+                    ],
+                ),
+                (
+                    "--rename-column",
+                    &["id=key", "value=id", "nope=x", "p=ü名"],
+                ),
+                ("--drop-column", &["id", "p", "nope"]),
+                (
+                    "--widen-type",
+                    &["id=long", "value=double", "id=int", "q=x"],
+                ),
+                ("--set-not-null", &["id", "name"]),
+                ("--set-nullable", &["id"]),
+                (
+                    "--add-constraint",
+                    &["c=id > 0", "c=nope > 1", "bad name=id > 0", "d=id >"],
+                ),
+                ("--drop-constraint", &["c", "nope"]),
+                (
+                    "--set-property",
+                    &[
+                        "delta.appendOnly=true",
+                        "delta.columnMapping.mode=id",
+                        "k=v",
+                    ],
+                ),
+                ("--unset-property", &["k", "delta.appendOnly"]),
+                ("--column-comment", &["id=the key", "nope="]),
+                ("--comment", &["", "hello"]),
                 json,
             ],
         ),

@@ -351,6 +351,27 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A row breaks a table constraint: a CHECK constraint (`delta.constraints.<name>`), a
+    /// column invariant (`delta.invariants`) or a generated column's expression
+    /// (`protocol/PROTOCOL.md#constraints`). The write stopped before committing anything.
+    #[error(
+        "{operation} on {location} violates {constraint}: `{expression}` is not true for {violations} row(s), e.g. {sample}; nothing was committed. Fix or filter the rows, or drop the constraint"
+    )]
+    ConstraintViolation {
+        /// Table location.
+        location: String,
+        /// What was writing (`write`, `update`, `merge`, `optimize`, `add constraint`).
+        operation: &'static str,
+        /// The constraint: `CHECK constraint positive_amount`, `invariant on amount`, …
+        constraint: String,
+        /// Its expression, as the table stores it.
+        expression: String,
+        /// Violating rows in the batch that was checked (at least one).
+        violations: u64,
+        /// The first violating row's values of the columns the expression reads
+        /// (`amount => -3, status => NULL`).
+        sample: String,
+    },
     /// More than one source row matched one target row in a merge
     /// (`protocol/PROTOCOL.md#merge`); nothing was committed.
     #[error(

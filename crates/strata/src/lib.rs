@@ -108,6 +108,7 @@ pub use expr::predicate::Predicate;
 pub use expr::value::BoundValue;
 pub use expr::{ArithmeticOp, CompareOp, Expr, ExprError, Scalar, col, lit};
 pub use log::files::{FileView, Files};
+pub use ops::alter::{AlterBuilder, AlterResult, NewColumn};
 pub use ops::diff::{RowDiff, RowDiffBuilder, RowDiffSource, TableDiff};
 pub use ops::dml::DmlProgress;
 pub use ops::dml::delete::{DeleteBuilder, DeleteResult};
@@ -122,6 +123,7 @@ pub use protocol::features::TableFeature;
 pub use protocol::partition::PartitionError;
 pub use protocol::properties::{TableProperties, format_duration_ms, parse_interval_ms};
 pub use protocol::schema::conform::conform_to_schema;
+pub use protocol::schema::evolution::ColumnPosition;
 pub use protocol::schema::{
     ArrayType, DataType, MapType, PrimitiveType, SchemaError, StructField, StructType,
 };
@@ -138,6 +140,6 @@ pub use transaction::{
     CommitExtras, CommitResult, DEFAULT_MAX_RETRIES, LINEAGE, REQUIRE_LINEAGE, Transaction,
 };
 pub use write::{
-    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_SIZE, WriteBuilder,
-    WriteMode, WriteResult, WriterOptions,
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_SIZE, SchemaMode,
+    WriteBuilder, WriteMode, WriteResult, WriterOptions,
 };

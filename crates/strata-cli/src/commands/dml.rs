@@ -148,6 +148,7 @@ pub async fn merge(ctx: &Context, args: MergeArgs) -> CliResult {
         format: args.input_format,
         delimiter: args.delimiter,
         header: !args.no_header,
+        schema_mode: None,
     };
     let inputs = args
         .files

@@ -1,5 +1,6 @@
 //! One function per subcommand: open the table, make the library call, render the result.
 
+mod alter;
 mod dml;
 mod lake;
 mod maintain;
@@ -120,6 +121,7 @@ pub async fn run(cli: Cli) -> CliResult {
             json,
         } => write::create(&ctx, &table, &schema, &new_table, json.json).await,
         Command::Append(args) => write::append(&ctx, args).await,
+        Command::Alter(args) => alter::alter(&ctx, args).await,
         Command::Merge(args) => dml::merge(&ctx, args).await,
         Command::Restore { table, at, json } => {
             maintain::restore(&ctx, &table, &at, json.json).await

@@ -27,6 +27,8 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
         .collect::<std::collections::BTreeMap<_, _>>()
         .into_iter()
         .collect();
+    let constraints = constraints(&snapshot);
+    let generated = generated_columns(snapshot.schema());
     if json {
         let schema = schema_json(snapshot.schema());
         return print_json(&json!({
@@ -50,6 +52,32 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
             "sizeBytes": size,
             "numRecords": num_records,
             "txns": txns,
+            "constraints": constraints
+                .iter()
+                .map(|c| json!({"kind": c.kind, "name": c.name, "expression": c.expression}))
+                .collect::<Vec<_>>(),
+            "generatedColumns": generated
+                .iter()
+                .filter_map(|g| match &g.how {
+                    Generated::Expression(expression) => {
+                        Some(json!({"column": g.column, "expression": expression}))
+                    }
+                    Generated::Identity(_) => None,
+                })
+                .collect::<Vec<_>>(),
+            "identityColumns": generated
+                .iter()
+                .filter_map(|g| match &g.how {
+                    Generated::Identity(identity) => Some(json!({
+                        "column": g.column,
+                        "start": identity.get("start"),
+                        "step": identity.get("step"),
+                        "highWaterMark": identity.get("highWaterMark"),
+                        "allowExplicitInsert": identity.get("allowExplicitInsert"),
+                    })),
+                    Generated::Expression(_) => None,
+                })
+                .collect::<Vec<_>>(),
         }));
     }
     let mut rows = vec![
@@ -138,7 +166,176 @@ pub async fn info(ctx: &Context, location: &str, at: &At, json: bool) -> CliResu
             field.nullable.to_string(),
         ]);
     }
-    print(format!("{}\n\nSchema\n{schema}", output::fields(&rows)))
+    let mut text = format!("{}\n\nSchema\n{schema}", output::fields(&rows));
+    if !constraints.is_empty() {
+        let mut table = output::table(&["kind", "name", "expression"]);
+        for c in &constraints {
+            table.add_row(vec![
+                c.kind.to_string(),
+                c.name.clone(),
+                c.expression.clone(),
+            ]);
+        }
+        text.push_str(&format!("\n\nConstraints\n{table}"));
+    }
+    if !generated.is_empty() {
+        let mut table = output::table(&["column", "generated"]);
+        for g in &generated {
+            table.add_row(vec![g.column.clone(), g.how.to_string()]);
+        }
+        text.push_str(&format!("\n\nGenerated columns\n{table}"));
+    }
+    print(text)
+}
+
+/// The field metadata key of a column invariant.
+const INVARIANTS_KEY: &str = "delta.invariants";
+/// The field metadata key of a generated column's expression.
+const GENERATION_EXPRESSION_KEY: &str = "delta.generationExpression";
+/// The prefix of an identity column's field metadata keys (`delta.identity.start`, …).
+const IDENTITY_PREFIX: &str = "delta.identity.";
+
+/// A constraint every row written must satisfy.
+struct Constraint {
+    /// `check` (a `delta.constraints.<name>` property) or `invariant` (a column's
+    /// `delta.invariants`).
+    kind: &'static str,
+    /// The CHECK constraint's name, or the invariant's column path.
+    name: String,
+    /// Its SQL expression, as the table stores it.
+    expression: String,
+}
+
+/// The CHECK constraints by name, then the column invariants in schema order.
+fn constraints(snapshot: &Snapshot) -> Vec<Constraint> {
+    let mut found: Vec<Constraint> = snapshot
+        .metadata()
+        .configuration
+        .iter()
+        .filter_map(|(key, value)| {
+            key.strip_prefix(strata::properties::CONSTRAINTS_PREFIX)
+                .map(|name| Constraint {
+                    kind: "check",
+                    name: name.to_string(),
+                    expression: value.clone(),
+                })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    for (path, field) in fields_by_path(snapshot.schema()) {
+        if let Some(value) = field.metadata.get(INVARIANTS_KEY) {
+            found.push(Constraint {
+                kind: "invariant",
+                name: path,
+                expression: invariant_expression(value),
+            });
+        }
+    }
+    found
+}
+
+/// The SQL of an invariant, `{"expression": {"expression": "<sql>"}}` as a JSON string (as
+/// Spark writes it) or object; anything else as it is.
+fn invariant_expression(value: &Value) -> String {
+    let document = match value {
+        Value::String(text) => serde_json::from_str::<Value>(text).unwrap_or(value.clone()),
+        other => other.clone(),
+    };
+    document
+        .get("expression")
+        .and_then(|e| e.get("expression"))
+        .and_then(Value::as_str)
+        .map_or_else(|| output::compact(value), str::to_string)
+}
+
+/// A column whose values the table computes.
+struct GeneratedColumn {
+    /// Its path (`a.b` for a struct field).
+    column: String,
+    how: Generated,
+}
+
+enum Generated {
+    /// `delta.generationExpression`.
+    Expression(String),
+    /// The `delta.identity.*` metadata, keys without the prefix.
+    Identity(Map<String, Value>),
+}
+
+impl std::fmt::Display for Generated {
+    /// As Spark's DDL says it: `ALWAYS AS (expr)`, `ALWAYS AS IDENTITY (START WITH 1 INCREMENT
+    /// BY 1)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Generated::Expression(expression) => write!(f, "ALWAYS AS ({expression})"),
+            Generated::Identity(identity) => {
+                let value = |key: &str| identity.get(key).map_or("?".into(), output::compact);
+                let by_default = identity.get("allowExplicitInsert") == Some(&Value::Bool(true));
+                write!(
+                    f,
+                    "{} AS IDENTITY (START WITH {} INCREMENT BY {})",
+                    if by_default { "BY DEFAULT" } else { "ALWAYS" },
+                    value("start"),
+                    value("step")
+                )?;
+                if let Some(mark) = identity.get("highWaterMark") {
+                    write!(f, ", high-water mark {}", output::compact(mark))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The generated and identity columns, in schema order.
+fn generated_columns(schema: &strata::StructType) -> Vec<GeneratedColumn> {
+    let mut found = Vec::new();
+    for (path, field) in fields_by_path(schema) {
+        if let Some(expression) = field.metadata.get(GENERATION_EXPRESSION_KEY) {
+            found.push(GeneratedColumn {
+                column: path.clone(),
+                how: Generated::Expression(output::compact(expression)),
+            });
+        }
+        let identity: Map<String, Value> = field
+            .metadata
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(IDENTITY_PREFIX)?.to_string(), v.clone())))
+            .collect();
+        if !identity.is_empty() {
+            found.push(GeneratedColumn {
+                column: path,
+                how: Generated::Identity(identity),
+            });
+        }
+    }
+    found
+}
+
+/// Every field with its path, struct fields after their struct (`a`, `a.b`).
+fn fields_by_path(schema: &strata::StructType) -> Vec<(String, &strata::StructField)> {
+    fn walk<'a>(
+        fields: &'a [strata::StructField],
+        prefix: &str,
+        out: &mut Vec<(String, &'a strata::StructField)>,
+    ) {
+        for field in fields {
+            let path = if prefix.is_empty() {
+                field.name.clone()
+            } else {
+                format!("{prefix}.{}", field.name)
+            };
+            if let strata::DataType::Struct(inner) = &field.data_type {
+                out.push((path.clone(), field));
+                walk(&inner.fields, &path, out);
+            } else {
+                out.push((path, field));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&schema.fields, "", &mut out);
+    out
 }
 
 /// A schema as `[{"name", "type", "nullable"}]`, types as Delta names them.

@@ -1,13 +1,14 @@
 //! Commands that write data: create, append.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::json;
 use strata::StructType;
-use strata::{Table, WriteMode, WriteResult};
+use strata::{SchemaMode, Table, WriteMode, WriteResult};
 
 use super::Context;
-use crate::args::{AppendArgs, Mode, NewTable};
+use crate::args::{AppendArgs, Mode, NewTable, SchemaModeArg};
 use crate::error::{CliError, CliResult};
 use crate::input::{self, Input, InputOptions};
 use crate::output::{self, Progress, print, print_json};
@@ -96,7 +97,13 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         format: args.input_format,
         delimiter: args.delimiter,
         header: !args.no_header,
+        schema_mode: args.schema_mode.map(SchemaMode::from),
     };
+    if args.schema_mode == Some(SchemaModeArg::Overwrite) && args.mode != Mode::Overwrite {
+        return Err(CliError::Usage(
+            "--schema-mode overwrite replaces the table's schema and needs --mode overwrite; --schema-mode merge adds columns in an append".into(),
+        ));
+    }
     let existing = match ctx.table(&args.table).await {
         Ok(table) => Some(table),
         Err(CliError::Table(strata::Error::NotATable { .. })) if args.create => None,
@@ -114,14 +121,26 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
             check_new_table_options(&args, &snapshot)?;
             snapshot.arrow_schema()
         }
+        // A new table gets the columns of every file when they may differ.
+        None if args.schema_mode.is_some() => {
+            let schemas = args
+                .files
+                .iter()
+                .map(|path| Ok(Input::open(path, options, None)?.schema()))
+                .collect::<CliResult<Vec<_>>>()?;
+            Arc::new(input::all_columns(&schemas))
+        }
         None => Input::open(first_file(&args), options, None)?.schema(),
     };
     // Every input opens (and CSV/JSON headers match) before anything is written.
-    let inputs = args
+    let mut inputs = args
         .files
         .iter()
         .map(|path| Input::open(path, options, Some(&table_schema)))
         .collect::<CliResult<Vec<_>>>()?;
+    if args.schema_mode.is_some() {
+        input::add_missing_columns(&mut inputs);
+    }
     let progress = Progress::bytes(ctx.quiet, input::total_size(&inputs), "appending");
     let (stream, failure) = input::stream(inputs, progress.handle(), args.allow_empty);
     let mut write = match existing {
@@ -135,6 +154,9 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         Mode::Append => WriteMode::Append,
         Mode::Overwrite => WriteMode::Overwrite,
     });
+    if let Some(mode) = options.schema_mode {
+        write = write.with_schema_mode(mode);
+    }
     if let Some(version) = args.expected_version {
         write = write.with_expected_version(version);
     }

@@ -42,7 +42,7 @@ pub enum ExprError {
     /// The expression uses SQL that strata does not evaluate (subqueries, `LIKE`, unknown
     /// functions, ...).
     #[error(
-        "unsupported in an expression: {what}; expressions take columns, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IN, BETWEEN, + - * / %, CASE, CAST and the functions lower, upper, trim, ltrim, rtrim, substring, length, concat (||), coalesce, nullif and abs"
+        "unsupported in an expression: {what}; expressions take columns, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IN, BETWEEN, + - * / %, CASE, CAST and the functions lower, upper, trim, ltrim, rtrim, substring, length, concat (||), coalesce, nullif, abs, year, month, day, hour and to_date"
     )]
     Unsupported {
         /// The construct, as written.

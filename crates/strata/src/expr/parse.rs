@@ -209,6 +209,7 @@ fn call(function: ast::Function) -> Result<Expr, ExprError> {
         "lcase" => "lower".to_string(),
         "ucase" => "upper".to_string(),
         "char_length" | "character_length" => "length".to_string(),
+        "dayofmonth" => "day".to_string(),
         _ => name,
     };
     if !FUNCTIONS.contains(&name.as_str())

@@ -46,7 +46,21 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "coalesce",
     "nullif",
     "abs",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "to_date",
 ];
+
+/// A calendar field of a date or timestamp (timestamps in UTC, as Delta stores them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DateField {
+    Year,
+    Month,
+    Day,
+    Hour,
+}
 
 /// A string function of one argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +118,8 @@ pub(crate) enum Value {
     },
     Concat(Vec<Value>),
     Abs(Box<Value>),
+    /// `year(x)`, `month(x)`, `day(x)`, `hour(x)` of a date or timestamp, as an `int`.
+    DatePart(DateField, Box<Value>),
 }
 
 /// A bound condition the value engine evaluates per row (a predicate's residual part).
@@ -573,6 +589,36 @@ impl ValueBinder<'_> {
                 let data_type = inner.data_type.clone();
                 Typed::new(Value::Abs(Box::new(inner.value)), data_type)
             }
+            "year" | "month" | "day" | "hour" => {
+                arity(1..=1)?;
+                let inner = fix_literal(self.bind(&args[0])?);
+                if !matches!(
+                    inner.data_type,
+                    DataType::Date32 | DataType::Timestamp(_, _)
+                ) {
+                    return Err(type_error(
+                        whole,
+                        &format!("{name} takes a date or timestamp, not {}", inner.data_type),
+                    ));
+                }
+                let field = match name {
+                    "year" => DateField::Year,
+                    "month" => DateField::Month,
+                    "hour" => DateField::Hour,
+                    _ => DateField::Day,
+                };
+                Typed::new(
+                    Value::DatePart(field, Box::new(inner.value)),
+                    DataType::Int32,
+                )
+            }
+            "to_date" => {
+                arity(1..=1)?;
+                return self.bind(&Expr::Cast {
+                    expr: Box::new(args[0].clone()),
+                    to: DataType::Date32,
+                });
+            }
             other => {
                 return Err(ExprError::Unsupported {
                     what: format!("function {other}"),
@@ -958,6 +1004,7 @@ pub(crate) fn evaluate(
             }
             acc.ok_or_else(|| ArrowError::InvalidArgumentError("concat of nothing".into()))?
         }
+        Value::DatePart(field, v) => date_part(*field, &evaluate(v, arrays, rows)?)?,
         Value::Abs(v) => {
             let array = evaluate(v, arrays, rows)?;
             let zero = cast(&zero_array(), array.data_type())?;
@@ -969,6 +1016,29 @@ pub(crate) fn evaluate(
             }
         }
     })
+}
+
+/// A calendar field of dates or timestamps. Timestamps are UTC instants: their zone label is
+/// dropped so the fields are UTC's (no time zone database needed).
+fn date_part(field: DateField, array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    use arrow::compute::kernels::temporal::{DatePart, date_part as part};
+    let naive = match array.data_type() {
+        DataType::Timestamp(unit, Some(_)) => arrow::array::make_array(
+            array
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Timestamp(*unit, None))
+                .build()?,
+        ),
+        _ => array.clone(),
+    };
+    let which = match field {
+        DateField::Year => DatePart::Year,
+        DateField::Month => DatePart::Month,
+        DateField::Day => DatePart::Day,
+        DateField::Hour => DatePart::Hour,
+    };
+    part(&naive, which)
 }
 
 /// `CASE`: each branch's condition is evaluated on the rows no earlier branch took, and its

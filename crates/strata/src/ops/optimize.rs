@@ -210,7 +210,8 @@ impl OptimizeBuilder {
             } else {
                 zordered(stream, &zorder).await?
             };
-            let written = crate::write::write_stream_files(&snapshot, stream, &options).await?;
+            let written =
+                crate::write::write_stream_files(&snapshot, stream, &options, "optimize").await?;
             added.extend(written.into_iter().map(|(mut add, _)| {
                 add.data_change = false;
                 add

@@ -17,6 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use crate::protocol::actions::{Metadata, Protocol};
+use crate::protocol::constraints::GENERATION_EXPRESSION_KEY;
 use crate::protocol::properties::{CONSTRAINTS_PREFIX, ColumnMappingMode, TableProperties};
 use crate::protocol::schema::{DataType, PrimitiveType, StructType};
 
@@ -383,7 +384,7 @@ pub fn check_write(
 /// For conditionally supported features: why the table's use of it blocks writing.
 fn feature_in_use(
     feature: &TableFeature,
-    metadata: &Metadata,
+    _metadata: &Metadata,
     schema: &StructType,
 ) -> Option<String> {
     let column_with = |key_prefix: &str| {
@@ -396,20 +397,9 @@ fn feature_in_use(
         found
     };
     match feature {
-        F::Invariants => {
-            column_with("delta.invariants").map(|c| format!("column {c} declares an invariant"))
-        }
-        F::GeneratedColumns => {
-            column_with("delta.generationExpression").map(|c| format!("column {c} is generated"))
-        }
         F::IdentityColumns => {
             column_with("delta.identity").map(|c| format!("column {c} is an identity column"))
         }
-        F::CheckConstraints => metadata
-            .configuration
-            .keys()
-            .find(|k| k.starts_with(CONSTRAINTS_PREFIX))
-            .map(|k| format!("constraint {k} is defined")),
         _ => None,
     }
 }
@@ -455,12 +445,25 @@ pub fn protocol_for_new_table(
         properties.column_mapping_mode,
         ColumnMappingMode::Name | ColumnMappingMode::Id
     );
-    let legacy_writer = match (needs_column_mapping, needs_cdf) {
-        (true, _) => 5,
-        (false, true) => 4,
-        (false, false) => 2,
+    let needs_checks = configuration
+        .keys()
+        .any(|k| k.starts_with(CONSTRAINTS_PREFIX));
+    let needs_type_widening = properties.enable_type_widening;
+    let needs_generated = schema
+        .fields
+        .iter()
+        .any(|f| f.metadata.contains_key(GENERATION_EXPRESSION_KEY));
+    let legacy_writer = if needs_column_mapping {
+        5
+    } else if needs_cdf || needs_generated {
+        4
+    } else if needs_checks {
+        3
+    } else {
+        2
     };
-    if !needs_ntz
+    if !needs_type_widening
+        && !needs_ntz
         && !needs_ict
         && !needs_v2_checkpoint
         && !needs_row_tracking
@@ -499,6 +502,10 @@ pub fn protocol_for_new_table(
     if needs_column_mapping {
         // Already among the legacy writer-5 features.
         reader.push(F::ColumnMapping);
+    }
+    if needs_type_widening {
+        writer.push(F::TypeWidening);
+        reader.push(F::TypeWidening);
     }
     let names = |list: Vec<TableFeature>| list.iter().map(|f| f.name().to_string()).collect();
     let reader_version = if reader.is_empty() { 1 } else { 3 };
@@ -595,13 +602,21 @@ mod tests {
     fn write_gate_refuses_features_in_use() {
         let schema = StructType::new(vec![StructField::new("a", PrimitiveType::Long, true)]);
         assert!(check_write(&proto(1, 4, None, None), &meta(&[]), &schema).is_ok());
-        let err = check_write(
-            &proto(1, 3, None, None),
-            &meta(&[("delta.constraints.pos", "a > 0")]),
-            &schema,
-        )
-        .unwrap_err();
-        assert!(err[0].starts_with("checkConstraints"), "{err:?}");
+        // Constraints and invariants are enforced by the writer; generated columns are not.
+        assert!(
+            check_write(
+                &proto(1, 3, None, None),
+                &meta(&[("delta.constraints.pos", "a > 0")]),
+                &schema,
+            )
+            .is_ok()
+        );
+        let identity = StructType::new(vec![
+            StructField::new("a", PrimitiveType::Long, true)
+                .with_metadata([("delta.identity.start", 1)]),
+        ]);
+        let err = check_write(&proto(1, 6, None, None), &meta(&[]), &identity).unwrap_err();
+        assert!(err[0].starts_with("identityColumns"), "{err:?}");
         let err = check_write(
             &proto(1, 7, None, Some(&["icebergCompatV2", "appendOnly"])),
             &meta(&[]),

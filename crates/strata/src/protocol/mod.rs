@@ -7,6 +7,7 @@
 pub mod actions;
 pub(crate) mod arrow_fields;
 pub mod clustering;
+pub mod constraints;
 pub mod deletion_vector;
 pub mod features;
 pub mod lineage;

@@ -35,6 +35,8 @@ pub const ENABLE_CHANGE_DATA_FEED: &str = "delta.enableChangeDataFeed";
 pub const ENABLE_DELETION_VECTORS: &str = "delta.enableDeletionVectors";
 /// `delta.enableRowTracking`: rows keep stable ids and commit versions across rewrites.
 pub const ENABLE_ROW_TRACKING: &str = "delta.enableRowTracking";
+/// `delta.enableTypeWidening`: columns may be widened (feature `typeWidening`).
+pub const ENABLE_TYPE_WIDENING: &str = "delta.enableTypeWidening";
 /// The hidden column a rewritten file keeps its rows' ids in (Spark's name for it).
 pub const MATERIALIZED_ROW_ID_COLUMN_NAME: &str = "delta.rowTracking.materializedRowIdColumnName";
 /// The hidden column a rewritten file keeps its rows' commit versions in.
@@ -144,6 +146,8 @@ pub struct TableProperties {
     pub enable_deletion_vectors: bool,
     /// `delta.enableRowTracking`.
     pub enable_row_tracking: bool,
+    /// `delta.enableTypeWidening` (false unless `true`).
+    pub enable_type_widening: bool,
     /// `delta.columnMapping.mode`.
     pub column_mapping_mode: ColumnMappingMode,
     /// `delta.isolationLevel` is `Serializable` (else write-serializable).
@@ -186,6 +190,7 @@ impl TableProperties {
             enable_change_data_feed: flag(ENABLE_CHANGE_DATA_FEED),
             enable_deletion_vectors: flag(ENABLE_DELETION_VECTORS),
             enable_row_tracking: flag(ENABLE_ROW_TRACKING),
+            enable_type_widening: flag(ENABLE_TYPE_WIDENING),
             column_mapping_mode: match get(COLUMN_MAPPING_MODE).map(str::trim) {
                 None => ColumnMappingMode::None,
                 Some(m) if m.eq_ignore_ascii_case("none") => ColumnMappingMode::None,

@@ -5,6 +5,7 @@
 pub mod changes;
 pub(crate) mod deletion_vectors;
 mod file;
+mod generated;
 pub mod scan;
 
 use std::sync::atomic::AtomicU64;

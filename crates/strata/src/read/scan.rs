@@ -191,7 +191,12 @@ impl ScanBuilder {
         };
         let expr = filter.clone()?;
         let schema = self.snapshot.arrow_schema();
+        // Bound as written first, so that errors name what the user wrote.
         let mut predicate = Predicate::bind(&expr, &schema)?;
+        let implied = super::generated::with_implied_partition_filters(&self.snapshot, expr);
+        if implied != *predicate.expr() {
+            predicate = Predicate::bind(&implied, &schema)?;
+        }
         let lookup = self.snapshot.column_lookup();
         if lookup.is_mapped() {
             predicate = predicate.with_physical_paths(|path| physical_path(&schema, path, lookup));

@@ -326,6 +326,21 @@ impl Snapshot {
         Snapshot::from_state(storage.clone(), state, 0)
     }
 
+    /// This version as it will be once a commit changes its `metaData` (and `protocol`): the
+    /// schema a write that evolves the table encodes its files with, before it commits.
+    pub(crate) fn with_metadata(
+        &self,
+        protocol: Option<Protocol>,
+        metadata: Metadata,
+    ) -> Result<Snapshot> {
+        let mut state = self.inner.state.clone();
+        if let Some(protocol) = protocol {
+            state.protocol = Some(protocol);
+        }
+        state.metadata = Some(metadata);
+        Snapshot::from_state(self.inner.storage.clone(), state, self.inner.timestamp_ms)
+    }
+
     /// Loads the latest version, or `version` when given.
     ///
     /// # Errors

@@ -305,7 +305,9 @@ impl Table {
     ///
     /// # Errors
     /// [`Error::NotAllowed`](crate::Error::NotAllowed) for properties strata cannot enable on an
-    /// existing table (column mapping mode, row tracking, in-commit timestamps, constraints);
+    /// existing table (row tracking, in-commit timestamps, a column mapping mode other than
+    /// none to name); [`Error::ConstraintViolation`](crate::Error::ConstraintViolation) for a
+    /// `delta.constraints.*` property existing rows break;
     /// [`Error::Conflict`](crate::Error::Conflict) when another commit won the race.
     pub async fn set_properties<K: Into<String>, V: Into<String>>(
         &self,
@@ -316,6 +318,25 @@ impl Table {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         crate::ops::alter::set_properties(&self.latest, properties).await
+    }
+
+    /// Starts an `ALTER TABLE`: columns added, renamed, dropped, widened or made (non-)nullable,
+    /// properties, CHECK constraints and comments, all committed as one version
+    /// (`protocol/PROTOCOL.md#schema-evolution`).
+    ///
+    /// ```no_run
+    /// # async fn demo(table: strata::Table) -> strata::Result<()> {
+    /// use strata::{DataType, NewColumn};
+    /// table
+    ///     .alter()
+    ///     .add_column(NewColumn::new("year", DataType::INTEGER))
+    ///     .add_constraint("positive_amount", "amount > 0")
+    ///     .execute()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn alter(&self) -> crate::AlterBuilder {
+        crate::AlterBuilder::new(self.latest.clone())
     }
 
     /// The table's tags, by name (`protocol/PROTOCOL.md#tags`): its `_strata/tags/` side

@@ -20,10 +20,14 @@ use crate::snapshot::Snapshot;
 use crate::snapshot::latest::LatestSnapshot;
 use crate::transaction::{CommitExtras, Transaction};
 use create::{NewTable, TableDefinition};
+pub use evolve::SchemaMode;
 
 pub(crate) mod cdc;
+pub(crate) mod constraints;
 pub(crate) mod create;
 mod encode;
+mod evolve;
+pub(crate) mod generated;
 mod partition;
 mod pipeline;
 
@@ -174,6 +178,7 @@ pub struct WriteBuilder {
     options: WriterOptions,
     max_retries: Option<u32>,
     expected_version: Option<i64>,
+    schema_mode: Option<SchemaMode>,
     /// Create the table in the same commit ([`crate::CreateBuilder::write_stream`]).
     create: Option<Box<TableDefinition>>,
 }
@@ -201,6 +206,7 @@ impl WriteBuilder {
             options: WriterOptions::default(),
             max_retries: None,
             expected_version: None,
+            schema_mode: None,
             create: None,
         }
     }
@@ -235,6 +241,16 @@ impl WriteBuilder {
     /// Attaches `txn` versions and `commitInfo` fields at once (see [`CommitExtras`]).
     pub fn with_commit_extras(mut self, extras: CommitExtras) -> Self {
         self.extras = extras;
+        self
+    }
+
+    /// Lets the write change the table's schema (`protocol/PROTOCOL.md#schema-evolution`):
+    /// [`SchemaMode::Merge`] adds the data's new columns and nested fields,
+    /// [`SchemaMode::Overwrite`] (with [`WriteMode::Overwrite`]) replaces the schema; the new
+    /// schema is committed with the data. Without it, data that does not fit the table is
+    /// [`Error::SchemaMismatch`].
+    pub fn with_schema_mode(mut self, mode: SchemaMode) -> Self {
+        self.schema_mode = Some(mode);
         self
     }
 
@@ -296,20 +312,22 @@ impl WriteBuilder {
     pub async fn execute(self) -> Result<WriteResult> {
         let WriteBuilder {
             latest,
-            input,
+            mut input,
             mode,
             extras,
             options,
             max_retries,
             expected_version,
+            schema_mode,
             create,
         } = self;
-        let plan = CommitPlan {
+        let mut plan = CommitPlan {
             latest,
             mode,
             extras,
             max_retries,
             expected_version,
+            schema_actions: Vec::new(),
         };
         // The table to create, unless one of the same shape is already there: then this is an
         // ordinary write to it.
@@ -331,8 +349,17 @@ impl WriteBuilder {
         if let Some(applied) = plan.check_target(&snapshot)? {
             return Ok(applied);
         }
-        let (input, conformer) = prepare_input(input, Conformer::new(&snapshot))?;
-        let written = write_data_files(&snapshot, input, conformer, &options).await?;
+        // The files are encoded for the table as this write leaves it.
+        let mut target = snapshot.clone();
+        if let (Some(schema_mode), None) = (schema_mode, &new_table)
+            && let Some(data_schema) = input.schema().await?
+            && let Some(change) = evolve::plan(&snapshot, &data_schema, schema_mode, mode)?
+        {
+            target = change.snapshot;
+            plan.schema_actions = change.actions;
+        }
+        let (input, conformer) = prepare_input(input, Conformer::new(&target)?)?;
+        let written = write_data_files(&target, input, conformer, &options).await?;
         let creating = new_table.is_some();
         match plan.commit(&snapshot, new_table, &written).await {
             // Another writer created the table first. The files were written for the same
@@ -360,6 +387,8 @@ struct CommitPlan {
     extras: CommitExtras,
     max_retries: Option<u32>,
     expected_version: Option<i64>,
+    /// `protocol` and `metaData` of a schema evolved by this write, committed first.
+    schema_actions: Vec<Action>,
 }
 
 impl CommitPlan {
@@ -428,6 +457,9 @@ impl CommitPlan {
             for (k, v) in new_table.commit_metadata {
                 tx.set_commit_metadata(&k, v);
             }
+        }
+        if !self.schema_actions.is_empty() {
+            tx.add_actions(self.schema_actions.iter().cloned());
         }
         let mut num_removed_files = 0;
         if self.mode == WriteMode::Overwrite {

@@ -13,7 +13,9 @@ use futures::{FutureExt, StreamExt};
 use tokio::task::JoinSet;
 
 use super::WriterOptions;
+use super::constraints::ConstraintChecker;
 use super::encode::{EncodedFile, Encoder, EncoderOptions};
+use super::generated::GeneratedColumns;
 use super::partition;
 use crate::error::{Error, Result};
 use crate::protocol::actions::Add;
@@ -51,27 +53,126 @@ pub(super) enum Input {
     Stream(BatchStream),
 }
 
-/// Checks batches against the table schema and conforms them to the table's Arrow schema.
+impl Input {
+    /// The input's schema, for schema evolution: every batch's together for batches in
+    /// memory (merged by name), the first batch's for a stream (which is peeked, not lost);
+    /// `None` for empty input.
+    ///
+    /// # Errors
+    /// Batches whose schemas cannot be merged; the stream's first error.
+    pub(super) async fn schema(&mut self) -> Result<Option<SchemaRef>> {
+        match self {
+            Input::Batches(batches) => {
+                let mut schemas = batches.iter().map(|b| b.schema());
+                let Some(first) = schemas.next() else {
+                    return Ok(None);
+                };
+                if schemas.clone().all(|s| s == first) {
+                    return Ok(Some(first));
+                }
+                let merged = Schema::try_merge(batches.iter().map(|b| b.schema().as_ref().clone()))
+                    .map_err(|e| {
+                        Error::InvalidArgument(format!("the input batches' schemas differ: {e}"))
+                    })?;
+                Ok(Some(Arc::new(merged)))
+            }
+            Input::Stream(stream) => {
+                let Some(first) = stream.next().await else {
+                    return Ok(None);
+                };
+                let first = first?;
+                let schema = first.schema();
+                let rest = std::mem::replace(stream, futures::stream::empty().boxed());
+                *stream = futures::stream::once(async move { Ok(first) })
+                    .chain(rest)
+                    .boxed();
+                Ok(Some(schema))
+            }
+        }
+    }
+}
+
+/// Checks batches against the table schema and conforms them to the table's Arrow schema, then
+/// checks the table's constraints on them.
 #[derive(Debug)]
 pub(super) struct Conformer {
     location: String,
     schema: StructType,
     arrow_schema: SchemaRef,
+    /// `arrow_schema` with every top-level column nullable.
+    relaxed_schema: SchemaRef,
+    constraints: Option<Arc<ConstraintChecker>>,
+    generated: Option<Arc<GeneratedColumns>>,
 }
 
 impl Conformer {
-    pub(super) fn new(snapshot: &Snapshot) -> Conformer {
-        Conformer {
+    /// The conformer for writes to `snapshot`, checking its constraints.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedWriterFeatures`] for a constraint strata cannot evaluate.
+    pub(super) fn new(snapshot: &Snapshot) -> Result<Conformer> {
+        let mut conformer = Conformer::unchecked(snapshot)?;
+        conformer.constraints = ConstraintChecker::for_snapshot(snapshot)?;
+        Ok(conformer)
+    }
+
+    /// Conforms (and computes generated columns) without checking constraints (the caller's
+    /// rows go through [`write_stream_files`], which checks them).
+    fn unchecked(snapshot: &Snapshot) -> Result<Conformer> {
+        Ok(Conformer {
             location: snapshot.storage().location().to_string(),
             schema: snapshot.schema().clone(),
             arrow_schema: snapshot.arrow_schema(),
+            relaxed_schema: Arc::new(Schema::new_with_metadata(
+                snapshot
+                    .arrow_schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
+                snapshot.arrow_schema().metadata().clone(),
+            )),
+            constraints: None,
+            generated: GeneratedColumns::for_snapshot(snapshot)?,
+        })
+    }
+
+    /// The table schema as the input must match it: generated columns the input lacks are
+    /// computed, so they need not be there even when NOT NULL.
+    fn expected_schema(
+        &self,
+        input: &arrow::datatypes::Schema,
+    ) -> std::borrow::Cow<'_, StructType> {
+        let Some(generated) = &self.generated else {
+            return std::borrow::Cow::Borrowed(&self.schema);
+        };
+        let missing = |name: &str| generated.contains(name) && input.field_with_name(name).is_err();
+        if !self.schema.fields.iter().any(|f| missing(&f.name)) {
+            return std::borrow::Cow::Borrowed(&self.schema);
         }
+        let mut schema = self.schema.clone();
+        for field in &mut schema.fields {
+            if missing(&field.name) {
+                field.nullable = true;
+            }
+        }
+        std::borrow::Cow::Owned(schema)
+    }
+
+    /// Conforms one batch and checks the constraints on it.
+    fn conform_checked(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let conformed = self.conform(batch)?;
+        if let Some(constraints) = &self.constraints {
+            constraints.check(&conformed, "write")?;
+        }
+        Ok(conformed)
     }
 
     /// Conforms one batch; all of its problems are reported together.
     fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        self.schema
-            .check_write_compatible(&batch.schema())
+        let input = batch.schema();
+        self.expected_schema(&input)
+            .check_write_compatible(&input)
             .map_err(|e| match e {
                 crate::protocol::schema::SchemaError::Mismatch { problems } => {
                     Error::SchemaMismatch {
@@ -81,11 +182,21 @@ impl Conformer {
                 }
                 other => Error::Schema(other),
             })?;
-        let conformed = conform_batch(batch, &self.arrow_schema, ColumnLookup::Name, nulls)
+        // Top-level columns nullable until generated columns are filled and nulls counted, so
+        // that the problems are named here rather than by Arrow.
+        let conformed = conform_batch(batch, &self.relaxed_schema, ColumnLookup::Name, nulls)
             .map_err(|e| Error::SchemaMismatch {
                 location: self.location.clone(),
                 problems: vec![e.to_string()],
             })?;
+        let conformed = match &self.generated {
+            Some(generated) => generated.apply(
+                &conformed,
+                |name| input.field_with_name(name).is_ok(),
+                "write",
+            )?,
+            None => conformed,
+        };
         let null_problems: Vec<String> = self
             .arrow_schema
             .fields()
@@ -106,7 +217,12 @@ impl Conformer {
                 problems: null_problems,
             });
         }
-        Ok(conformed)
+        RecordBatch::try_new(self.arrow_schema.clone(), conformed.columns().to_vec()).map_err(|e| {
+            Error::SchemaMismatch {
+                location: self.location.clone(),
+                problems: vec![e.to_string()],
+            }
+        })
     }
 }
 
@@ -115,39 +231,59 @@ impl Conformer {
 ///
 /// # Errors
 /// [`Error::SchemaMismatch`] naming every problem.
+/// Constraints are not checked here: the rows go on to [`write_stream_files`], which checks them.
 pub(crate) fn conform_to_table(snapshot: &Snapshot, batch: &RecordBatch) -> Result<RecordBatch> {
-    Conformer::new(snapshot).conform(batch)
+    Conformer::unchecked(snapshot)?.conform(batch)
 }
 
 /// Writes a stream of table-schema batches as data files (not committed), streaming with
-/// bounded memory; for operations that rewrite data (optimize).
+/// bounded memory, checking the table's constraints on every batch; for operations that
+/// rewrite data (`operation`: update, merge, delete, optimize, replace where).
 pub(crate) async fn write_stream_files(
     snapshot: &Snapshot,
     stream: crate::read::RecordBatchStream,
     options: &WriterOptions,
+    operation: &'static str,
 ) -> Result<Vec<(Add, u64)>> {
-    write_data_files(snapshot, stream, None, options).await
+    let checks = Checks::Rows {
+        constraints: ConstraintChecker::for_snapshot(snapshot)?,
+        generated: GeneratedColumns::for_snapshot(snapshot)?,
+        operation,
+    };
+    write_data_files(snapshot, stream, checks, options).await
+}
+
+/// What [`write_data_files`] does to each batch before encoding it.
+pub(super) enum Checks {
+    /// Conform (stream input of a write) and check constraints.
+    Conform(Conformer),
+    /// Input already conformed and checked (a write's batches in memory).
+    None,
+    /// Table-schema rows from an operation: recompute generated columns and check the
+    /// constraints, if any.
+    Rows {
+        constraints: Option<Arc<ConstraintChecker>>,
+        generated: Option<Arc<GeneratedColumns>>,
+        operation: &'static str,
+    },
 }
 
 /// Batches in memory are all checked before anything is written; a stream is checked batch by
 /// batch as it arrives.
-pub(super) fn prepare_input(
-    input: Input,
-    conformer: Conformer,
-) -> Result<(BatchStream, Option<Conformer>)> {
+pub(super) fn prepare_input(input: Input, conformer: Conformer) -> Result<(BatchStream, Checks)> {
     Ok(match input {
         Input::Batches(batches) => {
             let conformed = batches
                 .iter()
                 .filter(|b| b.num_rows() > 0)
-                .map(|b| conformer.conform(b))
+                .map(|b| conformer.conform_checked(b))
                 .collect::<Result<Vec<_>>>()?;
             (
                 futures::stream::iter(conformed.into_iter().map(Ok)).boxed(),
-                None,
+                Checks::None,
             )
         }
-        Input::Stream(stream) => (stream, Some(conformer)),
+        Input::Stream(stream) => (stream, Checks::Conform(conformer)),
     })
 }
 
@@ -163,7 +299,7 @@ pub(super) fn prepare_input(
 pub(super) async fn write_data_files(
     snapshot: &Snapshot,
     input: BatchStream,
-    conformer: Option<Conformer>,
+    checks: Checks,
     options: &WriterOptions,
 ) -> Result<Vec<(Add, u64)>> {
     let partition_columns: Arc<[String]> = snapshot.partition_columns().into();
@@ -191,7 +327,7 @@ pub(super) async fn write_data_files(
         max_buffered_bytes: options.max_buffered_bytes,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     });
-    let conformer = conformer.map(Arc::new);
+    let checks = Arc::new(checks);
     let mut uploads = Uploads {
         storage: snapshot.storage().clone(),
         partition_columns: physical_partition_columns(snapshot.metadata()).into(),
@@ -205,13 +341,13 @@ pub(super) async fn write_data_files(
     let mut spent = JoinSet::new();
     let mut group = input.next().await?;
     while !group.is_empty() {
-        let (conformer, partition_columns) = (conformer.clone(), partition_columns.clone());
+        let (checks, partition_columns) = (checks.clone(), partition_columns.clone());
         let physical = lookup.is_mapped().then(|| file_schema.clone());
         let encode = tokio::task::spawn_blocking(move || {
             let files = encode_group(
                 &mut encoder,
                 &group,
-                conformer.as_deref(),
+                &checks,
                 &partition_columns,
                 physical.as_ref(),
             );
@@ -300,19 +436,34 @@ impl Groups {
 fn encode_group(
     encoder: &mut Encoder,
     group: &[RecordBatch],
-    conformer: Option<&Conformer>,
+    checks: &Checks,
     partition_columns: &[String],
     physical: Option<&SchemaRef>,
 ) -> Result<Vec<EncodedFile>> {
     let mut files = Vec::new();
     for batch in group.iter().filter(|b| b.num_rows() > 0) {
         let conformed;
-        let batch = match conformer {
-            Some(conformer) => {
-                conformed = conformer.conform(batch)?;
+        let batch = match checks {
+            Checks::Conform(conformer) => {
+                conformed = conformer.conform_checked(batch)?;
                 &conformed
             }
-            None => batch,
+            Checks::Rows {
+                constraints,
+                generated,
+                operation,
+            } => {
+                if let Some(generated) = generated {
+                    conformed = generated.recompute(batch)?;
+                } else {
+                    conformed = batch.clone();
+                }
+                if let Some(constraints) = constraints {
+                    constraints.check(&conformed, operation)?;
+                }
+                &conformed
+            }
+            Checks::None => batch,
         };
         let mut parts = if partition_columns.is_empty() {
             vec![(Vec::new(), batch.clone())]

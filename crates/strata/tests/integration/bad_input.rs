@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow::array::{Int32Array, RecordBatch, StringArray};
+use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use strata::{Error, Table};
 
@@ -217,13 +217,13 @@ async fn a_mismatched_append_commits_nothing_and_writes_no_files() {
     let table = three_versions(&lake, "schema").await;
     let files_before = count_files(&lake.table_path("schema"));
     let wrong = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int32, false),
+        Field::new("id", DataType::Utf8, false),
         Field::new("extra", DataType::Utf8, true),
     ]));
     let batch = RecordBatch::try_new(
         wrong,
         vec![
-            Arc::new(Int32Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["1"])),
             Arc::new(StringArray::from(vec!["x"])),
         ],
     )

@@ -404,7 +404,8 @@ impl Outcome {
         }
         if !rewrite.is_empty() {
             let stream = futures::stream::iter(rewrite.into_iter().map(Ok)).boxed();
-            let written = write_stream_files(snapshot, stream, &WriterOptions::default()).await?;
+            let written =
+                write_stream_files(snapshot, stream, &WriterOptions::default(), "delete").await?;
             self.result.num_added_files += written.len() as u64;
             self.adds.extend(written.into_iter().map(|(add, _)| add));
         }

@@ -109,7 +109,13 @@ impl ReplaceWhereBuilder {
             planned.outcome.cdc.extend(inserted);
         }
         let stream = futures::stream::iter(rows.into_iter().map(Ok)).boxed();
-        let written = write_stream_files(&snapshot, stream, &WriterOptions::default()).await?;
+        let written = write_stream_files(
+            &snapshot,
+            stream,
+            &WriterOptions::default(),
+            "replace where",
+        )
+        .await?;
         let num_new_files = written.len() as u64;
         planned
             .outcome

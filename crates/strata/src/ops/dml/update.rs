@@ -296,7 +296,8 @@ async fn update_file(
     if !mode.vectors && !update.updated.is_empty() {
         let batches = std::mem::take(&mut update.rewritten);
         let stream = futures::stream::iter(batches.into_iter().map(Ok)).boxed();
-        let written = write_stream_files(snapshot, stream, &WriterOptions::default()).await?;
+        let written =
+            write_stream_files(snapshot, stream, &WriterOptions::default(), "update").await?;
         update.written = written.into_iter().map(|(a, _)| a).collect();
     }
     update.rewritten.clear();
@@ -360,7 +361,8 @@ impl Outcome {
         }
         if !new_rows.is_empty() {
             let stream = futures::stream::iter(new_rows.into_iter().map(Ok)).boxed();
-            let written = write_stream_files(snapshot, stream, &WriterOptions::default()).await?;
+            let written =
+                write_stream_files(snapshot, stream, &WriterOptions::default(), "update").await?;
             outcome.result.num_added_files += written.len() as u64;
             outcome.adds.extend(written.into_iter().map(|(add, _)| add));
         }

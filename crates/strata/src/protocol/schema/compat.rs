@@ -88,6 +88,8 @@ pub(super) fn compare_type(
     }
     match data_type_from_arrow(data, path) {
         Ok(data_type) if data_type == *table => {}
+        // A narrower type is written as the table's: the conform step casts it exactly.
+        Ok(data_type) if super::evolution::is_widening(&data_type, table) => {}
         Ok(data_type) => problems.push(format!(
             "column `{path}` has type {data_type} in the data but {table} in the table"
         )),

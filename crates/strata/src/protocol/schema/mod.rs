@@ -32,6 +32,7 @@ pub mod column_mapping;
 mod compat;
 pub mod conform;
 mod ddl;
+pub mod evolution;
 mod json;
 
 use arrow_convert::{

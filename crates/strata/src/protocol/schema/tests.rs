@@ -1185,10 +1185,18 @@ fn extra_column_is_rejected() {
 
 #[test]
 fn wrong_type_is_rejected() {
-    let data = arrow_schema(vec![afield("id", ArrowDataType::Int32, false)]);
+    let data = arrow_schema(vec![afield("id", ArrowDataType::Utf8, false)]);
     assert_eq!(
         problems(table().check_write_compatible(&data)),
-        ["column `id` has type integer in the data but long in the table"]
+        ["column `id` has type string in the data but long in the table"]
+    );
+    // A narrower integer widens exactly; a wider one does not fit.
+    let data = arrow_schema(vec![afield("id", ArrowDataType::Int32, false)]);
+    assert!(table().check_write_compatible(&data).is_ok());
+    let data = arrow_schema(vec![afield("id", ArrowDataType::Float64, false)]);
+    assert_eq!(
+        problems(table().check_write_compatible(&data)),
+        ["column `id` has type double in the data but long in the table"]
     );
     // Case matters: `ID` is a different column.
     let data = arrow_schema(vec![afield("ID", ArrowDataType::Int64, false)]);

@@ -708,7 +708,8 @@ impl MergeContext {
             merge.copied = merge.live_rows - merge.updated - merge.deleted;
             let stream = futures::stream::iter(output.into_iter().map(Ok)).boxed();
             let written =
-                write_stream_files(&self.snapshot, stream, &WriterOptions::default()).await?;
+                write_stream_files(&self.snapshot, stream, &WriterOptions::default(), "merge")
+                    .await?;
             merge.rewritten = written.into_iter().map(|(a, _)| a).collect();
         }
         Ok(merge)
@@ -971,7 +972,8 @@ impl MergeContext {
         if !new_rows.is_empty() {
             let stream = futures::stream::iter(new_rows.into_iter().map(Ok)).boxed();
             let written =
-                write_stream_files(&self.snapshot, stream, &WriterOptions::default()).await?;
+                write_stream_files(&self.snapshot, stream, &WriterOptions::default(), "merge")
+                    .await?;
             outcome.result.num_target_files_added += written.len() as u64;
             outcome.adds.extend(written.into_iter().map(|(a, _)| a));
         }
