@@ -212,6 +212,49 @@ async fn bulk_append(a: &Args) -> BenchResult<Fields> {
     ])
 }
 
+/// #16's overhead figure: `--rows` standard rows appended to a table with NOT NULL columns,
+/// two CHECK constraints and a generated column, against the same append to a table with the
+/// same NOT NULL columns and neither, alternating 5 runs each; medians and their ratio.
+async fn append_constrained(a: &Args) -> BenchResult<Fields> {
+    let data = standard_rows(0, a.rows);
+    let plain = "id long NOT NULL, ts timestamp NOT NULL, value double, category string NOT NULL, payload string";
+    let constrained = format!("{plain}, day date GENERATED ALWAYS AS (CAST(ts AS DATE))");
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        for (ddl, checks, times) in [
+            (constrained.as_str(), true, &mut with),
+            (plain, false, &mut without),
+        ] {
+            remove_dir(&a.dir)?;
+            std::fs::create_dir_all(&a.dir)?;
+            let mut create =
+                Table::create(a.dir.as_str()).with_schema(strata::StructType::from_ddl(ddl)?);
+            if checks {
+                create = create
+                    .with_property("delta.constraints.value_range", "value >= 0 AND value < 1")
+                    .with_property("delta.constraints.known_category", "category IN ('c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9', 'c10', 'c11', 'c12', 'c13', 'c14', 'c15')");
+            }
+            let table = create.execute().await?;
+            let t = Instant::now();
+            let written = table.append([data.clone()]).await?;
+            times.push(t.elapsed().as_secs_f64());
+            assert_eq!(written.num_rows, a.rows as u64);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (with, without) = (median(&mut with), median(&mut without));
+    Ok(vec![
+        ("workload", json!("append_constrained")),
+        ("seconds", json!(with)),
+        ("plain_seconds", json!(without)),
+        ("ratio", json!(with / without)),
+        ("rows", json!(a.rows)),
+    ])
+}
+
 async fn raw_parquet(a: &Args) -> BenchResult<Fields> {
     remove_dir(&a.dir)?;
     std::fs::create_dir_all(&a.dir)?;
@@ -517,6 +560,7 @@ async fn run(a: &Args) -> BenchResult<()> {
     let result = match a.workload.as_str() {
         "bulk_append" => bulk_append(a).await?,
         "raw_parquet" => raw_parquet(a).await?,
+        "append_constrained" => append_constrained(a).await?,
         "small_commits" => small_commits(a).await?,
         "open_latest" | "snapshot_memory" => open(a, None).await?,
         "open_version" => open(a, Some(a.version.ok_or("--version is required")?)).await?,

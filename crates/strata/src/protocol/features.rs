@@ -350,13 +350,10 @@ pub fn check_read(protocol: &Protocol, metadata: &Metadata) -> Result<(), Vec<St
     }
 }
 
-/// Checks that strata can write a table; returns the unsupported or in-use-but-unenforced
-/// features by name (e.g. `invariants (column price)`).
-pub fn check_write(
-    protocol: &Protocol,
-    metadata: &Metadata,
-    schema: &StructType,
-) -> Result<(), Vec<String>> {
+/// Checks that strata can write a table; returns the unsupported features by name. (What a
+/// supported feature's metadata asks of each write, constraints, generated and identity
+/// columns, is checked when the write starts: `crate::write`.)
+pub fn check_write(protocol: &Protocol, metadata: &Metadata) -> Result<(), Vec<String>> {
     if protocol.min_writer_version > MAX_WRITER_VERSION {
         return Err(vec![format!(
             "writerVersion{}",
@@ -364,57 +361,15 @@ pub fn check_write(
         )]);
     }
     check_read(protocol, metadata)?;
-    let mut problems = Vec::new();
-    for feature in writer_features(protocol) {
-        if !SUPPORTED_WRITER_FEATURES.contains(&feature) {
-            problems.push(feature.name().to_string());
-            continue;
-        }
-        if let Some(reason) = feature_in_use(&feature, metadata, schema) {
-            problems.push(format!("{feature} ({reason})"));
-        }
-    }
+    let problems: Vec<String> = writer_features(protocol)
+        .into_iter()
+        .filter(|f| !SUPPORTED_WRITER_FEATURES.contains(f))
+        .map(|f| f.name().to_string())
+        .collect();
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems)
-    }
-}
-
-/// For conditionally supported features: why the table's use of it blocks writing.
-fn feature_in_use(
-    feature: &TableFeature,
-    _metadata: &Metadata,
-    schema: &StructType,
-) -> Option<String> {
-    let column_with = |key_prefix: &str| {
-        let mut found = None;
-        visit_fields(schema, "", &mut |path, meta_keys| {
-            if found.is_none() && meta_keys.iter().any(|k| k.starts_with(key_prefix)) {
-                found = Some(path.to_string());
-            }
-        });
-        found
-    };
-    match feature {
-        F::IdentityColumns => {
-            column_with("delta.identity").map(|c| format!("column {c} is an identity column"))
-        }
-        _ => None,
-    }
-}
-
-fn visit_fields(schema: &StructType, prefix: &str, f: &mut dyn FnMut(&str, Vec<&String>)) {
-    for field in &schema.fields {
-        let path = if prefix.is_empty() {
-            field.name.clone()
-        } else {
-            format!("{prefix}.{}", field.name)
-        };
-        f(&path, field.metadata.keys().collect());
-        if let DataType::Struct(inner) = &field.data_type {
-            visit_fields(inner, &path, f);
-        }
     }
 }
 
@@ -453,7 +408,13 @@ pub fn protocol_for_new_table(
         .fields
         .iter()
         .any(|f| f.metadata.contains_key(GENERATION_EXPRESSION_KEY));
-    let legacy_writer = if needs_column_mapping {
+    let needs_identity = schema
+        .fields
+        .iter()
+        .any(|f| f.metadata.keys().any(|k| k.starts_with("delta.identity.")));
+    let legacy_writer = if needs_identity {
+        6
+    } else if needs_column_mapping {
         5
     } else if needs_cdf || needs_generated {
         4
@@ -599,28 +560,20 @@ mod tests {
     }
 
     #[test]
-    fn write_gate_refuses_features_in_use() {
-        let schema = StructType::new(vec![StructField::new("a", PrimitiveType::Long, true)]);
-        assert!(check_write(&proto(1, 4, None, None), &meta(&[]), &schema).is_ok());
-        // Constraints and invariants are enforced by the writer; generated columns are not.
+    fn write_gate_refuses_unsupported_features() {
+        assert!(check_write(&proto(1, 4, None, None), &meta(&[])).is_ok());
+        // Constraints, invariants, generated and identity columns are enforced by the writer.
         assert!(
             check_write(
                 &proto(1, 3, None, None),
                 &meta(&[("delta.constraints.pos", "a > 0")]),
-                &schema,
             )
             .is_ok()
         );
-        let identity = StructType::new(vec![
-            StructField::new("a", PrimitiveType::Long, true)
-                .with_metadata([("delta.identity.start", 1)]),
-        ]);
-        let err = check_write(&proto(1, 6, None, None), &meta(&[]), &identity).unwrap_err();
-        assert!(err[0].starts_with("identityColumns"), "{err:?}");
+        assert!(check_write(&proto(1, 6, None, None), &meta(&[])).is_ok());
         let err = check_write(
             &proto(1, 7, None, Some(&["icebergCompatV2", "appendOnly"])),
             &meta(&[]),
-            &schema,
         )
         .unwrap_err();
         assert_eq!(err, vec!["icebergCompatV2"]);
@@ -726,13 +679,6 @@ mod tests {
                 .unwrap()
                 .contains(&"timestampNtz".to_string())
         );
-        assert!(
-            check_write(
-                &protocol_for_new_table(&ntz, &HashMap::new()),
-                &meta(&[]),
-                &ntz
-            )
-            .is_ok()
-        );
+        assert!(check_write(&protocol_for_new_table(&ntz, &HashMap::new()), &meta(&[])).is_ok());
     }
 }

@@ -381,7 +381,7 @@ impl Snapshot {
     /// # Errors
     /// [`Error::UnsupportedWriterFeatures`] naming the features.
     pub(crate) fn require_writable(&self) -> Result<()> {
-        features::check_write(self.protocol(), self.metadata(), self.schema()).map_err(|features| {
+        features::check_write(self.protocol(), self.metadata()).map_err(|features| {
             Error::UnsupportedWriterFeatures {
                 location: self.storage().location().to_string(),
                 writer_version: self.protocol().min_writer_version,

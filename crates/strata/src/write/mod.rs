@@ -28,6 +28,7 @@ pub(crate) mod create;
 mod encode;
 mod evolve;
 pub(crate) mod generated;
+mod identity;
 mod partition;
 mod pipeline;
 
@@ -310,6 +311,60 @@ impl WriteBuilder {
     /// append-only table), [`Error::Conflict`], [`Error::Storage`], [`Error::Parquet`], and
     /// any error the input stream yields.
     pub async fn execute(self) -> Result<WriteResult> {
+        // A write that assigned identity values from a high-water mark another writer moved
+        // first is redone on the new version, batches in memory only (a stream cannot be
+        // replayed): concurrent identity writers serialize and none loses its rows.
+        let replay = match &self.input {
+            Input::Batches(batches) => Some(batches.clone()),
+            Input::Stream(_) => None,
+        };
+        let mut builder = self;
+        for attempt in 1.. {
+            let again = replay
+                .as_ref()
+                .map(|batches| builder.with_batches(batches.clone()));
+            let (result, assigned_identity) = builder.execute_once().await;
+            match (result, again) {
+                (Err(Error::Conflict { reason, .. }), Some(again))
+                    if assigned_identity
+                        && attempt < IDENTITY_ATTEMPTS
+                        && matches!(
+                            reason,
+                            crate::error::ConflictReason::MetadataChanged
+                                | crate::error::ConflictReason::FilesAdded { .. }
+                        ) =>
+                {
+                    builder = again;
+                }
+                (result, _) => return result,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// The same write of `batches`.
+    fn with_batches(&self, batches: Vec<RecordBatch>) -> WriteBuilder {
+        WriteBuilder {
+            latest: self.latest.clone(),
+            input: Input::Batches(batches),
+            mode: self.mode,
+            extras: self.extras.clone(),
+            options: self.options.clone(),
+            max_retries: self.max_retries,
+            expected_version: self.expected_version,
+            schema_mode: self.schema_mode,
+            create: self.create.clone(),
+        }
+    }
+
+    /// One attempt; also says whether it assigned identity values.
+    async fn execute_once(self) -> (Result<WriteResult>, bool) {
+        let assigned = std::sync::atomic::AtomicBool::new(false);
+        let result = self.write(&assigned).await;
+        (result, assigned.into_inner())
+    }
+
+    async fn write(self, assigned_identity: &std::sync::atomic::AtomicBool) -> Result<WriteResult> {
         let WriteBuilder {
             latest,
             mut input,
@@ -358,8 +413,23 @@ impl WriteBuilder {
             target = change.snapshot;
             plan.schema_actions = change.actions;
         }
-        let (input, conformer) = prepare_input(input, Conformer::new(&target)?)?;
+        let conformer = Conformer::new(&target)?;
+        let identity = conformer.identity.clone();
+        let (input, conformer) = prepare_input(input, conformer)?;
         let written = write_data_files(&target, input, conformer, &options).await?;
+        // Identity values assigned: the new high-water marks are committed with the files.
+        if let Some(identity) = identity
+            && let Some(schema) = identity.updated_schema(target.schema())?
+        {
+            assigned_identity.store(true, std::sync::atomic::Ordering::Relaxed);
+            let metadata = crate::protocol::actions::Metadata {
+                schema_string: schema.to_json_string(),
+                ..target.metadata().clone()
+            };
+            plan.schema_actions
+                .retain(|a| !matches!(a, Action::Metadata(_)));
+            plan.schema_actions.push(Action::Metadata(metadata));
+        }
         let creating = new_table.is_some();
         match plan.commit(&snapshot, new_table, &written).await {
             // Another writer created the table first. The files were written for the same
@@ -379,6 +449,10 @@ impl WriteBuilder {
         }
     }
 }
+
+/// Attempts of a write to a table with identity columns that lost the race for the high-water
+/// mark (each redoes the write on the new version).
+const IDENTITY_ATTEMPTS: u32 = 20;
 
 /// What a write commits besides its files: the settings `execute` carries past the input.
 struct CommitPlan {
@@ -453,7 +527,16 @@ impl CommitPlan {
         }
         let now = chrono::Utc::now().timestamp_millis();
         if let Some(new_table) = new_table {
-            tx.add_actions(new_table.actions);
+            // The new table's own `metaData`, unless this write changed it (identity
+            // high-water marks): one `metaData` per commit.
+            let replaced = |a: &Action| {
+                matches!(a, Action::Metadata(_))
+                    && self
+                        .schema_actions
+                        .iter()
+                        .any(|s| matches!(s, Action::Metadata(_)))
+            };
+            tx.add_actions(new_table.actions.into_iter().filter(|a| !replaced(a)));
             for (k, v) in new_table.commit_metadata {
                 tx.set_commit_metadata(&k, v);
             }

@@ -16,6 +16,7 @@ use super::WriterOptions;
 use super::constraints::ConstraintChecker;
 use super::encode::{EncodedFile, Encoder, EncoderOptions};
 use super::generated::GeneratedColumns;
+use super::identity::IdentityColumns;
 use super::partition;
 use crate::error::{Error, Result};
 use crate::protocol::actions::Add;
@@ -103,6 +104,8 @@ pub(super) struct Conformer {
     relaxed_schema: SchemaRef,
     constraints: Option<Arc<ConstraintChecker>>,
     generated: Option<Arc<GeneratedColumns>>,
+    /// Identity columns this write assigns values to (a write's own input only).
+    pub(super) identity: Option<Arc<IdentityColumns>>,
 }
 
 impl Conformer {
@@ -113,6 +116,7 @@ impl Conformer {
     pub(super) fn new(snapshot: &Snapshot) -> Result<Conformer> {
         let mut conformer = Conformer::unchecked(snapshot)?;
         conformer.constraints = ConstraintChecker::for_snapshot(snapshot)?;
+        conformer.identity = IdentityColumns::for_snapshot(snapshot)?;
         Ok(conformer)
     }
 
@@ -134,6 +138,7 @@ impl Conformer {
             )),
             constraints: None,
             generated: GeneratedColumns::for_snapshot(snapshot)?,
+            identity: None,
         })
     }
 
@@ -143,10 +148,14 @@ impl Conformer {
         &self,
         input: &arrow::datatypes::Schema,
     ) -> std::borrow::Cow<'_, StructType> {
-        let Some(generated) = &self.generated else {
+        if self.generated.is_none() && self.identity.is_none() {
             return std::borrow::Cow::Borrowed(&self.schema);
+        }
+        let computed = |name: &str| {
+            self.generated.as_ref().is_some_and(|g| g.contains(name))
+                || self.identity.as_ref().is_some_and(|i| i.contains(name))
         };
-        let missing = |name: &str| generated.contains(name) && input.field_with_name(name).is_err();
+        let missing = |name: &str| computed(name) && input.field_with_name(name).is_err();
         if !self.schema.fields.iter().any(|f| missing(&f.name)) {
             return std::borrow::Cow::Borrowed(&self.schema);
         }
@@ -189,6 +198,12 @@ impl Conformer {
                 location: self.location.clone(),
                 problems: vec![e.to_string()],
             })?;
+        let conformed = match &self.identity {
+            Some(identity) => {
+                identity.apply(&conformed, |name| input.field_with_name(name).is_ok())?
+            }
+            None => conformed,
+        };
         let conformed = match &self.generated {
             Some(generated) => generated.apply(
                 &conformed,
@@ -248,6 +263,7 @@ pub(crate) async fn write_stream_files(
     let checks = Checks::Rows {
         constraints: ConstraintChecker::for_snapshot(snapshot)?,
         generated: GeneratedColumns::for_snapshot(snapshot)?,
+        identity: IdentityColumns::for_snapshot(snapshot)?,
         operation,
     };
     write_data_files(snapshot, stream, checks, options).await
@@ -264,6 +280,8 @@ pub(super) enum Checks {
     Rows {
         constraints: Option<Arc<ConstraintChecker>>,
         generated: Option<Arc<GeneratedColumns>>,
+        /// Rows an operation writes keep their identity values; it assigns none.
+        identity: Option<Arc<IdentityColumns>>,
         operation: &'static str,
     },
 }
@@ -451,8 +469,12 @@ fn encode_group(
             Checks::Rows {
                 constraints,
                 generated,
+                identity,
                 operation,
             } => {
+                if let Some(identity) = identity {
+                    identity.require_values(batch, operation)?;
+                }
                 if let Some(generated) = generated {
                     conformed = generated.recompute(batch)?;
                 } else {

@@ -21,6 +21,7 @@ mod faults;
 pub mod fixtures;
 mod generated_columns;
 mod history;
+mod identity_columns;
 mod interop;
 mod layers;
 mod model;
