@@ -680,6 +680,10 @@ pub struct MergeArgs {
     /// What a target row no source row matches gets.
     #[arg(long, value_enum, default_value_t = BySourceAction::Ignore)]
     pub when_not_matched_by_source: BySourceAction,
+    /// `merge`: add the source's columns the table lacks in the merge's commit (schema
+    /// evolution), so updated and inserted rows carry them.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub schema_mode: Option<SchemaModeArg>,
     /// Commit only if the table is still at this version.
     #[arg(long, value_name = "VERSION")]
     pub expected_version: Option<i64>,

@@ -2232,3 +2232,41 @@ source = { table = "silver.flights", read = "snapshot" }
     let err = fails(&["pipeline", "reset", file, "nope"], 1);
     assert!(one_line_error(&err).contains("clean_flights"), "{err}");
 }
+
+#[tokio::test]
+async fn merge_with_schema_mode_merge_adds_the_source_columns() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "t");
+    let changes = lake.path().join("changes.csv");
+    std::fs::write(&changes, "id,amount,channel\n2,25,web\n3,30,app\n").unwrap();
+    let merged = json(&[
+        "merge",
+        &location,
+        path_str(&changes),
+        "--on",
+        "id",
+        "--schema-mode",
+        "merge",
+    ]);
+    assert_eq!(merged["version"], 2, "{merged}");
+    assert_eq!(
+        scan_csv(&location),
+        ["id,amount,channel", "1,10,", "2,25,web", "3,30,app"]
+    );
+    let err = fails(
+        &[
+            "merge",
+            &location,
+            path_str(&changes),
+            "--on",
+            "id",
+            "--schema-mode",
+            "overwrite",
+        ],
+        2,
+    );
+    assert!(
+        one_line_error(&err).contains("--schema-mode merge"),
+        "{err}"
+    );
+}

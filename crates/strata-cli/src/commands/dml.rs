@@ -4,7 +4,7 @@ use serde_json::json;
 use strata::DmlProgress;
 
 use super::Context;
-use crate::args::{BySourceAction, MatchedAction, MergeArgs, NotMatchedAction};
+use crate::args::{BySourceAction, MatchedAction, MergeArgs, NotMatchedAction, SchemaModeArg};
 use crate::error::{CliError, CliResult};
 use crate::input::{self, Input, InputOptions};
 use crate::output::{self, Progress, print, print_json};
@@ -142,13 +142,18 @@ fn files_bar(progress: &Progress) -> impl Fn(DmlProgress) + Send + Sync + 'stati
 
 /// `strata merge`.
 pub async fn merge(ctx: &Context, args: MergeArgs) -> CliResult {
+    if args.schema_mode == Some(SchemaModeArg::Overwrite) {
+        return Err(CliError::Usage(
+            "merge takes --schema-mode merge (add the source's new columns); a schema overwrite needs `append --mode overwrite --schema-mode overwrite`".into(),
+        ));
+    }
     let table = ctx.table(&args.table).await?;
     let schema = table.snapshot().await?.arrow_schema();
     let options = InputOptions {
         format: args.input_format,
         delimiter: args.delimiter,
         header: !args.no_header,
-        schema_mode: None,
+        schema_mode: args.schema_mode.map(strata::SchemaMode::from),
     };
     let inputs = args
         .files
@@ -184,6 +189,9 @@ pub async fn merge(ctx: &Context, args: MergeArgs) -> CliResult {
     }
     if let Some(version) = args.expected_version {
         merge = merge.with_expected_version(version);
+    }
+    if let Some(mode) = args.schema_mode {
+        merge = merge.with_schema_mode(mode.into());
     }
     let result = merge.execute().await;
     drop(progress);

@@ -34,11 +34,11 @@ pub enum SchemaMode {
 }
 
 /// The table as the write will leave it, and the actions that change it.
-pub(super) struct SchemaChange {
+pub(crate) struct SchemaChange {
     /// The read snapshot with the new `metaData` (and `protocol`): files are encoded for it.
-    pub(super) snapshot: Snapshot,
+    pub(crate) snapshot: Snapshot,
     /// `protocol` (when upgraded) and `metaData`, committed before the files' `add`s.
-    pub(super) actions: Vec<Action>,
+    pub(crate) actions: Vec<Action>,
 }
 
 /// What `mode` makes of `data` written to `snapshot`: `None` when the schema stays as it is.
@@ -46,7 +46,7 @@ pub(super) struct SchemaChange {
 /// # Errors
 /// [`Error::SchemaMismatch`] for types merging cannot reconcile, [`Error::InvalidArgument`]
 /// for schema overwrite without overwrite mode or without the partition columns.
-pub(super) fn plan(
+pub(crate) fn plan(
     snapshot: &Snapshot,
     data: &Schema,
     mode: SchemaMode,

@@ -26,7 +26,7 @@ pub(crate) mod cdc;
 pub(crate) mod constraints;
 pub(crate) mod create;
 mod encode;
-mod evolve;
+pub(crate) mod evolve;
 pub(crate) mod generated;
 mod identity;
 mod partition;

@@ -117,6 +117,7 @@ pub struct MergeBuilder {
     expected_version: Option<i64>,
     source_limit: usize,
     extras: CommitExtras,
+    schema_mode: Option<crate::SchemaMode>,
 }
 
 impl MergeBuilder {
@@ -137,7 +138,18 @@ impl MergeBuilder {
             expected_version: None,
             source_limit: DEFAULT_SOURCE_LIMIT,
             extras: CommitExtras::default(),
+            schema_mode: None,
         }
+    }
+
+    /// Merge with schema evolution (Delta's `withSchemaEvolution()`, `MERGE WITH SCHEMA
+    /// EVOLUTION`): [`SchemaMode::Merge`](crate::SchemaMode::Merge) adds the source's columns
+    /// the target lacks (nullable, nested fields too) in the merge's commit, so `UPDATE SET *`
+    /// and `INSERT *` carry them (`protocol/PROTOCOL.md#schema-evolution`). Existing target
+    /// rows read them as null. `SchemaMode::Overwrite` is refused.
+    pub fn with_schema_mode(mut self, mode: crate::SchemaMode) -> Self {
+        self.schema_mode = Some(mode);
+        self
     }
 
     /// The names the condition and clauses use for the target and the source (default
@@ -260,6 +272,28 @@ impl MergeBuilder {
                 ..MergeResult::default()
             });
         }
+        // With schema evolution the merge runs on the table as it will be: same files, the
+        // source's new columns added; its `metaData` is committed with the merge.
+        let (snapshot, schema_actions) = match self.schema_mode {
+            None => (snapshot, Vec::new()),
+            Some(crate::SchemaMode::Merge) => {
+                match crate::write::evolve::plan(
+                    &snapshot,
+                    &source.schema(),
+                    crate::SchemaMode::Merge,
+                    crate::WriteMode::Append,
+                )? {
+                    Some(change) => (change.snapshot, change.actions),
+                    None => (snapshot, Vec::new()),
+                }
+            }
+            Some(other) => {
+                return Err(Error::InvalidArgument(format!(
+                    "merge into {} takes schema mode merge, not {other:?}",
+                    snapshot.storage().location()
+                )));
+            }
+        };
         let location = snapshot.storage().location().to_string();
         let target = snapshot.arrow_schema();
         let source_schema = source.schema();
@@ -337,6 +371,7 @@ impl MergeBuilder {
         if let Some(v) = self.expected_version {
             tx = tx.with_expected_version(v);
         }
+        tx.add_actions(schema_actions);
         self.extras.apply(&mut tx);
         tx.read_files(
             candidates
