@@ -263,6 +263,26 @@ pub struct Remove {
     pub default_row_commit_version: Option<i64>,
 }
 
+#[cfg(test)]
+impl Metadata {
+    /// A metadata action with `configuration` and nothing else of note, for unit tests.
+    pub(crate) fn with_configuration(configuration: &[(&str, &str)]) -> Metadata {
+        Metadata {
+            id: "x".into(),
+            name: None,
+            description: None,
+            format: Default::default(),
+            schema_string: "{}".into(),
+            partition_columns: vec![],
+            created_time: None,
+            configuration: configuration
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
 impl Remove {
     /// The tombstone for a live file, carrying its metadata (extended file metadata) so change
     /// readers and vacuum have what they need without the add.

@@ -196,19 +196,7 @@ mod tests {
     use crate::protocol::schema::{PrimitiveType, StructField};
 
     fn metadata(config: &[(&str, &str)]) -> Metadata {
-        Metadata {
-            id: "x".into(),
-            name: None,
-            description: None,
-            format: Default::default(),
-            schema_string: "{}".into(),
-            partition_columns: vec![],
-            created_time: None,
-            configuration: config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        Metadata::with_configuration(config)
     }
 
     #[test]

@@ -484,19 +484,7 @@ mod tests {
     use crate::protocol::schema::StructField;
 
     fn meta(config: &[(&str, &str)]) -> Metadata {
-        Metadata {
-            id: "x".into(),
-            name: None,
-            description: None,
-            format: Default::default(),
-            schema_string: "{}".into(),
-            partition_columns: vec![],
-            created_time: None,
-            configuration: config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        Metadata::with_configuration(config)
     }
 
     fn proto(r: i32, w: i32, rf: Option<&[&str]>, wf: Option<&[&str]>) -> Protocol {

@@ -17,6 +17,12 @@ fn names(n: usize) -> RecordBatch {
     RecordBatch::try_from_iter([("name", Arc::new(StringArray::from(names)) as ArrayRef)]).unwrap()
 }
 
+/// A merge source with one name no row has.
+fn new_name() -> RecordBatch {
+    RecordBatch::try_from_iter([("name", Arc::new(StringArray::from(vec!["new"])) as ArrayRef)])
+        .unwrap()
+}
+
 fn with_ids(ids: &[i64]) -> RecordBatch {
     RecordBatch::try_from_iter([
         ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
@@ -84,14 +90,7 @@ async fn identity_values_continue_above_the_high_water_mark() {
         .await
         .unwrap();
     let refused = table
-        .merge(
-            RecordBatch::try_from_iter([(
-                "name",
-                Arc::new(StringArray::from(vec!["new"])) as ArrayRef,
-            )])
-            .unwrap(),
-            "target.name = source.name",
-        )
+        .merge(new_name(), "target.name = source.name")
         .when_not_matched_insert(|c| c.set("name", "source.name"))
         .execute()
         .await;
@@ -124,14 +123,7 @@ async fn steps_explicit_values_and_overflow() {
     table.append(vec![names(1)]).await.unwrap();
     assert_eq!(ids(&location).await, [-7, -5, 6, 8, 10, 20]);
     let refused = table
-        .merge(
-            RecordBatch::try_from_iter([(
-                "name",
-                Arc::new(StringArray::from(vec!["new"])) as ArrayRef,
-            )])
-            .unwrap(),
-            "target.name = source.name",
-        )
+        .merge(new_name(), "target.name = source.name")
         .when_not_matched_insert(|c| c.set("name", "source.name"))
         .execute()
         .await;

@@ -287,16 +287,33 @@ fn renamed(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, ArrowError> 
 /// `max_column_id` and a physical name `col-<uuid>`, as Delta writers do when column mapping
 /// is enabled; returns the schema and the new `delta.columnMapping.maxColumnId`.
 pub fn assign_column_mapping(schema: &StructType, max_column_id: i64) -> (StructType, i64) {
+    assign_column_mapping_with(schema, max_column_id, &|_| {
+        format!("col-{}", uuid::Uuid::new_v4())
+    })
+}
+
+/// As [`assign_column_mapping`], with the physical name of each field that lacks one chosen by
+/// `physical_name` (upgrading a table keeps the current names:
+/// `protocol/PROTOCOL.md#schema-evolution`).
+pub fn assign_column_mapping_with(
+    schema: &StructType,
+    max_column_id: i64,
+    physical_name: &dyn Fn(&StructField) -> String,
+) -> (StructType, i64) {
     let mut next = max_column_id;
     let fields = schema
         .fields
         .iter()
-        .map(|f| assign_field(f, &mut next))
+        .map(|f| assign_field(f, &mut next, physical_name))
         .collect();
     (StructType::new(fields), next)
 }
 
-fn assign_field(field: &StructField, next: &mut i64) -> StructField {
+fn assign_field(
+    field: &StructField,
+    next: &mut i64,
+    physical_name: &dyn Fn(&StructField) -> String,
+) -> StructField {
     let mut field = field.clone();
     if !field.metadata.contains_key(COLUMN_ID_KEY) {
         *next += 1;
@@ -307,28 +324,36 @@ fn assign_field(field: &StructField, next: &mut i64) -> StructField {
     if !field.metadata.contains_key(PHYSICAL_NAME_KEY) {
         field.metadata.insert(
             PHYSICAL_NAME_KEY.to_string(),
-            serde_json::Value::from(format!("col-{}", uuid::Uuid::new_v4())),
+            serde_json::Value::from(physical_name(&field)),
         );
     }
-    field.data_type = assign_type(&field.data_type, next);
+    field.data_type = assign_type(&field.data_type, next, physical_name);
     field
 }
 
-fn assign_type(data_type: &super::DataType, next: &mut i64) -> super::DataType {
+fn assign_type(
+    data_type: &super::DataType,
+    next: &mut i64,
+    physical_name: &dyn Fn(&StructField) -> String,
+) -> super::DataType {
     use super::DataType as D;
     match data_type {
         D::Struct(inner) => D::Struct(Box::new(StructType::new(
-            inner.fields.iter().map(|f| assign_field(f, next)).collect(),
+            inner
+                .fields
+                .iter()
+                .map(|f| assign_field(f, next, physical_name))
+                .collect(),
         ))),
         D::Array(array) => {
             let mut array = array.clone();
-            array.element_type = assign_type(&array.element_type, next);
+            array.element_type = assign_type(&array.element_type, next, physical_name);
             D::Array(array)
         }
         D::Map(map) => {
             let mut map = map.clone();
-            map.key_type = assign_type(&map.key_type, next);
-            map.value_type = assign_type(&map.value_type, next);
+            map.key_type = assign_type(&map.key_type, next, physical_name);
+            map.value_type = assign_type(&map.value_type, next, physical_name);
             D::Map(map)
         }
         other => other.clone(),

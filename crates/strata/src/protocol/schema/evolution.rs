@@ -5,7 +5,7 @@
 //!
 //! Columns are addressed by paths of field names (`["address", "city"]`), matched exactly.
 
-use super::column_mapping::{COLUMN_ID_KEY, PHYSICAL_NAME_KEY};
+use super::column_mapping::{COLUMN_ID_KEY, PHYSICAL_NAME_KEY, assign_column_mapping_with};
 use super::{DataType, PrimitiveType, StructField, StructType};
 
 /// The field metadata key of a column comment, as Spark stores it.
@@ -119,19 +119,23 @@ fn same_shape(a: &DataType, b: &DataType) -> bool {
 /// another table gave it.
 fn as_new_column(field: &StructField) -> StructField {
     let mut field = field.clone();
-    field.nullable = true;
     strip_mapping(&mut field);
+    make_nullable(&mut field);
     field
+}
+
+fn make_nullable(field: &mut StructField) {
+    field.nullable = true;
+    if let DataType::Struct(inner) = &mut field.data_type {
+        inner.fields.iter_mut().for_each(make_nullable);
+    }
 }
 
 fn strip_mapping(field: &mut StructField) {
     field.metadata.remove(COLUMN_ID_KEY);
     field.metadata.remove(PHYSICAL_NAME_KEY);
     if let DataType::Struct(inner) = &mut field.data_type {
-        for f in &mut inner.fields {
-            strip_mapping(f);
-            f.nullable = true;
-        }
+        inner.fields.iter_mut().for_each(strip_mapping);
     }
 }
 
@@ -281,51 +285,17 @@ pub fn record_type_change(field: &mut StructField, from: &DataType, to: &DataTyp
 /// current name as its physical name, as Delta upgrades a table; returns the schema and the
 /// new `delta.columnMapping.maxColumnId`.
 pub fn upgrade_to_column_mapping(schema: &StructType) -> (StructType, i64) {
-    let mut next = 0;
-    let fields = schema
-        .fields
-        .iter()
-        .map(|f| upgrade_field(f, &mut next))
-        .collect();
-    (StructType::new(fields), next)
+    assign_column_mapping_with(&without_mapping(schema), 0, &|field| field.name.clone())
 }
 
-fn upgrade_field(field: &StructField, next: &mut i64) -> StructField {
-    let mut field = field.clone();
-    *next += 1;
-    field
-        .metadata
-        .insert(COLUMN_ID_KEY.to_string(), serde_json::Value::from(*next));
-    field.metadata.insert(
-        PHYSICAL_NAME_KEY.to_string(),
-        serde_json::Value::from(field.name.clone()),
-    );
-    field.data_type = upgrade_type(&field.data_type, next);
-    field
-}
-
-fn upgrade_type(data_type: &DataType, next: &mut i64) -> DataType {
-    match data_type {
-        DataType::Struct(inner) => DataType::Struct(Box::new(StructType::new(
-            inner
-                .fields
-                .iter()
-                .map(|f| upgrade_field(f, next))
-                .collect(),
-        ))),
-        DataType::Array(array) => {
-            let mut array = array.clone();
-            array.element_type = upgrade_type(&array.element_type, next);
-            DataType::Array(array)
-        }
-        DataType::Map(map) => {
-            let mut map = map.clone();
-            map.key_type = upgrade_type(&map.key_type, next);
-            map.value_type = upgrade_type(&map.value_type, next);
-            DataType::Map(map)
-        }
-        other => other.clone(),
+/// `schema` without column ids and physical names (a table without column mapping may still
+/// carry them from another writer; an upgrade assigns them afresh).
+fn without_mapping(schema: &StructType) -> StructType {
+    let mut schema = schema.clone();
+    for field in &mut schema.fields {
+        strip_mapping(field);
     }
+    schema
 }
 
 fn join(prefix: &str, name: &str) -> String {
