@@ -4,7 +4,7 @@
 //! (`delta.invariants` = `{"expression": {"expression": "<sql>"}}`, feature `invariants`).
 //!
 //! Pure: this reads and names them. Enforcing them on rows is the writer's
-//! (`crate::write::constraints`).
+//! (`crates/strata/src/write/constraints.rs`).
 
 use serde_json::Value;
 

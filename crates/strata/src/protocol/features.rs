@@ -352,7 +352,7 @@ pub fn check_read(protocol: &Protocol, metadata: &Metadata) -> Result<(), Vec<St
 
 /// Checks that strata can write a table; returns the unsupported features by name. (What a
 /// supported feature's metadata asks of each write, constraints, generated and identity
-/// columns, is checked when the write starts: `crate::write`.)
+/// columns, is checked when the write starts, in `crates/strata/src/write/`.)
 pub fn check_write(protocol: &Protocol, metadata: &Metadata) -> Result<(), Vec<String>> {
     if protocol.min_writer_version > MAX_WRITER_VERSION {
         return Err(vec![format!(
