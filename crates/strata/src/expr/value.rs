@@ -952,7 +952,7 @@ pub(crate) fn evaluate(
             let (a, b) = (evaluate(a, arrays, rows)?, evaluate(b, arrays, rows)?);
             nullif(&a, &definitely_true(&cmp::eq(&a, &b)?))?
         }
-        Value::Cast { value, to } => cast_with_options(&evaluate(value, arrays, rows)?, to, &ANSI)?,
+        Value::Cast { value, to } => cast_value(&evaluate(value, arrays, rows)?, to)?,
         Value::Text(function, v) => {
             let array = evaluate(v, arrays, rows)?;
             let strings = array.as_string::<i32>();
@@ -1016,6 +1016,36 @@ pub(crate) fn evaluate(
             }
         }
     })
+}
+
+/// `CAST`, ANSI. A UTC (or naive) timestamp cast to a date is the floor of its days since the
+/// epoch, computed in one vectorized pass rather than through a calendar per value.
+fn cast_value(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, ArrowError> {
+    if let (DataType::Timestamp(unit, zone), DataType::Date32) = (array.data_type(), to)
+        && zone
+            .as_deref()
+            .is_none_or(|z| matches!(z, "UTC" | "+00:00" | "Z"))
+    {
+        use arrow::datatypes::TimeUnit;
+        let per_day: i64 = match unit {
+            TimeUnit::Second => 86_400,
+            TimeUnit::Millisecond => 86_400_000,
+            TimeUnit::Microsecond => 86_400_000_000,
+            TimeUnit::Nanosecond => 86_400_000_000_000,
+        };
+        let ticks = arrow::array::Int64Array::from(
+            array
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Int64)
+                .build()?,
+        );
+        // Days of an i64 timestamp always fit an i32 (±25 million years at most).
+        let days: arrow::array::Date32Array =
+            arrow::compute::kernels::arity::unary(&ticks, |t| t.div_euclid(per_day) as i32);
+        return Ok(Arc::new(days));
+    }
+    cast_with_options(array, to, &ANSI)
 }
 
 /// A calendar field of dates or timestamps. Timestamps are UTC instants: their zone label is
@@ -1350,5 +1380,70 @@ mod tests {
         assert_eq!(substring_sql("abcdef", -10, Some(3)), "");
         assert_eq!(substring_sql("abcdef", 5, Some(10)), "ef");
         assert_eq!(substring_sql("abcdef", 2, Some(-1)), "");
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+    use arrow::array::{Date32Array, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+
+    fn evaluate_on(expr: &str, ts: Vec<Option<i64>>) -> ArrayRef {
+        let array = TimestampMicrosecondArray::from(ts).with_timezone("UTC");
+        let schema = Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        )]);
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(array)]).unwrap();
+        let bound = BoundValue::bind(&Expr::parse(expr).unwrap(), &schema).unwrap();
+        bound.evaluate(&batch).unwrap()
+    }
+
+    #[test]
+    fn timestamps_cast_to_their_utc_day_before_and_after_the_epoch() {
+        const DAY: i64 = 86_400_000_000;
+        let ts = vec![
+            Some(0),
+            Some(DAY - 1),
+            Some(-1),
+            Some(-DAY),
+            None,
+            Some(20_000 * DAY + 5),
+        ];
+        let expected = Date32Array::from(vec![
+            Some(0),
+            Some(0),
+            Some(-1),
+            Some(-1),
+            None,
+            Some(20_000),
+        ]);
+        for expr in ["CAST(ts AS DATE)", "to_date(ts)"] {
+            let days = evaluate_on(expr, ts.clone());
+            assert_eq!(
+                days.as_any().downcast_ref::<Date32Array>().unwrap(),
+                &expected,
+                "{expr}"
+            );
+        }
+        let years = evaluate_on("year(ts)", vec![Some(-1), Some(0), None]);
+        assert_eq!(
+            years
+                .as_any()
+                .downcast_ref::<arrow::array::Int32Array>()
+                .unwrap(),
+            &arrow::array::Int32Array::from(vec![Some(1969), Some(1970), None])
+        );
+        let hours = evaluate_on("hour(ts)", vec![Some(3 * 3_600_000_000 + 7)]);
+        assert_eq!(
+            hours
+                .as_any()
+                .downcast_ref::<arrow::array::Int32Array>()
+                .unwrap()
+                .value(0),
+            3
+        );
     }
 }

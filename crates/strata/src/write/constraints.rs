@@ -20,6 +20,9 @@ use crate::expr::predicate::Predicate;
 use crate::protocol::constraints::{Constraint, ConstraintKind, table_constraints};
 use crate::snapshot::Snapshot;
 
+/// Batches of at least twice this many rows are checked on several threads.
+const PARALLEL_SLICE_ROWS: usize = 64 * 1024;
+
 /// The bound constraints of one table, checked on batches of its (logical) Arrow schema.
 #[derive(Debug)]
 pub(crate) struct ConstraintChecker {
@@ -96,6 +99,35 @@ impl ConstraintChecker {
     /// [`Error::ConstraintViolation`] for the first constraint a row breaks, with a sample
     /// row; [`Error::Evaluation`] when an expression fails on a row (overflow, a failed cast).
     pub(crate) fn check(&self, batch: &RecordBatch, operation: &'static str) -> Result<()> {
+        // A large batch is checked in slices on several threads: the check runs before the
+        // batch is encoded, while the encoder's threads wait for it.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if batch.num_rows() >= 2 * PARALLEL_SLICE_ROWS && threads > 1 {
+            let slices = threads.min(batch.num_rows() / PARALLEL_SLICE_ROWS);
+            let per = batch.num_rows().div_ceil(slices);
+            let results: Vec<Result<()>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..slices)
+                    .map(|i| {
+                        let start = i * per;
+                        let slice = batch.slice(start, per.min(batch.num_rows() - start));
+                        scope.spawn(move || self.check_slice(&slice, operation))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::internal("a constraint check thread panicked"))
+                        })
+                    })
+                    .collect()
+            });
+            return results.into_iter().collect();
+        }
+        self.check_slice(batch, operation)
+    }
+
+    fn check_slice(&self, batch: &RecordBatch, operation: &'static str) -> Result<()> {
         for check in &self.checks {
             let result = check
                 .predicate
