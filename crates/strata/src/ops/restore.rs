@@ -13,7 +13,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
-use crate::protocol::actions::{Action, Add, Remove, file_key};
+use crate::protocol::actions::{Action, Add, Metadata, Remove, file_key};
+use crate::protocol::properties::{
+    COLUMN_MAPPING_MAX_COLUMN_ID, COLUMN_MAPPING_MODE, ColumnMappingMode, TableProperties,
+};
+use crate::protocol::schema::StructType;
+use crate::protocol::schema::column_mapping::max_column_id;
+use crate::protocol::schema::evolution::upgrade_to_column_mapping_above;
+use crate::read::deletion_vectors::dv_file_of;
 use crate::snapshot::latest::LatestSnapshot;
 use crate::snapshot::{Snapshot, read_commit};
 use crate::transaction::Transaction;
@@ -69,6 +76,61 @@ pub fn plan_restore(
     }
 }
 
+/// The `metaData` a restore commits: `target`'s, except that column mapping never goes back.
+/// Delta forbids turning mapping off (`name` → `none`) and reusing column ids, so a restore
+/// to a version from before mapping was turned on (by a rename or drop) keeps mode `name`
+/// and maps the target's columns to their own names as physical names (the target's data
+/// files were written under them), with ids above today's `delta.columnMapping.maxColumnId`;
+/// and a restore never lowers `maxColumnId`.
+///
+/// # Errors
+/// Why the target's column mapping cannot be restored over the current one (a mode change
+/// other than `none` → `name`).
+pub fn restored_metadata(
+    current: &Metadata,
+    target: &Metadata,
+) -> std::result::Result<Metadata, String> {
+    let mode =
+        |m: &Metadata| TableProperties::from_configuration(&m.configuration).column_mapping_mode;
+    let max_id = |m: &Metadata| {
+        m.configuration
+            .get(COLUMN_MAPPING_MAX_COLUMN_ID)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (now, then) = (mode(current), mode(target));
+    let mut restored = target.clone();
+    match (&now, &then) {
+        (ColumnMappingMode::None, _) => return Ok(restored),
+        (ColumnMappingMode::Name, ColumnMappingMode::None) => {
+            let schema = StructType::parse(&target.schema_string).map_err(|e| e.to_string())?;
+            let floor = max_id(current).max(max_column_id(&schema));
+            let (schema, max) = upgrade_to_column_mapping_above(&schema, floor);
+            restored.schema_string = schema.to_json_string();
+            restored
+                .configuration
+                .insert(COLUMN_MAPPING_MODE.into(), now.name().into());
+            restored
+                .configuration
+                .insert(COLUMN_MAPPING_MAX_COLUMN_ID.into(), max.to_string());
+        }
+        (now, then) if now == then => {
+            let max = max_id(current).max(max_id(target));
+            restored
+                .configuration
+                .insert(COLUMN_MAPPING_MAX_COLUMN_ID.into(), max.to_string());
+        }
+        (now, then) => {
+            return Err(format!(
+                "the table uses column mapping mode {} and the version restored to uses {}; Delta cannot change a table's column mapping mode that way",
+                now.name(),
+                then.name()
+            ));
+        }
+    }
+    Ok(restored)
+}
+
 /// Why a commit cannot be reverted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevertRefusal {
@@ -80,6 +142,12 @@ pub enum RevertRefusal {
     LaterCommits {
         /// `(version, why)` for each, oldest first.
         conflicts: Vec<(i64, String)>,
+    },
+    /// A file the commit removed is live again now: adding it back would read its rows
+    /// twice.
+    FileLiveAgain {
+        /// The data file.
+        path: String,
     },
 }
 
@@ -118,11 +186,11 @@ pub fn plan_revert(
     if added.is_empty() && removed.is_empty() {
         return Err(RevertRefusal::NoFileChanges);
     }
-    let conflicts = later_conflicts(&added, &removed, later);
+    let conflicts = later_conflicts(actions, &removed, later);
     if !conflicts.is_empty() {
         return Err(RevertRefusal::LaterCommits { conflicts });
     }
-    Ok(FileChanges {
+    let changes = FileChanges {
         add: removed
             .iter()
             .filter_map(|k| before.get(k).cloned())
@@ -131,30 +199,58 @@ pub fn plan_revert(
             .iter()
             .filter_map(|k| latest.get(k).cloned())
             .collect(),
-    })
+    };
+    // A data file is live at most once: whatever the log says, never add back a path that
+    // stays live (its rows would read twice).
+    let removed_now: BTreeSet<&str> = changes.remove.iter().map(|a| a.path.as_str()).collect();
+    if let Some(add) = changes.add.iter().find(|add| {
+        !removed_now.contains(add.path.as_str()) && latest.values().any(|l| l.path == add.path)
+    }) {
+        return Err(RevertRefusal::FileLiveAgain {
+            path: add.path.clone(),
+        });
+    }
+    Ok(changes)
 }
 
-/// Later commits that change the schema or touch the reverted commit's files.
+/// Later commits that change the schema or touch the reverted commit's files. Files are
+/// compared by path, whatever their deletion vectors: a later commit that removed the file
+/// under another vector, or made a removed file live again (a restore, say, with or without
+/// a vector), changed what reverting would re-add or remove.
 fn later_conflicts(
-    added: &BTreeSet<String>,
+    actions: &[Action],
     removed: &BTreeSet<String>,
     later: &[(i64, Vec<Action>)],
 ) -> Vec<(i64, String)> {
+    let added_paths: BTreeSet<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(add) => Some(add.path.as_str()),
+            _ => None,
+        })
+        .collect();
+    let removed_paths: BTreeSet<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove(r)
+                if removed.contains(&file_key(&r.path, r.deletion_vector.as_ref())) =>
+            {
+                Some(r.path.as_str())
+            }
+            _ => None,
+        })
+        .collect();
     let mut conflicts = Vec::new();
     for (version, actions) in later {
         let why = actions.iter().find_map(|a| match a {
             Action::Metadata(_) => Some("it changed the table metadata (schema)".to_string()),
-            Action::Remove(r) if added.contains(&file_key(&r.path, r.deletion_vector.as_ref())) => {
+            Action::Remove(r) if added_paths.contains(r.path.as_str()) => {
                 Some(format!("it removed {}, which the commit added", r.path))
             }
-            Action::Add(add)
-                if removed.contains(&file_key(&add.path, add.deletion_vector.as_ref())) =>
-            {
-                Some(format!(
-                    "it added back {}, which the commit removed",
-                    add.path
-                ))
-            }
+            Action::Add(add) if removed_paths.contains(add.path.as_str()) => Some(format!(
+                "it added back {}, which the commit removed",
+                add.path
+            )),
             _ => None,
         });
         if let Some(why) = why {
@@ -169,17 +265,27 @@ pub(crate) fn live_files(snapshot: &Snapshot) -> BTreeMap<String, Add> {
     snapshot.files().map(|f| (f.key(), f.to_add())).collect()
 }
 
-/// Refuses when any file to add back no longer exists.
+/// Refuses when any file to add back no longer exists: a data file, or the deletion vector
+/// file its `add` names. A vacuum keeps a data file that is still live under another vector,
+/// but deletes the vector files only older versions used.
 async fn check_files_exist(snapshot: &Snapshot, files: &[Add], operation: &str) -> Result<()> {
     let storage = snapshot.storage().clone();
     let version = snapshot.version();
-    let missing: Vec<String> = futures::stream::iter(files.iter().map(|add| {
-        let storage = storage.clone();
-        let path = add.path.clone();
-        async move {
-            let object = storage.data_path(&path, version)?;
-            Ok::<_, Error>((!storage.exists(&object).await?).then_some(path))
+    let mut objects = Vec::with_capacity(files.len());
+    for add in files {
+        objects.push((add.path.clone(), storage.data_path(&add.path, version)?));
+        if let Some(dv) = &add.deletion_vector
+            && let Some(file) = dv_file_of(&storage, dv, &add.path, version)?
+        {
+            objects.push((
+                format!("{} (the deletion vector of {})", file, add.path),
+                file,
+            ));
         }
+    }
+    let missing: Vec<String> = futures::stream::iter(objects.into_iter().map(|(name, object)| {
+        let storage = storage.clone();
+        async move { Ok::<_, Error>((!storage.exists(&object).await?).then_some(name)) }
     }))
     .buffer_unordered(HEAD_CONCURRENCY)
     .try_filter_map(|m| futures::future::ready(Ok(m)))
@@ -192,7 +298,7 @@ async fn check_files_exist(snapshot: &Snapshot, files: &[Add], operation: &str) 
         location: snapshot.storage().location().to_string(),
         operation: operation.to_string(),
         reason: format!(
-            "{} data file(s) it needs no longer exist (deleted by vacuum?), e.g. {}; restore a version whose files are retained",
+            "{} file(s) it needs no longer exist (deleted by vacuum?), e.g. {}; restore a version whose files are retained",
             missing.len(),
             missing[0]
         ),
@@ -235,14 +341,22 @@ pub(crate) async fn restore(
         let changes = plan_restore(&live_files(&current), &wanted);
         let operation = format!("restore to version {}", target.version());
         check_files_exist(&current, &changes.add, &operation).await?;
+        let metadata =
+            restored_metadata(current.metadata(), target.metadata()).map_err(|reason| {
+                Error::NotAllowed {
+                    location: current.storage().location().to_string(),
+                    operation: operation.clone(),
+                    reason,
+                }
+            })?;
         let mut tx =
             Transaction::new(&current, "RESTORE").with_parameter("version", target.version());
         if let Some(ts) = timestamp {
             tx = tx.with_parameter("timestamp", ts.to_rfc3339());
         }
         tx.read_whole_table();
-        if target.metadata() != current.metadata() {
-            tx.add_actions([Action::Metadata(target.metadata().clone())]);
+        if metadata != *current.metadata() {
+            tx.add_actions([Action::Metadata(metadata)]);
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
         stage(&mut tx, &changes, now_ms);
@@ -376,6 +490,9 @@ fn refusal_text(refusal: &RevertRefusal) -> String {
             "it changed the table's metadata or protocol; only data commits can be reverted (restore to the version before it instead)".into()
         }
         RevertRefusal::NoFileChanges => "it added and removed no data files; there is nothing to revert".into(),
+        RevertRefusal::FileLiveAgain { path } => format!(
+            "{path}, which it removed, is live again; restore to an earlier version instead"
+        ),
         RevertRefusal::LaterCommits { conflicts } => {
             let list: Vec<String> = conflicts.iter().map(|(v, why)| format!("version {v} ({why})")).collect();
             format!(
@@ -454,5 +571,101 @@ mod tests {
             plan_revert(&[], &files(&[]), &files(&[]), &[]),
             Err(RevertRefusal::NoFileChanges)
         );
+    }
+
+    #[test]
+    fn revert_compares_files_by_path_whatever_their_vectors() {
+        let with_vector = |path: &str, id: &str| {
+            let mut add = add(path);
+            add.deletion_vector = Some(crate::protocol::actions::DeletionVectorDescriptor {
+                storage_type: "i".into(),
+                path_or_inline_dv: id.into(),
+                offset: None,
+                size_in_bytes: 1,
+                cardinality: 1,
+            });
+            add
+        };
+        // Commit 3 removed "f + vector v"; commit 4 (a restore) made f live without a vector.
+        let commit = vec![Action::Remove(Remove::from_add(
+            &with_vector("f", "v"),
+            0,
+            true,
+        ))];
+        let later = vec![(4, vec![Action::Add(add("f"))])];
+        let refusal = plan_revert(&commit, &BTreeMap::new(), &files(&["f"]), &later).unwrap_err();
+        assert_eq!(
+            refusal,
+            RevertRefusal::LaterCommits {
+                conflicts: vec![(4, "it added back f, which the commit removed".into())]
+            }
+        );
+        // Whatever the log says, a path still live is never added back.
+        let before: BTreeMap<String, Add> = [with_vector("f", "v")]
+            .into_iter()
+            .map(|a| (file_key(&a.path, a.deletion_vector.as_ref()), a))
+            .collect();
+        assert_eq!(
+            plan_revert(&commit, &before, &files(&["f"]), &[]),
+            Err(RevertRefusal::FileLiveAgain { path: "f".into() })
+        );
+    }
+
+    fn metadata(schema: &str, configuration: &[(&str, &str)]) -> Metadata {
+        let mut m = Metadata {
+            id: "t".into(),
+            name: None,
+            description: None,
+            format: Default::default(),
+            schema_string: StructType::from_ddl(schema).unwrap().to_json_string(),
+            partition_columns: Vec::new(),
+            created_time: None,
+            configuration: Default::default(),
+        };
+        for (k, v) in configuration {
+            m.configuration.insert((*k).into(), (*v).into());
+        }
+        m
+    }
+
+    use crate::protocol::schema::column_mapping::{COLUMN_ID_KEY, PHYSICAL_NAME_KEY};
+
+    #[test]
+    fn a_restore_never_turns_column_mapping_off_or_reuses_ids() {
+        let mapped = [
+            ("delta.columnMapping.mode", "name"),
+            ("delta.columnMapping.maxColumnId", "5"),
+        ];
+        let current = metadata("a long", &mapped);
+        // To a version from before mapping: mode stays, ids start above 5, physical = name.
+        let restored = restored_metadata(&current, &metadata("a long, b string", &[])).unwrap();
+        assert_eq!(restored.configuration["delta.columnMapping.mode"], "name");
+        assert_eq!(
+            restored.configuration["delta.columnMapping.maxColumnId"],
+            "7"
+        );
+        let schema = StructType::parse(&restored.schema_string).unwrap();
+        let b = schema.field("b").unwrap();
+        assert_eq!(b.metadata[PHYSICAL_NAME_KEY], "b");
+        assert_eq!(b.metadata[COLUMN_ID_KEY], 7);
+        // To an older mapped version: maxColumnId does not go down.
+        let older = metadata(
+            "a long",
+            &[
+                ("delta.columnMapping.mode", "name"),
+                ("delta.columnMapping.maxColumnId", "2"),
+            ],
+        );
+        let restored = restored_metadata(&current, &older).unwrap();
+        assert_eq!(
+            restored.configuration["delta.columnMapping.maxColumnId"],
+            "5"
+        );
+        // Without mapping now, the target comes back as it was.
+        let plain = metadata("a long", &[]);
+        assert_eq!(restored_metadata(&plain, &older).unwrap(), older);
+        // Id mode cannot be put on files written without ids.
+        let by_id = metadata("a long", &[("delta.columnMapping.mode", "id")]);
+        assert!(restored_metadata(&by_id, &plain).is_err());
     }
 }

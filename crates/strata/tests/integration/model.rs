@@ -30,7 +30,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType as ArrowType, Field, Int64Type, Schema};
 use proptest::prelude::*;
-use strata::actions::{Action, DeletionVectorDescriptor, file_key, parse_commit};
+use strata::actions::{Action, parse_commit};
 use strata::{DataType, NewColumn, SchemaMode, Table, WriteMode};
 
 use crate::support::*;
@@ -591,103 +591,6 @@ async fn commits_metadata(table: &Table, version: i64) -> bool {
         .any(|a| matches!(a, Action::Metadata(_)))
 }
 
-// Known strata bugs this test steps around (each guard skips the operation; remove the guard
-// once the bug is fixed):
-// 1. Revert re-adds a file next to itself. Commit N removed a file as `path` + deletion
-//    vector A, and a later commit (a restore) made `path` live again with vector B (or none).
-//    `revert(N)` compares files by path *and* vector, sees no later commit touching
-//    "path + A", and adds it back beside "path + B": the file's rows read twice. It should
-//    refuse, as for any later commit that added back a file N removed.
-// 2. Restore and revert re-add files whose deletion vector file a vacuum deleted. A data file
-//    survives a vacuum when it is still live (with another vector); the vector file of an
-//    older version's `add` does not. Both check only that data files exist, commit, and leave
-//    the latest version unreadable ("the deletion vector file does not exist"); they should
-//    refuse with `NotAllowed`, as for a missing data file.
-
-/// Whether reverting commit `version` would hit bug 1 above.
-async fn revert_would_duplicate_a_file(table: &Table, version: usize) -> bool {
-    let actions = commit_actions(table, version as i64).await;
-    let added: BTreeSet<String> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Add(add) => Some(file_key(&add.path, add.deletion_vector.as_ref())),
-            _ => None,
-        })
-        .collect();
-    let removed: Vec<(String, String)> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Remove(r) => Some((
-                r.path.clone(),
-                file_key(&r.path, r.deletion_vector.as_ref()),
-            )),
-            _ => None,
-        })
-        .filter(|(_, key)| !added.contains(key))
-        .collect();
-    let snapshot = table.snapshot().await.unwrap();
-    snapshot.files().any(|f| {
-        let add = f.to_add();
-        let key = file_key(&add.path, add.deletion_vector.as_ref());
-        removed
-            .iter()
-            .any(|(path, removed_key)| *path == add.path && key != *removed_key)
-            && !added.contains(&key)
-    })
-}
-
-/// Whether a deletion vector file one of `vectors` names is gone (bug 2 above).
-async fn vector_file_missing<'a>(
-    table: &Table,
-    vectors: impl IntoIterator<Item = &'a DeletionVectorDescriptor>,
-) -> bool {
-    let storage = table.storage();
-    for dv in vectors {
-        if dv.storage_type != "u" {
-            continue;
-        }
-        let text = &dv.path_or_inline_dv;
-        let (prefix, encoded) = text.split_at(text.len() - 20);
-        let uuid = uuid::Uuid::from_slice(&z85::decode(encoded).unwrap()).unwrap();
-        let name = format!("deletion_vector_{uuid}.bin");
-        let relative = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if !storage
-            .exists(&storage.relative_path(&relative).unwrap())
-            .await
-            .unwrap()
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether restoring `version` needs a deletion vector file a vacuum deleted (bug 2 above).
-async fn restore_needs_a_vacuumed_vector(table: &Table, version: usize) -> bool {
-    let target = table.snapshot_at_version(version as i64).await.unwrap();
-    let adds: Vec<_> = target.files().map(|f| f.to_add()).collect();
-    vector_file_missing(
-        table,
-        adds.iter().filter_map(|a| a.deletion_vector.as_ref()),
-    )
-    .await
-}
-
-/// Whether reverting commit `version` needs a deletion vector file a vacuum deleted (bug 2
-/// above): the vectors of the files it removed.
-async fn revert_needs_a_vacuumed_vector(table: &Table, version: usize) -> bool {
-    let actions = commit_actions(table, version as i64).await;
-    let removed = actions.iter().filter_map(|a| match a {
-        Action::Remove(r) => r.deletion_vector.as_ref(),
-        _ => None,
-    });
-    vector_file_missing(table, removed).await
-}
-
 /// Commit `v` holds a `metaData` action exactly when the model says it must: a schema change
 /// does, a data commit does not, and a restore does when the target's `metaData` differs from
 /// the one it replaces (a restore to the same schema commits none).
@@ -698,18 +601,57 @@ async fn check_metadata_commit(table: &Table, model: &Model, v: usize, step: usi
         Metadata::Unchanged => assert!(!committed, "{context}"),
         Metadata::Changed => assert!(committed, "{context}"),
         Metadata::Restored(target) => {
-            let (wanted, replaced) = (&model.versions[target], &model.versions[v - 1]);
+            // The state committed: the target's columns and rows, with column mapping kept on.
+            let (wanted, replaced) = (&model.versions[v], &model.versions[v - 1]);
             if wanted.schema() != replaced.schema() || wanted.mapped != replaced.mapped {
                 assert!(committed, "{context}: restore of v{target}");
             }
-            let metadata = |version: usize| async move {
-                let snapshot = table.snapshot_at_version(version as i64).await.unwrap();
-                snapshot.metadata().clone()
-            };
-            let differs = metadata(target).await != metadata(v - 1).await;
-            assert_eq!(committed, differs, "{context}: restore of v{target}");
+            if committed {
+                assert_ne!(
+                    metadata_at(table, v).await,
+                    metadata_at(table, v - 1).await,
+                    "{context}: restore of v{target} committed an unchanged metaData"
+                );
+            }
         }
     }
+    check_column_mapping_only_grows(table, v, step).await;
+}
+
+async fn metadata_at(table: &Table, version: usize) -> strata::actions::Metadata {
+    let snapshot = table.snapshot_at_version(version as i64).await.unwrap();
+    snapshot.metadata().clone()
+}
+
+/// Delta forbids turning column mapping off and reusing column ids: from one version to the
+/// next, mode `name` stays `name` and `delta.columnMapping.maxColumnId` never goes down.
+async fn check_column_mapping_only_grows(table: &Table, v: usize, step: usize) {
+    let (before, after) = (metadata_at(table, v - 1).await, metadata_at(table, v).await);
+    let mode = |m: &strata::actions::Metadata| {
+        m.configuration
+            .get("delta.columnMapping.mode")
+            .cloned()
+            .unwrap_or_else(|| "none".into())
+    };
+    let max_id = |m: &strata::actions::Metadata| {
+        m.configuration
+            .get("delta.columnMapping.maxColumnId")
+            .map(|v| v.parse::<i64>().unwrap())
+            .unwrap_or(0)
+    };
+    if mode(&before) != "none" {
+        assert_eq!(
+            mode(&after),
+            mode(&before),
+            "step {step}: v{v} changed the column mapping mode"
+        );
+    }
+    assert!(
+        max_id(&after) >= max_id(&before),
+        "step {step}: v{v} lowered maxColumnId from {} to {}",
+        max_id(&before),
+        max_id(&after)
+    );
 }
 
 /// The live id `pick` chooses (0 on an empty table).
@@ -807,15 +749,15 @@ async fn run(ops: Vec<Op>, partitioned: bool, flavor: u8, case: u64) {
                 }
                 Op::Restore { pick } => {
                     let v = pick % model.versions.len();
-                    if !model.readable(v) && restore_needs_a_vacuumed_vector(&a, v).await {
-                        break 'op;
-                    }
                     match a.restore_to_version(v as i64).await {
                         Ok(r) => {
                             // A vacuumed version restores when its files all survived (they were
                             // also the current or a tagged version's); the check reads it back.
-                            // The version's schema comes back with its rows.
-                            model.commit_with(model.versions[v].clone(), Metadata::Restored(v));
+                            // The version's schema comes back with its rows; column mapping,
+                            // once on, stays on.
+                            let mut restored = model.versions[v].clone();
+                            restored.mapped |= model.latest().mapped;
+                            model.commit_with(restored, Metadata::Restored(v));
                             assert_eq!(r.version, model.latest_version(), "step {step}");
                         }
                         Err(strata::Error::NotAllowed { .. }) if !model.readable(v) => {}
@@ -824,12 +766,6 @@ async fn run(ops: Vec<Op>, partitioned: bool, flavor: u8, case: u64) {
                 }
                 Op::Revert { back } => {
                     let v = (model.versions.len() - 1).saturating_sub(back);
-                    if v > 0
-                        && (revert_would_duplicate_a_file(&a, v).await
-                            || revert_needs_a_vacuumed_vector(&a, v).await)
-                    {
-                        break 'op;
-                    }
                     // A revert is refused across a `metaData` change (its own or a later one).
                     let mut metadata_changed = false;
                     for u in v.max(1)..model.versions.len() {
@@ -1326,9 +1262,11 @@ async fn delete_where(table: &Table, predicate: &str) {
         .unwrap();
 }
 
-/// Bug 1 above, found by the model (remove the `#[ignore]` once fixed).
+/// Found by the model: commit 3 removed "F + vector {2}", and a restore made F live again
+/// without a vector. Reverting 3 compared files by path and vector, saw no later commit touch
+/// "F + {2}" and added it back beside the live F, so F's rows read twice. Files are compared
+/// by path now, and the revert is refused.
 #[tokio::test]
-#[ignore = "strata bug: revert re-adds a file a later restore made live again, and its rows read twice"]
 async fn revert_refuses_to_add_back_a_file_a_restore_made_live_again() {
     let table = vectors_table(3).await; // v1: file F, rows 0..3
     delete_where(&table, "id = 2").await; // v2: F + vector {2}
@@ -1356,13 +1294,16 @@ async fn revert_refuses_to_add_back_a_file_a_restore_made_live_again() {
     );
 }
 
-/// Bug 2 above, found by the model (remove the `#[ignore]` once fixed).
+/// Found by the model: a vacuum keeps a data file still live under a newer vector but deletes
+/// the vector files only older versions used. Restore checked only the data files, committed,
+/// and left the latest version unreadable. It checks the vector files too now.
 #[tokio::test]
-#[ignore = "strata bug: restore re-adds a file whose deletion vector file a vacuum deleted"]
 async fn restore_refuses_when_a_vacuum_deleted_a_deletion_vector_it_needs() {
     let table = vectors_table(4).await; // v1: file F
     delete_where(&table, "id = 0").await; // v2: F + vector A
     delete_where(&table, "id = 1").await; // v3: F + vector B; A is no longer live
+    // Zero retention keeps what is not older than now: let A's removal age a little.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     table
         .vacuum()
         .with_retention_ms(0)
@@ -1384,4 +1325,71 @@ async fn restore_refuses_when_a_vacuum_deleted_a_deletion_vector_it_needs() {
         .collect()
         .await
         .unwrap();
+}
+
+/// Found by the model: a restore to a version from before a rename turned column mapping
+/// on committed that version's `metaData` as it was, turning mapping off and lowering
+/// `maxColumnId`, which Delta forbids. Mapping stays on, the target's columns map to their own
+/// names, and the restored version and the next writes read back.
+#[tokio::test]
+async fn restore_to_before_a_rename_keeps_column_mapping_on() {
+    let location = format!("memory://model-bug-{}/t", uuid::Uuid::new_v4());
+    let table = Table::create(&location)
+        .with_arrow_schema(&people_schema())
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    table.append([people(0..3, Some("PT"))]).await.unwrap(); // v1
+    let renamed = table
+        .alter()
+        .rename_column("name", "full_name")
+        .execute()
+        .await
+        .unwrap(); // v2: mapping on
+    assert!(renamed.committed);
+    table
+        .alter()
+        .add_column(NewColumn::parse("extra STRING").unwrap())
+        .execute()
+        .await
+        .unwrap(); // v3: a new id
+    let before = table.snapshot().await.unwrap();
+    let max_before = before.properties()["delta.columnMapping.maxColumnId"].clone();
+    table.restore_to_version(1).await.unwrap(); // v4
+    let after = table.snapshot().await.unwrap();
+    let properties = after.properties();
+    assert_eq!(properties["delta.columnMapping.mode"], "name");
+    let max_after: i64 = properties["delta.columnMapping.maxColumnId"]
+        .parse()
+        .unwrap();
+    assert!(
+        max_after >= max_before.parse::<i64>().unwrap(),
+        "{max_after} < {max_before}"
+    );
+    let names: Vec<String> = after
+        .schema()
+        .fields
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let original: Vec<String> = people_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, original);
+    let rows = |batches: Vec<arrow::array::RecordBatch>| -> usize {
+        batches.iter().map(|b| b.num_rows()).sum()
+    };
+    assert_eq!(rows(after.scan().collect().await.unwrap()), 3);
+    // The table keeps working: a rename again, and an append under the restored names.
+    table
+        .alter()
+        .rename_column("name", "label")
+        .execute()
+        .await
+        .unwrap();
+    let snapshot = table.snapshot().await.unwrap();
+    assert_eq!(rows(snapshot.scan().collect().await.unwrap()), 3);
 }

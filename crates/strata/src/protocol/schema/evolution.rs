@@ -285,7 +285,19 @@ pub fn record_type_change(field: &mut StructField, from: &DataType, to: &DataTyp
 /// current name as its physical name, as Delta upgrades a table; returns the schema and the
 /// new `delta.columnMapping.maxColumnId`.
 pub fn upgrade_to_column_mapping(schema: &StructType) -> (StructType, i64) {
-    assign_column_mapping_with(&without_mapping(schema), 0, &|field| field.name.clone())
+    upgrade_to_column_mapping_above(schema, 0)
+}
+
+/// [`upgrade_to_column_mapping`] with column ids above `max_column_id`: a restore to a
+/// version from before the table turned column mapping on keeps it on, and must not hand
+/// out ids already used.
+pub fn upgrade_to_column_mapping_above(
+    schema: &StructType,
+    max_column_id: i64,
+) -> (StructType, i64) {
+    assign_column_mapping_with(&without_mapping(schema), max_column_id, &|field| {
+        field.name.clone()
+    })
 }
 
 /// `schema` without column ids and physical names (a table without column mapping may still
