@@ -252,6 +252,11 @@ Examples:
         /// Allow a retention shorter than the table's (older versions become unreadable).
         #[arg(long)]
         force: bool,
+        /// Keep files no commit references this long after they were written, whatever the
+        /// retention: a write may still commit them (default: the table's
+        /// strata.vacuum.inFlightGraceMs, 1h). 0s only when no write is running.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+        in_flight_grace: Option<i64>,
         #[command(flatten)]
         json: Json,
     },

@@ -311,6 +311,24 @@ pub enum Error {
         /// The version read.
         version: i64,
     },
+    /// A data file this commit adds, uploaded longer than the in-flight grace ago, is gone
+    /// (a vacuum took it for a leftover of a failed write); nothing was committed
+    /// (`protocol/PROTOCOL.md#vacuum`).
+    #[error(
+        "data file {path}, written {age} ago for a commit to {location} that has not landed yet, no longer exists: a vacuum deletes files no commit references once they are older than its in-flight grace ({grace}, strata.vacuum.inFlightGraceMs); nothing was committed, so run the write again",
+        age = crate::protocol::properties::format_duration_ms(*.age_ms),
+        grace = crate::protocol::properties::format_duration_ms(*.grace_ms)
+    )]
+    StagedFileMissing {
+        /// Table location.
+        location: String,
+        /// The data file, as the `add` names it.
+        path: String,
+        /// How long ago it was written, in milliseconds.
+        age_ms: i64,
+        /// The table's in-flight grace, in milliseconds.
+        grace_ms: i64,
+    },
     /// Reading or writing Parquet failed.
     #[error("parquet error on {path}: {source}")]
     Parquet {

@@ -539,6 +539,16 @@ impl parquet::arrow::async_reader::AsyncFileReader for DataFileReader {
     }
 }
 
+/// How strata opens every Parquet file it reads (data files, checkpoints): without the Arrow
+/// schema a writer may embed (`ARROW:schema`). The Delta schema, not the writer's Arrow types,
+/// decides what a column is, and that embedded IPC message is data from storage that the
+/// `arrow-ipc` decoder can panic on when it is damaged (a flipped bit made it panic with "Type
+/// NONE not supported" in the parser fuzzer, #20). Spark writes no such schema, so this is the
+/// path every Spark file takes anyway.
+pub fn parquet_read_options() -> parquet::arrow::arrow_reader::ArrowReaderOptions {
+    parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_skip_arrow_metadata(true)
+}
+
 /// Lists a local `_delta_log/` directory: one directory read, and a `stat` only for the
 /// entries after `offset`. (object_store's `LocalFileSystem` stats every entry even when
 /// listing from an offset; on a 10,000-commit log that was a third of opening the table.)

@@ -87,13 +87,23 @@ pub async fn tag(
     })
 }
 
+/// `strata vacuum`'s flags.
+pub struct VacuumOptions {
+    /// `--retention`.
+    pub retention_ms: Option<i64>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--force`.
+    pub force: bool,
+    /// `--in-flight-grace`.
+    pub in_flight_grace_ms: Option<i64>,
+}
+
 /// `strata vacuum`.
 pub async fn vacuum(
     ctx: &Context,
     location: &str,
-    retention_ms: Option<i64>,
-    dry_run: bool,
-    force: bool,
+    options: VacuumOptions,
     json: bool,
 ) -> CliResult {
     let table = ctx.table(location).await?;
@@ -101,15 +111,18 @@ pub async fn vacuum(
     let bar = progress.handle();
     let mut builder = table
         .vacuum()
-        .with_dry_run(dry_run)
-        .with_force(force)
+        .with_dry_run(options.dry_run)
+        .with_force(options.force)
         .with_progress(move |p: VacuumProgress| {
             bar.set_length(p.to_delete);
             bar.set_position(p.deleted);
             bar.set_message(format!("vacuum (listed {})", p.listed));
         });
-    if let Some(ms) = retention_ms {
+    if let Some(ms) = options.retention_ms {
         builder = builder.with_retention_ms(ms);
+    }
+    if let Some(ms) = options.in_flight_grace_ms {
+        builder = builder.with_in_flight_grace_ms(ms);
     }
     let report = builder.execute().await?;
     drop(progress);
@@ -120,15 +133,22 @@ pub async fn vacuum(
             "numFiles": report.files.len(),
             "bytes": report.bytes,
             "files": report.files,
+            "inFlight": report.in_flight,
             "version": report.version,
         }));
     }
-    let summary = format!(
+    let mut summary = format!(
         "{} ({}) not needed by any version of the last {} or any tagged version",
         output::plural(report.files.len() as i64, "file"),
         output::bytes(report.bytes),
         strata::format_duration_ms(report.retention_ms)
     );
+    if !report.in_flight.is_empty() {
+        summary.push_str(&format!(
+            "; kept {} no commit references yet, written within the in-flight grace (--in-flight-grace)",
+            output::plural(report.in_flight.len() as i64, "file")
+        ));
+    }
     if report.dry_run {
         let mut text = format!("dry run: would delete {summary}");
         for file in &report.files {

@@ -143,8 +143,17 @@ pub async fn run(cli: Cli) -> CliResult {
             retention,
             dry_run,
             force,
+            in_flight_grace,
             json,
-        } => maintain::vacuum(&ctx, &table, retention, dry_run, force, json.json).await,
+        } => {
+            let options = maintain::VacuumOptions {
+                retention_ms: retention,
+                dry_run,
+                force,
+                in_flight_grace_ms: in_flight_grace,
+            };
+            maintain::vacuum(&ctx, &table, options, json.json).await
+        }
         Command::Delete {
             table,
             filter,

@@ -842,6 +842,10 @@ fn validate_known_property(key: &str, value: &str) -> std::result::Result<(), St
             crate::protocol::properties::DELETED_FILE_RETENTION_DURATION,
             &properties.deleted_file_retention_ms,
         ),
+        (
+            crate::protocol::properties::IN_FLIGHT_GRACE,
+            &properties.in_flight_grace_ms,
+        ),
     ] {
         if name == key && matches!(parsed, PropertyValue::Invalid(_)) {
             return Err(format!(

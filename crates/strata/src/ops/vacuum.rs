@@ -54,6 +54,10 @@ pub struct VacuumReport {
     pub files: Vec<String>,
     /// Their total size in bytes.
     pub bytes: u64,
+    /// Files no commit references that were kept although older than the retention, because
+    /// they are younger than the in-flight grace (`strata.vacuum.inFlightGraceMs`): a write
+    /// may still commit them. Sorted.
+    pub in_flight: Vec<String>,
     /// The `VACUUM END` commit, when not a dry run.
     pub version: Option<i64>,
 }
@@ -65,6 +69,7 @@ pub struct VacuumBuilder {
     retention_ms: Option<i64>,
     dry_run: bool,
     force: bool,
+    in_flight_grace_ms: Option<i64>,
     progress: Option<Arc<dyn Fn(VacuumProgress) + Send + Sync>>,
 }
 
@@ -76,6 +81,7 @@ impl VacuumBuilder {
             retention_ms: None,
             dry_run: false,
             force: false,
+            in_flight_grace_ms: None,
             progress: None,
         }
     }
@@ -95,19 +101,44 @@ fn is_hidden(relative: &str) -> bool {
         .any(|s| s.starts_with('.') || (s.starts_with('_') && !s.contains('=')))
 }
 
+/// What a vacuum deletes, and what it keeps only because a write may still commit it.
+#[derive(Debug, Default)]
+pub struct VacuumPlan<'a> {
+    /// Not hidden, not read by a retained version, and old enough.
+    pub delete: Vec<&'a ListedObject>,
+    /// Files no commit references, older than the retention but younger than the in-flight
+    /// grace: presumed to belong to a write that has uploaded and not yet committed.
+    pub in_flight: Vec<&'a ListedObject>,
+}
+
 /// The listed objects vacuum deletes: not hidden, not referenced, and modified before
-/// `cutoff_ms`.
+/// `cutoff_ms`. A file the log knows (`removed`: the object paths of tombstones, and their
+/// vectors' files) goes by the retention alone; any other file may be a write in flight, so it
+/// must also be older than `in_flight_cutoff_ms` (now − the in-flight grace). Otherwise a
+/// zero-retention vacuum deletes an append's first files before it commits, and the append
+/// then commits a reference to a file that is gone.
 pub fn plan_vacuum<'a>(
     listed: &'a [ListedObject],
     referenced: &HashSet<String>,
+    removed: &HashSet<String>,
     cutoff_ms: i64,
-) -> Vec<&'a ListedObject> {
-    listed
-        .iter()
-        .filter(|o| !is_hidden(&o.relative))
-        .filter(|o| !referenced.contains(o.location.as_ref()))
-        .filter(|o| o.modified_ms < cutoff_ms)
-        .collect()
+    in_flight_cutoff_ms: i64,
+) -> VacuumPlan<'a> {
+    let mut plan = VacuumPlan::default();
+    for o in listed {
+        if is_hidden(&o.relative)
+            || referenced.contains(o.location.as_ref())
+            || o.modified_ms >= cutoff_ms
+        {
+            continue;
+        }
+        if removed.contains(o.location.as_ref()) || o.modified_ms < in_flight_cutoff_ms {
+            plan.delete.push(o);
+        } else {
+            plan.in_flight.push(o);
+        }
+    }
+    plan
 }
 
 /// The V2 checkpoint sidecars (`_delta_log/_sidecars/`) no checkpoint in the log references,
@@ -159,6 +190,15 @@ impl VacuumBuilder {
         self
     }
 
+    /// Keep files no commit references for `grace_ms` after they were written, whatever the
+    /// retention, because a write may still commit them (default: the table's
+    /// `strata.vacuum.inFlightGraceMs`, one hour when unset). Zero deletes them once older
+    /// than the retention, as Delta does; only safe when no write is running.
+    pub fn with_in_flight_grace_ms(mut self, grace_ms: i64) -> Self {
+        self.in_flight_grace_ms = Some(grace_ms.max(0));
+        self
+    }
+
     /// Called as the vacuum lists and deletes.
     pub fn with_progress(
         mut self,
@@ -194,9 +234,22 @@ impl VacuumBuilder {
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
         let cutoff_ms = now_ms.saturating_sub(retention_ms);
-        let referenced = self.referenced(&snapshot, cutoff_ms).await?;
+        let grace_ms = self
+            .in_flight_grace_ms
+            .unwrap_or_else(|| snapshot.table_properties().in_flight_grace());
+        let (referenced, removed) = self.referenced(&snapshot, cutoff_ms).await?;
         let listed = snapshot.storage().list_table().await?;
-        let mut chosen = plan_vacuum(&listed, &referenced, cutoff_ms);
+        let plan = plan_vacuum(
+            &listed,
+            &referenced,
+            &removed,
+            cutoff_ms,
+            now_ms.saturating_sub(grace_ms),
+        );
+        let mut in_flight: Vec<String> =
+            plan.in_flight.iter().map(|o| o.relative.clone()).collect();
+        in_flight.sort();
+        let mut chosen = plan.delete;
         chosen.extend(
             orphaned_sidecars(&snapshot, &listed, cutoff_ms.min(now_ms - SIDECAR_GRACE_MS)).await?,
         );
@@ -215,6 +268,7 @@ impl VacuumBuilder {
                 retention_ms,
                 files,
                 bytes,
+                in_flight,
                 version: None,
             });
         }
@@ -250,6 +304,7 @@ impl VacuumBuilder {
             retention_ms,
             files,
             bytes,
+            in_flight,
             version: Some(ended.version),
         })
     }
@@ -260,21 +315,31 @@ impl VacuumBuilder {
         }
     }
 
-    /// Object paths of every file a retained version reads.
-    async fn referenced(&self, snapshot: &Snapshot, cutoff_ms: i64) -> Result<HashSet<String>> {
+    /// Object paths of every file a retained version reads, and of every file the log
+    /// knows as removed (tombstones, with their vectors' files).
+    async fn referenced(
+        &self,
+        snapshot: &Snapshot,
+        cutoff_ms: i64,
+    ) -> Result<(HashSet<String>, HashSet<String>)> {
         let storage = snapshot.storage();
         let version = snapshot.version();
-        let mut referenced = HashSet::new();
         // A data file and its deletion vector's file are kept together.
-        let mut keep = |path: &str, dv: Option<&DeletionVectorDescriptor>| -> Result<()> {
-            referenced.insert(storage.data_path(path, version)?.to_string());
+        let objects = |path: &str, dv: Option<&DeletionVectorDescriptor>| -> Result<Vec<String>> {
+            let mut objects = vec![storage.data_path(path, version)?.to_string()];
             if let Some(dv_file) = dv
                 .map(|dv| dv_file_of(storage, dv, path, version))
                 .transpose()?
                 .flatten()
             {
-                referenced.insert(dv_file.to_string());
+                objects.push(dv_file.to_string());
             }
+            Ok(objects)
+        };
+        let mut referenced = HashSet::new();
+        let mut removed = HashSet::new();
+        let mut keep = |path: &str, dv: Option<&DeletionVectorDescriptor>| -> Result<()> {
+            referenced.extend(objects(path, dv)?);
             Ok(())
         };
         for file in snapshot.files() {
@@ -283,6 +348,8 @@ impl VacuumBuilder {
         for remove in snapshot.state().files.tombstones() {
             if remove.deletion_timestamp.unwrap_or(0) > cutoff_ms {
                 keep(&remove.path, remove.deletion_vector.as_ref())?;
+            } else {
+                removed.extend(objects(&remove.path, remove.deletion_vector.as_ref())?);
             }
         }
         for (name, tag) in crate::snapshot::tags::load_tags(snapshot).await? {
@@ -300,7 +367,7 @@ impl VacuumBuilder {
                 keep(file.path(), file.deletion_vector().as_ref())?;
             }
         }
-        Ok(referenced)
+        Ok((referenced, removed))
     }
 }
 
@@ -351,7 +418,8 @@ mod tests {
             obj("x/_change_data/y.parquet", 0),
         ];
         let referenced: HashSet<String> = ["t/kept.parquet".to_string()].into();
-        let chosen: Vec<&str> = plan_vacuum(&listed, &referenced, 50)
+        let chosen: Vec<&str> = plan_vacuum(&listed, &referenced, &HashSet::new(), 50, 50)
+            .delete
             .iter()
             .map(|o| o.relative.as_str())
             .collect();
@@ -365,5 +433,25 @@ mod tests {
                 "_change_data/p=1/cdc-00000.parquet",
             ]
         );
+    }
+
+    #[test]
+    fn files_no_commit_references_wait_out_the_in_flight_grace() {
+        let listed = vec![
+            obj("removed.parquet", 10),
+            obj("uploaded.parquet", 10),
+            obj("old-orphan.parquet", 1),
+            obj("new.parquet", 100),
+        ];
+        let removed: HashSet<String> = ["t/removed.parquet".to_string()].into();
+        // Retention cutoff 50, grace cutoff 5: the removed file goes by the retention; an
+        // unreferenced file younger than the grace is kept as in flight.
+        let plan = plan_vacuum(&listed, &HashSet::new(), &removed, 50, 5);
+        let names = |v: &[&ListedObject]| v.iter().map(|o| o.relative.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&plan.delete),
+            ["removed.parquet", "old-orphan.parquet"]
+        );
+        assert_eq!(names(&plan.in_flight), ["uploaded.parquet"]);
     }
 }

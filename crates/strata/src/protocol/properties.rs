@@ -23,6 +23,10 @@ pub const CHECKPOINT_POLICY: &str = "delta.checkpointPolicy";
 pub const LOG_RETENTION_DURATION: &str = "delta.logRetentionDuration";
 /// `delta.deletedFileRetentionDuration`: how long removed files are kept (an interval).
 pub const DELETED_FILE_RETENTION_DURATION: &str = "delta.deletedFileRetentionDuration";
+/// `strata.vacuum.inFlightGraceMs`: how long a data file no commit references is presumed to
+/// belong to a write still in flight, which vacuum never deletes, whatever its retention
+/// (milliseconds, or an interval). `protocol/PROTOCOL.md#vacuum`.
+pub const IN_FLIGHT_GRACE: &str = "strata.vacuum.inFlightGraceMs";
 /// `delta.enableExpiredLogCleanup`: `false` turns off log cleanup after checkpoints.
 pub const ENABLE_EXPIRED_LOG_CLEANUP: &str = "delta.enableExpiredLogCleanup";
 /// `delta.enableInCommitTimestamps`: commits carry `commitInfo.inCommitTimestamp`.
@@ -63,6 +67,9 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: i64 = 100;
 pub const DEFAULT_LOG_RETENTION_MS: i64 = 30 * 86_400_000;
 /// Default `delta.deletedFileRetentionDuration`: `interval 1 week`, as in Delta.
 pub const DEFAULT_DELETED_FILE_RETENTION_MS: i64 = 7 * 86_400_000;
+/// Default `strata.vacuum.inFlightGraceMs`: one hour, longer than a write takes to upload its
+/// files and commit.
+pub const DEFAULT_IN_FLIGHT_GRACE_MS: i64 = 3_600_000;
 
 /// A property as read: absent, understood, or present with a value strata cannot read (kept
 /// as written, for messages).
@@ -136,6 +143,8 @@ pub struct TableProperties {
     pub deleted_file_retention_ms: PropertyValue<i64>,
     /// `delta.enableExpiredLogCleanup`.
     pub enable_expired_log_cleanup: PropertyValue<bool>,
+    /// `strata.vacuum.inFlightGraceMs` in milliseconds.
+    pub in_flight_grace_ms: PropertyValue<i64>,
     /// `delta.enableInCommitTimestamps` (false unless `true`).
     pub enable_in_commit_timestamps: bool,
     /// `delta.inCommitTimestampEnablementVersion`, when it is a number.
@@ -184,6 +193,19 @@ impl TableProperties {
                 Some(v) if v.eq_ignore_ascii_case("false") => PropertyValue::Set(false),
                 Some(v) => PropertyValue::Invalid(v.to_string()),
             },
+            in_flight_grace_ms: match get(IN_FLIGHT_GRACE) {
+                None => PropertyValue::Unset,
+                Some(raw) => raw
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|ms| *ms >= 0)
+                    .or_else(|| parse_interval_ms(raw))
+                    .map_or_else(
+                        || PropertyValue::Invalid(raw.to_string()),
+                        PropertyValue::Set,
+                    ),
+            },
             enable_in_commit_timestamps: flag(ENABLE_IN_COMMIT_TIMESTAMPS),
             in_commit_timestamp_enablement_version: get(IN_COMMIT_TIMESTAMP_ENABLEMENT_VERSION)
                 .and_then(|v| v.trim().parse().ok()),
@@ -218,6 +240,22 @@ impl TableProperties {
     pub fn deleted_file_retention(&self) -> Result<i64, &str> {
         self.deleted_file_retention_ms
             .or(DEFAULT_DELETED_FILE_RETENTION_MS)
+    }
+
+    /// How long an uncommitted data file is presumed in flight, one hour when unset. A value
+    /// strata cannot read keeps the default (keeping files longer is the safe reading) and is
+    /// logged.
+    pub fn in_flight_grace(&self) -> i64 {
+        match &self.in_flight_grace_ms {
+            PropertyValue::Unset => DEFAULT_IN_FLIGHT_GRACE_MS,
+            PropertyValue::Set(ms) => *ms,
+            PropertyValue::Invalid(v) => {
+                tracing::warn!(
+                    "{IN_FLIGHT_GRACE}={v:?} is not milliseconds or an interval; using one hour"
+                );
+                DEFAULT_IN_FLIGHT_GRACE_MS
+            }
+        }
     }
 
     /// Whether the automatic log cleanup after a checkpoint runs: true unless the table says

@@ -14,6 +14,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, async_reader::ParquetRecordBatchStream};
 
+use crate::storage::parquet_read_options;
+
 use super::deletion_vectors::{DeletionVectors, row_group_ranges, row_selection};
 use super::{Counters, RecordBatchStream, is_partition_column};
 use crate::error::{Error, Result};
@@ -93,9 +95,10 @@ impl FileScan {
             Err(_) => self.storage.head(&path).await?.size,
         };
         let reader = self.storage.parquet_reader(&path, size);
-        let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
-            .await
-            .map_err(parquet_error)?;
+        let mut builder =
+            ParquetRecordBatchStreamBuilder::new_with_options(reader, parquet_read_options())
+                .await
+                .map_err(parquet_error)?;
         let row_groups = builder.metadata().num_row_groups();
         self.counters
             .row_groups_considered

@@ -18,6 +18,8 @@ use arrow::datatypes::{DataType, Schema};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::storage::parquet_read_options;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::schema::types::SchemaDescriptor;
 
@@ -211,7 +213,8 @@ pub fn parse_checkpoint(bytes: Bytes, path: &str, version: i64) -> Result<Vec<Ac
         reason,
     };
     let builder =
-        ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(e.to_string()))?;
+        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, parquet_read_options())
+            .map_err(|e| corrupt(e.to_string()))?;
     let mask = projection(builder.parquet_schema(), Columns::StateAndStats);
     let reader = builder
         .with_projection(mask)
@@ -284,9 +287,12 @@ async fn decode_parquet(
         version,
         reason,
     };
-    let builder = ParquetRecordBatchStreamBuilder::new(storage.parquet_reader(&path, size))
-        .await
-        .map_err(|e| corrupt(e.to_string()))?;
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(
+        storage.parquet_reader(&path, size),
+        parquet_read_options(),
+    )
+    .await
+    .map_err(|e| corrupt(e.to_string()))?;
     let mask = projection(builder.parquet_schema(), columns);
     let mut stream = builder
         .with_projection(mask)

@@ -13,6 +13,7 @@ pub mod conflict;
 mod extras;
 pub(crate) mod hooks;
 pub(crate) mod row_tracking;
+mod staged;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -273,6 +274,7 @@ impl Transaction {
             } else {
                 ours.extend(self.actions.iter().cloned());
             }
+            staged::check_staged_files(&self.snapshot, &self.actions, now_ms).await?;
             let path = storage.log_path(&commit_file_name(version));
             let put = storage
                 .put_if_absent(&path, Bytes::from(serialize_commit(&ours)))

@@ -77,6 +77,54 @@ impl Worker {
         }
     }
 
+    /// Waits until the worker has said READY; fails with its output after `timeout`.
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.poll();
+            if self.ready() {
+                return;
+            }
+            if self.status.is_some() || Instant::now() > deadline {
+                fail(std::slice::from_mut(self), "the worker did not get ready");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Says GO (closing stdin).
+    pub fn go(&mut self) {
+        let mut stdin = self.stdin.take().expect("stdin");
+        stdin.write_all(b"GO\n").expect("send GO");
+    }
+
+    /// `kill -9` when it still runs; true when it did.
+    pub fn kill(&mut self) -> bool {
+        self.poll();
+        if self.status.is_some() {
+            return false;
+        }
+        let _ = self.child.kill();
+        self.status = self.child.wait().ok();
+        true
+    }
+
+    /// Waits for the worker to exit (after a kill, at once), then drains its output.
+    pub fn wait(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.status.is_none() {
+            self.poll();
+            if Instant::now() > deadline {
+                fail(
+                    std::slice::from_mut(self),
+                    "the worker did not finish in time",
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.finish();
+    }
+
     fn ready(&self) -> bool {
         self.lines.iter().any(|l| l.trim_end().ends_with("READY"))
     }
