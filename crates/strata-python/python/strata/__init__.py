@@ -11,7 +11,7 @@ pyarrow, Polars, DuckDB and pandas all work and none of them is required. Every 
 :class:`StrataError` subclass with the error's fields as attributes.
 """
 
-from . import exceptions
+from . import exceptions, training
 from ._arrow import RecordBatchStream, Schema
 from ._results import (
     DeleteResult,
@@ -45,6 +45,7 @@ __all__ = [
     "VacuumReport",
     "WriteResult",
     "exceptions",
+    "training",
     "write_table",
     *exceptions.__all__,
 ]
