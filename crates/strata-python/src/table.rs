@@ -85,6 +85,21 @@ impl WriteOptions {
     }
 }
 
+/// A Python callable `progress(done, total)` that a long operation reports to from its
+/// worker threads. An exception it raises is reported as unraisable (printed), not
+/// propagated: progress display must not abort a commit.
+struct Progress(Py<PyAny>);
+
+impl Progress {
+    fn call(&self, done: u64, total: u64) {
+        Python::attach(|py| {
+            if let Err(e) = self.0.call1(py, (done, total)) {
+                e.write_unraisable(py, Some(self.0.bind(py)));
+            }
+        });
+    }
+}
+
 /// A merge clause as `TableMerger` hands it over: `(kind, condition, assignments)`, with
 /// `None` assignments meaning every column for updates and inserts.
 type ClauseSpec = (String, Option<String>, Option<Vec<(String, String)>>);
@@ -261,14 +276,19 @@ impl RawTable {
         write_result(py, &result)
     }
 
-    /// Deletes the rows `predicate` (SQL) matches; every row without one.
-    #[pyo3(signature = (predicate=None))]
+    /// Deletes the rows `predicate` (SQL) matches; every row without one. `progress` is
+    /// called with `(files done, files to read)`.
+    #[pyo3(signature = (predicate=None, progress=None))]
     fn delete<'py>(
         &self,
         py: Python<'py>,
         predicate: Option<String>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut builder = self.table.delete();
+        if let Some(report) = progress.map(Progress) {
+            builder = builder.with_progress(move |p| report.call(p.files_done, p.files_total));
+        }
         if let Some(p) = predicate {
             builder = builder.with_predicate(p.as_str());
         }
@@ -283,15 +303,20 @@ impl RawTable {
         })
     }
 
-    /// Sets `column = expression` (SQL) on the rows `predicate` matches; every row without one.
-    #[pyo3(signature = (set, predicate=None))]
+    /// Sets `column = expression` (SQL) on the rows `predicate` matches; every row without
+    /// one. `progress` is called with `(files done, files to read)`.
+    #[pyo3(signature = (set, predicate=None, progress=None))]
     fn update<'py>(
         &self,
         py: Python<'py>,
         set: Vec<(String, String)>,
         predicate: Option<String>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut builder = self.table.update();
+        if let Some(report) = progress.map(Progress) {
+            builder = builder.with_progress(move |p| report.call(p.files_done, p.files_total));
+        }
         if let Some(p) = predicate {
             builder = builder.with_predicate(p.as_str());
         }
@@ -450,16 +475,21 @@ impl RawTable {
         Ok(out)
     }
 
-    /// Deletes data files no retained or tagged version reads.
-    #[pyo3(signature = (retention_ms=None, dry_run=false, force=false))]
+    /// Deletes data files no retained or tagged version reads. `progress` is called with
+    /// `(files deleted, files to delete)`.
+    #[pyo3(signature = (retention_ms=None, dry_run=false, force=false, progress=None))]
     fn vacuum<'py>(
         &self,
         py: Python<'py>,
         retention_ms: Option<i64>,
         dry_run: bool,
         force: bool,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut builder = self.table.vacuum().with_dry_run(dry_run).with_force(force);
+        if let Some(report) = progress.map(Progress) {
+            builder = builder.with_progress(move |p| report.call(p.deleted, p.to_delete));
+        }
         if let Some(ms) = retention_ms {
             builder = builder.with_retention_ms(ms);
         }
@@ -468,15 +498,20 @@ impl RawTable {
     }
 
     /// Compacts small files (optionally only where `filter` matches, optionally Z-ordered).
-    #[pyo3(signature = (target_size=None, filter=None, zorder=None))]
+    /// `progress` is called with `(bytes rewritten, bytes to rewrite)`.
+    #[pyo3(signature = (target_size=None, filter=None, zorder=None, progress=None))]
     fn optimize<'py>(
         &self,
         py: Python<'py>,
         target_size: Option<u64>,
         filter: Option<String>,
         zorder: Option<Vec<String>>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut builder = self.table.optimize();
+        if let Some(report) = progress.map(Progress) {
+            builder = builder.with_progress(move |p| report.call(p.bytes_done, p.bytes_total));
+        }
         if let Some(bytes) = target_size {
             builder = builder.with_target_size(bytes);
         }

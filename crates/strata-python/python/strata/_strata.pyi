@@ -1,7 +1,7 @@
 """Type stubs of the native module ``strata._strata`` (the package's public API is the
 Python in ``strata/``; these classes are what it wraps)."""
 
-from typing import Any
+from typing import Any, Callable
 
 __version__: str
 
@@ -119,9 +119,14 @@ class RawTable:
         commit_metadata: dict[str, str] | None = None,
         target_file_size: int | None = None,
     ) -> dict[str, Any]: ...
-    def delete(self, predicate: str | None = None) -> dict[str, Any]: ...
+    def delete(
+        self, predicate: str | None = None, progress: Callable[[int, int], object] | None = None
+    ) -> dict[str, Any]: ...
     def update(
-        self, set: list[tuple[str, str]], predicate: str | None = None
+        self,
+        set: list[tuple[str, str]],
+        predicate: str | None = None,
+        progress: Callable[[int, int], object] | None = None,
     ) -> dict[str, Any]: ...
     def merge(
         self,
@@ -146,13 +151,18 @@ class RawTable:
     def delete_tag(self, name: str) -> dict[str, Any]: ...
     def tags(self) -> dict[str, dict[str, Any]]: ...
     def vacuum(
-        self, retention_ms: int | None = None, dry_run: bool = False, force: bool = False
+        self,
+        retention_ms: int | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+        progress: Callable[[int, int], object] | None = None,
     ) -> dict[str, Any]: ...
     def optimize(
         self,
         target_size: int | None = None,
         filter: str | None = None,
         zorder: list[str] | None = None,
+        progress: Callable[[int, int], object] | None = None,
     ) -> dict[str, Any]: ...
     def changes(
         self,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 from . import _strata
 from ._arrow import RecordBatchStream, Schema, as_arrow_input, timestamp_ms
+from ._progress import Progress, _reporter
 from ._results import (
     DeleteResult,
     HistoryEntry,
@@ -352,19 +353,25 @@ class Table:
         """Replaces every row with ``data`` in one commit (see :meth:`write`)."""
         return self.write(data, "overwrite", txn=txn)
 
-    def delete(self, predicate: str | None = None) -> DeleteResult:
+    def delete(self, predicate: str | None = None, *, progress: Progress = None) -> DeleteResult:
         """Deletes the rows the SQL ``predicate`` matches (every row without one), in one
-        commit."""
-        return DeleteResult(**self._raw.delete(predicate))
+        commit. ``progress``: a callable ``progress(done, total)`` (in files), called from
+        strata's threads, or ``True`` for a tqdm bar."""
+        with _reporter(progress, "delete", "files") as report:
+            return DeleteResult(**self._raw.delete(predicate, report))
 
-    def update(self, set: Mapping[str, str], predicate: str | None = None) -> UpdateResult:
+    def update(
+        self, set: Mapping[str, str], predicate: str | None = None, *, progress: Progress = None
+    ) -> UpdateResult:
         """Sets ``column = expression`` for each item of ``set`` (SQL expressions over the
         row, e.g. ``{"amount": "abs(amount)", "note": "'fixed'"}``) on the rows the SQL
-        ``predicate`` matches (every row without one), in one commit."""
+        ``predicate`` matches (every row without one), in one commit. ``progress``: as for
+        :meth:`delete`."""
         if not set:
             raise _strata_invalid("update needs at least one column to set")
         pairs = [(str(k), str(v)) for k, v in set.items()]
-        return UpdateResult(**self._raw.update(pairs, predicate))
+        with _reporter(progress, "update", "files") as report:
+            return UpdateResult(**self._raw.update(pairs, predicate, report))
 
     def merge(
         self,
@@ -447,13 +454,16 @@ class Table:
         *,
         dry_run: bool = False,
         force: bool = False,
+        progress: Progress = None,
     ) -> VacuumReport:
         """Deletes data files that no version within the retention (the table's
         ``delta.deletedFileRetentionDuration``, 7 days by default, or ``retention_hours``)
         and no tagged version reads. A retention below the table's needs ``force=True``;
-        ``dry_run=True`` only lists the files."""
+        ``dry_run=True`` only lists the files. ``progress``: as for :meth:`delete` (in files
+        deleted)."""
         retention_ms = None if retention_hours is None else int(retention_hours * 3_600_000)
-        return VacuumReport(**self._raw.vacuum(retention_ms, dry_run, force))
+        with _reporter(progress, "vacuum", "files") as report:
+            return VacuumReport(**self._raw.vacuum(retention_ms, dry_run, force, report))
 
     def optimize(
         self,
@@ -461,11 +471,16 @@ class Table:
         target_size: int | None = None,
         filter: str | None = None,
         zorder: Sequence[str] | None = None,
+        progress: Progress = None,
     ) -> OptimizeResult:
         """Compacts small files into files of about ``target_size`` bytes, where the SQL
         ``filter`` over partition columns matches (everywhere by default); with ``zorder``,
-        rewrites each partition ordered along a Z-order curve over those columns."""
-        return OptimizeResult(**self._raw.optimize(target_size, filter, _columns(zorder)))
+        rewrites each partition ordered along a Z-order curve over those columns.
+        ``progress``: as for :meth:`delete` (in bytes rewritten)."""
+        with _reporter(progress, "optimize", "B") as report:
+            return OptimizeResult(
+                **self._raw.optimize(target_size, filter, _columns(zorder), report)
+            )
 
 
 class TableMerger:

@@ -182,3 +182,26 @@ def test_change_data_feed(uri):
     assert set(changes["_commit_version"].to_pylist()) == {1}
     everything = table.changes(columns=["id"]).read_all()
     assert everything.num_rows == 5  # 3 inserts, then the pre and post image
+
+
+# The failing progress callback below is reported as unraisable, by design.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_long_operations_report_progress(uri):
+    table = strata.write_table(uri, rows(0, 10))
+    for i in range(1, 4):
+        table.append(rows(10 * i, 10 * i + 10))
+    calls: list[tuple[int, int]] = []
+    table.optimize(progress=lambda done, total: calls.append((done, total)))
+    assert calls[0][0] == 0 and calls[-1][0] == calls[-1][1] > 0  # bytes rewritten
+    calls.clear()
+    table.append(rows(100, 110))
+    table.delete("id % 2 = 0", progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (2, 2)  # both files are candidates, both done
+    calls.clear()
+
+    def broken(done: int, total: int) -> None:
+        raise RuntimeError("a progress display failing does not fail the operation")
+
+    assert table.update({"id": "id + 1"}, progress=broken).num_updated_rows == 25
+    with pytest.raises(TypeError):
+        table.delete(progress="yes")
