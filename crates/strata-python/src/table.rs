@@ -64,6 +64,7 @@ struct WriteOptions {
     schema_mode: Option<String>,
     commit_metadata: HashMap<String, String>,
     target_file_size: Option<u64>,
+    expected_version: Option<i64>,
 }
 
 impl WriteOptions {
@@ -80,6 +81,9 @@ impl WriteOptions {
         }
         if let Some(bytes) = self.target_file_size {
             builder = builder.with_target_file_size(bytes);
+        }
+        if let Some(version) = self.expected_version {
+            builder = builder.with_expected_version(version);
         }
         Ok(builder)
     }
@@ -182,6 +186,7 @@ impl RawTable {
             schema_mode,
             commit_metadata: commit_metadata.unwrap_or_default(),
             target_file_size,
+            expected_version: None,
         };
         let creating = create_builder(
             uri,
@@ -251,7 +256,7 @@ impl RawTable {
 
     /// Writes `data` (anything with `__arrow_c_stream__` or `__arrow_c_array__`) in one
     /// commit, streaming it.
-    #[pyo3(signature = (data, mode=None, txn=None, schema_mode=None, commit_metadata=None, target_file_size=None))]
+    #[pyo3(signature = (data, mode=None, txn=None, schema_mode=None, commit_metadata=None, target_file_size=None, expected_version=None))]
     #[allow(clippy::too_many_arguments)]
     fn write<'py>(
         &self,
@@ -262,6 +267,7 @@ impl RawTable {
         schema_mode: Option<String>,
         commit_metadata: Option<HashMap<String, String>>,
         target_file_size: Option<u64>,
+        expected_version: Option<i64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let stream = input_stream(reader_from(data)?);
         let options = WriteOptions {
@@ -270,6 +276,7 @@ impl RawTable {
             schema_mode,
             commit_metadata: commit_metadata.unwrap_or_default(),
             target_file_size,
+            expected_version,
         };
         let builder = options.apply(self.table.write_stream(stream))?;
         let result = block(py, move || builder.execute())?;

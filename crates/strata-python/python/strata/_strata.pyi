@@ -118,6 +118,7 @@ class RawTable:
         schema_mode: str | None = None,
         commit_metadata: dict[str, str] | None = None,
         target_file_size: int | None = None,
+        expected_version: int | None = None,
     ) -> dict[str, Any]: ...
     def delete(
         self, predicate: str | None = None, progress: Callable[[int, int], object] | None = None

@@ -319,6 +319,7 @@ class Table:
         schema_mode: SchemaMode | None = None,
         commit_metadata: Mapping[str, Any] | None = None,
         target_file_size: int | None = None,
+        expected_version: int | None = None,
     ) -> WriteResult:
         """Writes ``data`` in one commit, streaming it.
 
@@ -334,6 +335,9 @@ class Table:
                 ``mode="overwrite"``) replaces the schema.
             commit_metadata: extra ``commitInfo`` fields.
             target_file_size: bytes per data file, about.
+            expected_version: commit only right after this version (a read-modify-write
+                job's guard): when the table has moved on, nothing is written and
+                :class:`strata.ConflictError` says so (``reason_kind="version_moved"``).
         """
         result = self._raw.write(
             as_arrow_input(data),
@@ -342,6 +346,7 @@ class Table:
             schema_mode,
             _metadata(commit_metadata),
             target_file_size,
+            expected_version,
         )
         return WriteResult(**result)
 

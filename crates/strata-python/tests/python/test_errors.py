@@ -73,6 +73,23 @@ def test_constraint_violation(uri):
     assert table.to_arrow().num_rows == 2
 
 
+def test_conflict_when_the_table_moved_past_the_expected_version(uri):
+    table = strata.write_table(uri, ints(1))
+    read_at = table.version()
+    strata.Table(uri).append(ints(2))  # another writer gets in first
+    with pytest.raises(strata.ConflictError) as e:
+        table.write(ints(3), expected_version=read_at)
+    err = e.value
+    assert err.kind == "Conflict"
+    assert err.reason_kind == "version_moved"
+    assert err.expected_version == read_at
+    assert err.version == 1
+    assert err.location == table.location
+    assert "moved past version 0" in err.reason
+    assert sorted(table.to_arrow()["id"].to_pylist()) == [1, 2]
+    assert table.write(ints(3), expected_version=1).version == 2
+
+
 def test_bad_predicate(uri):
     table = strata.write_table(uri, ints(1))
     with pytest.raises(strata.PredicateError) as e:
