@@ -1,20 +1,44 @@
-//! The second Delta client: a Python venv with deltalake, made on first use under target/.
+//! Python venvs made on first use under target/: the second Delta client (deltalake, for the
+//! interop tests) and any other pinned set of packages a crate's tests need ([`Venv`]; the
+//! Python package's tests use one with maturin and pytest).
 //!
-//! The venv lives at `<target>/interop-venv` (`<target>` = `$CARGO_TARGET_DIR`, else the
-//! workspace's `target/`) and is built from `python/requirements.txt` (in this crate) with `python3`
-//! from PATH (or `$STRATA_PYTHON`). A marker file inside it records the exact
-//! requirements it was built from; if the pins change, the venv is rebuilt. Creation is
-//! serialised across threads (a `OnceLock`) and across test processes (an exclusive lock
-//! on `<target>/interop-venv.lock`). Failing to build it panics: CI must fail, not skip.
+//! A venv lives at `<target>/<name>` (`<target>` = `$CARGO_TARGET_DIR`, else the workspace's
+//! `target/`) and is built from a pinned requirements file (the interop venv's is
+//! `python/requirements.txt` in this crate) with `python3` from PATH (or `$STRATA_PYTHON`). A
+//! marker file inside it records the exact requirements it was built from; if the pins
+//! change, the venv is rebuilt. Creation is serialised across threads (a lock per process)
+//! and across test processes (an exclusive lock on `<target>/<name>.lock`). Failing to build
+//! it panics: CI must fail, not skip.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 /// Written inside the venv, last, with the requirements.txt contents it was built from.
 const MARKER: &str = "strata-interop-requirements.txt";
+
+/// A Python venv under the target directory, built from a pinned requirements file.
+#[derive(Debug, Clone)]
+pub struct Venv {
+    /// Its directory under `<target>` (`interop-venv`); also names its lock file.
+    pub name: &'static str,
+    /// The requirements file (exact pins) it is built from.
+    pub requirements: PathBuf,
+    /// Python code that must run in it before it counts as built, e.g. `import deltalake`.
+    pub smoke: &'static str,
+}
+
+/// The interop venv: deltalake, DuckDB's delta extension, pyarrow, moto.
+fn interop_venv() -> Venv {
+    Venv {
+        name: "interop-venv",
+        requirements: requirements_path(),
+        smoke: "import deltalake, pyarrow, duckdb, duckdb_extension_delta",
+    }
+}
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,7 +49,9 @@ fn workspace_dir() -> PathBuf {
     manifest_dir().join("..").join("..")
 }
 
-fn target_dir() -> PathBuf {
+/// The cargo target directory tests build into: `$CARGO_TARGET_DIR` (relative to the
+/// workspace when relative), else the workspace's `target/`.
+pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
             let dir = PathBuf::from(dir);
@@ -73,7 +99,7 @@ fn describe(cmd: &Command) -> String {
 
 /// Runs `cmd` to completion, turning a spawn failure or non-zero exit into an error
 /// that carries the command line and both output streams.
-fn run(mut cmd: Command) -> Result<Output, String> {
+pub fn run(mut cmd: Command) -> Result<Output, String> {
     let line = describe(&cmd);
     let out = cmd
         .output()
@@ -90,18 +116,18 @@ fn run(mut cmd: Command) -> Result<Output, String> {
     }
 }
 
-fn ensure_venv() -> Result<PathBuf, String> {
-    let req_path = requirements_path();
-    let requirements = fs::read_to_string(&req_path)
+fn ensure_venv(spec: &Venv) -> Result<PathBuf, String> {
+    let req_path = &spec.requirements;
+    let requirements = fs::read_to_string(req_path)
         .map_err(|e| format!("cannot read {}: {e}", req_path.display()))?;
     let target = target_dir();
     fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    let venv = target.join("interop-venv");
+    let venv = target.join(spec.name);
     let python = venv_bin(&venv);
     let marker = venv.join(MARKER);
 
     // Cross-process exclusion; released when `lock` is dropped (or the process dies).
-    let lock_path = target.join("interop-venv.lock");
+    let lock_path = target.join(format!("{}.lock", spec.name));
     let lock = File::options()
         .create(true)
         .truncate(false)
@@ -122,7 +148,7 @@ fn ensure_venv() -> Result<PathBuf, String> {
     // spends a while in pip and the user should see why.
     let _ = writeln!(
         std::io::stderr(),
-        "strata interop: creating Python venv at {} from {} (one-time, downloads deltalake + pyarrow)",
+        "strata tests: creating Python venv at {} from {} (one-time, downloads the pinned packages)",
         venv.display(),
         req_path.display()
     );
@@ -145,14 +171,11 @@ fn ensure_venv() -> Result<PathBuf, String> {
         "--no-input",
         "-r",
     ])
-    .arg(&req_path);
+    .arg(req_path);
     run(cmd)?;
     // Smoke test before declaring the venv good.
     let mut cmd = Command::new(&python);
-    cmd.args([
-        "-c",
-        "import deltalake, pyarrow, duckdb, duckdb_extension_delta",
-    ]);
+    cmd.args(["-c", spec.smoke]);
     run(cmd)?;
     // Marker last: a venv without it (an interrupted build) is rebuilt next time.
     let tmp = venv.join(format!("{MARKER}.tmp"));
@@ -162,14 +185,29 @@ fn ensure_venv() -> Result<PathBuf, String> {
     Ok(python)
 }
 
-/// Path to the venv's python, creating `<target>/interop-venv` on first use. Panics with a clear message (never skips) if it cannot be made — CI must fail, not skip.
+/// Path to the interop venv's python, creating `<target>/interop-venv` on first use. Panics
+/// with a clear message (never skips) if it cannot be made — CI must fail, not skip.
 pub fn venv_python() -> PathBuf {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PYTHON.get_or_init(ensure_venv) {
+    venv_python_for(&interop_venv())
+}
+
+/// Path to `spec`'s python, creating the venv on first use (or when its pins changed).
+/// Panics with a clear message (never skips) if it cannot be made — CI must fail, not skip.
+pub fn venv_python_for(spec: &Venv) -> PathBuf {
+    static MADE: Mutex<Option<HashMap<&'static str, Result<PathBuf, String>>>> = Mutex::new(None);
+    // A panic elsewhere while holding the lock leaves the map usable.
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    let result = made
+        .get_or_insert_with(HashMap::new)
+        .entry(spec.name)
+        .or_insert_with(|| ensure_venv(spec));
+    match result {
         Ok(python) => python.clone(),
         Err(e) => panic!(
-            "cannot set up the Python interop venv (deltalake, python/requirements.txt); \
-             these tests need python3 with venv + pip and access to PyPI:\n{e}"
+            "cannot set up the Python venv {} (from {}); these tests need python3 with venv + \
+             pip and access to PyPI:\n{e}",
+            spec.name,
+            spec.requirements.display()
         ),
     }
 }
