@@ -11,9 +11,13 @@
 //! column rather than truncated. Decimals with more digits than the column's scale round half
 //! up, as Spark's cast does; values that overflow the precision are refused. Parquet is passed
 //! through as written; the library's writer casts it to the table schema or refuses it.
+//!
+//! An input is read more than once (its columns are inferred or checked before anything is
+//! written, then it is loaded), so one that can be read only once (standard input as `-`, a
+//! pipe, a device) is first copied, whole, to an unnamed temporary file: see [`Source`].
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,8 +40,6 @@ const BATCH_ROWS: usize = 65_536;
 /// How to read the input files.
 #[derive(Debug, Clone, Copy)]
 pub struct InputOptions {
-    /// Forced format, else by extension.
-    pub format: Option<InputFormat>,
     /// CSV delimiter, else `,` (tab for `.tsv`).
     pub delimiter: Option<char>,
     /// CSV files have a header row.
@@ -47,10 +49,117 @@ pub struct InputOptions {
     pub schema_mode: Option<SchemaMode>,
 }
 
+/// The name standard input is given on the command line.
+const STDIN: &str = "-";
+
+/// An input named on the command line, with its format. A regular file is read where it is,
+/// as often as needed. Standard input (`-`) and any other file that is not a regular file (a
+/// pipe, `/dev/stdin`, a device) can be read only once: it is copied whole, when first named,
+/// to an unnamed temporary file (removed by the system when the process ends, however it
+/// ends), which is then read as often as needed.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as named (`-` for standard input), for its extension.
+    path: PathBuf,
+    /// How errors name it.
+    name: String,
+    format: InputFormat,
+    /// The copy of a once-only input. Its handles share one file offset, so it is rewound
+    /// before each read; the reads never overlap (inputs are opened, then decoded, in turn).
+    spool: Option<Arc<File>>,
+}
+
+impl Source {
+    /// The inputs named on the command line, in order: each one's format settled (from
+    /// `format`, else its extension) before any is read, and each once-only input copied.
+    ///
+    /// # Errors
+    /// A usage error when a format cannot be told or `-` is named twice; an I/O error when an
+    /// input cannot be opened or copied.
+    pub fn all(paths: &[PathBuf], format: Option<InputFormat>) -> CliResult<Vec<Source>> {
+        if paths.iter().filter(|p| p.as_os_str() == STDIN).count() > 1 {
+            return Err(CliError::Usage(
+                "standard input (`-`) can be named only once".into(),
+            ));
+        }
+        // Every format first: a usage error must not wait for standard input to end.
+        let formats = paths
+            .iter()
+            .map(|path| match format {
+                Some(f) => Ok(f),
+                None => format_of(path),
+            })
+            .collect::<CliResult<Vec<_>>>()?;
+        paths
+            .iter()
+            .zip(formats)
+            .map(|(path, format)| Source::new(path, format))
+            .collect()
+    }
+
+    fn new(path: &Path, format: InputFormat) -> CliResult<Source> {
+        let mut source = Source {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            format,
+            spool: None,
+        };
+        if path.as_os_str() == STDIN {
+            source.name = "standard input".into();
+            source.spool = Some(Arc::new(source.copy(std::io::stdin().lock())?));
+            return Ok(source);
+        }
+        let metadata = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+        if metadata.is_dir() {
+            return Err(source.io_error(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a directory; name the files in it",
+            )));
+        }
+        if !metadata.is_file() {
+            let file = open(path)?;
+            source.spool = Some(Arc::new(source.copy(file)?));
+        }
+        Ok(source)
+    }
+
+    /// Copies a once-only input to an unnamed temporary file.
+    fn copy(&self, mut from: impl Read) -> CliResult<File> {
+        let mut spool = tempfile::tempfile().map_err(|e| {
+            self.io_error(std::io::Error::new(
+                e.kind(),
+                format!("cannot create a temporary file to hold it: {e}"),
+            ))
+        })?;
+        std::io::copy(&mut from, &mut spool).map_err(|e| self.io_error(e))?;
+        Ok(spool)
+    }
+
+    /// A handle reading the input from its start.
+    fn reader(&self) -> CliResult<File> {
+        match &self.spool {
+            None => open(&self.path),
+            Some(spool) => {
+                let mut file = spool.try_clone().map_err(|e| self.io_error(e))?;
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| self.io_error(e))?;
+                Ok(file)
+            }
+        }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> CliError {
+        CliError::Io {
+            path: self.name.clone(),
+            source,
+        }
+    }
+}
+
 /// One input file, opened and understood.
 #[derive(Debug, Clone)]
 pub struct Input {
-    path: PathBuf,
+    source: Source,
     format: InputFormat,
     delimiter: u8,
     header: bool,
@@ -68,13 +177,15 @@ pub struct Input {
 impl Input {
     /// Opens `path` and works out how to decode it: as the table's types when `table` is
     /// given, else as the file says (Parquet) or as inferred (CSV, JSON).
-    pub fn open(path: &Path, options: InputOptions, table: Option<&Schema>) -> CliResult<Input> {
-        let format = match options.format {
-            Some(f) => f,
-            None => format_of(path)?,
-        };
+    pub fn open(
+        source: &Source,
+        options: InputOptions,
+        table: Option<&Schema>,
+    ) -> CliResult<Input> {
+        let format = source.format;
         let delimiter = options.delimiter.unwrap_or_else(|| {
-            let tsv = path
+            let tsv = source
+                .path
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
             if tsv { '\t' } else { ',' }
@@ -87,10 +198,10 @@ impl Input {
                     "the CSV delimiter must be one ASCII character, got {delimiter:?}"
                 ))
             })?;
-        let file = open(path)?;
-        let size = file.metadata().map_err(|e| io_error(path, e))?.len();
+        let file = source.reader()?;
+        let size = file.metadata().map_err(|e| source.io_error(e))?.len();
         let mut input = Input {
-            path: path.to_path_buf(),
+            source: source.clone(),
             format,
             delimiter,
             header: options.header,
@@ -187,7 +298,7 @@ impl Input {
     }
 
     fn display(&self) -> String {
-        self.path.display().to_string()
+        self.source.name.clone()
     }
 
     fn error(&self, reason: impl std::fmt::Display) -> CliError {
@@ -296,7 +407,7 @@ impl Input {
         progress: &ProgressBar,
         send: &mut dyn FnMut(RecordBatch) -> bool,
     ) -> CliResult<()> {
-        let file = open(&self.path)?;
+        let file = self.source.reader()?;
         let start = progress.position();
         match self.format {
             InputFormat::Parquet => {
@@ -424,10 +535,7 @@ pub fn stream(
         }
         // An input without rows is most often a truncated export: refused, unless asked for.
         if rows == 0 && !allow_empty {
-            let names: Vec<String> = inputs
-                .iter()
-                .map(|i| i.path.display().to_string())
-                .collect();
+            let names: Vec<String> = inputs.iter().map(Input::display).collect();
             let e = CliError::Input {
                 path: names.join(", "),
                 reason: "it holds no rows (a truncated export?); nothing was committed; pass --allow-empty to commit an empty version anyway".into(),
@@ -470,6 +578,9 @@ fn format_of(path: &Path) -> CliResult<InputFormat> {
         "parquet" | "pq" => Ok(InputFormat::Parquet),
         "csv" | "tsv" => Ok(InputFormat::Csv),
         "json" | "jsonl" | "ndjson" => Ok(InputFormat::Json),
+        _ if path.as_os_str() == STDIN => Err(CliError::Usage(
+            "standard input (`-`) has no extension to tell its format; pass --input-format parquet|csv|json".into(),
+        )),
         _ => Err(CliError::Usage(format!(
             "cannot tell the format of {} from its extension; pass --input-format parquet|csv|json",
             path.display()

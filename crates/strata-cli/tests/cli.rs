@@ -31,6 +31,33 @@ fn strata_with_env(args: &[&str], env: &[(String, String)]) -> Run {
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run strata");
+    checked_run(args, out)
+}
+
+/// Runs the binary with `input` on its standard input (a pipe).
+fn strata_with_stdin(args: &[&str], input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run strata");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    // A writer thread: the child may refuse before reading, and a full pipe must not block.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for strata");
+    writer.join().expect("stdin writer");
+    checked_run(args, out)
+}
+
+/// What a finished run did, refusing panics and debug output on any input.
+fn checked_run(args: &[&str], out: std::process::Output) -> Run {
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -2269,4 +2296,162 @@ async fn merge_with_schema_mode_merge_adds_the_source_columns() {
         one_line_error(&err).contains("--schema-mode merge"),
         "{err}"
     );
+}
+
+/// A one-row-per-id table's ids, sorted, as `scan --format csv` prints them.
+fn scanned_ids(location: &str) -> Vec<String> {
+    let mut ids: Vec<String> = ok(&["scan", location, "--format", "csv", "--columns", "id"])
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn append_and_merge_read_standard_input_as_dash_once() {
+    let lake = TempLake::new();
+    let location = lake.table("piped");
+    // `-` with --input-format: a new table from standard input.
+    let run = strata_with_stdin(
+        &[
+            "append",
+            &location,
+            "-",
+            "--input-format",
+            "csv",
+            "--create",
+            "--json",
+        ],
+        b"id,name\n1,a\n2,b\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let written: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(written["numRows"], 2);
+    assert_eq!(scanned_ids(&location), ["1", "2"]);
+
+    // `/dev/stdin` is a pipe here: read once (it used to be read once to check the columns and
+    // again, empty, to load them).
+    let run = strata_with_stdin(
+        &["append", &location, "/dev/stdin", "--input-format", "json"],
+        b"{\"id\": 3, \"name\": \"c\"}\n{\"id\": 4}\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4"]);
+
+    // Beside a regular file, and as a merge source.
+    let file = lake.path().join("more.csv");
+    std::fs::write(&file, "id,name\n5,e\n").unwrap();
+    let run = strata_with_stdin(
+        &[
+            "append",
+            &location,
+            path_str(&file),
+            "-",
+            "--input-format",
+            "csv",
+        ],
+        b"id,name\n6,f\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4", "5", "6"]);
+    let run = strata_with_stdin(
+        &[
+            "merge",
+            &location,
+            "-",
+            "--on",
+            "id",
+            "--input-format",
+            "json",
+        ],
+        b"{\"id\": 6, \"name\": \"F\"}\n{\"id\": 7, \"name\": \"g\"}\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4", "5", "6", "7"]);
+
+    // Parquet from a pipe: its footer is at the end, so it must be held whole.
+    let parquet = lake.path().join("rows.parquet");
+    ok(&[
+        "scan",
+        &location,
+        "--format",
+        "parquet",
+        "-O",
+        path_str(&parquet),
+    ]);
+    let copy = lake.table("copy");
+    let run = strata_with_stdin(
+        &[
+            "append",
+            &copy,
+            "-",
+            "--input-format",
+            "parquet",
+            "--create",
+        ],
+        &std::fs::read(&parquet).unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&copy), scanned_ids(&location));
+}
+
+#[tokio::test]
+async fn a_named_pipe_is_read_once_and_standard_input_needs_a_format() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "fifo");
+    let fifo = lake.path().join("rows.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        std::fs::write(&path, "id,amount\n3,30\n4,40\n").expect("write the pipe");
+    });
+    let written = json(&["append", &location, path_str(&fifo)]);
+    writer.join().unwrap();
+    assert_eq!(written["numRows"], 2);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4"]);
+
+    // Usage errors, before standard input is read (it is a terminal or an open pipe here).
+    let run = strata_with_stdin(&["append", &location, "-"], b"");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let err = one_line_error(&run.stderr);
+    assert!(
+        err.contains("standard input") && err.contains("--input-format"),
+        "{err}"
+    );
+    let run = strata_with_stdin(
+        &["append", &location, "-", "-", "--input-format", "csv"],
+        b"",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        one_line_error(&run.stderr).contains("only once"),
+        "{}",
+        run.stderr
+    );
+    // Errors in piped input name standard input.
+    let run = strata_with_stdin(
+        &["append", &location, "-", "--input-format", "csv"],
+        b"id,amount\nx,1\n",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        one_line_error(&run.stderr).contains("standard input"),
+        "{}",
+        run.stderr
+    );
+    // A directory is named as one.
+    let err = fails(
+        &[
+            "append",
+            &location,
+            path_str(lake.path()),
+            "--input-format",
+            "csv",
+        ],
+        1,
+    );
+    assert!(one_line_error(&err).contains("directory"), "{err}");
 }
