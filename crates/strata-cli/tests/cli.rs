@@ -2455,3 +2455,85 @@ async fn a_named_pipe_is_read_once_and_standard_input_needs_a_format() {
     );
     assert!(one_line_error(&err).contains("directory"), "{err}");
 }
+
+#[tokio::test]
+async fn scan_output_to_a_device_pipe_or_symlink_is_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "out");
+    let expected = ok(&["scan", &location, "--format", "csv"]);
+
+    // Standard output named as a file: a link into /proc, written in place, never replaced.
+    // (`/dev/stdout` is the same link; it is not named here because a binary without this fix,
+    // run as root, would rename a file over the system's `/dev/stdout`.)
+    for name in ["/dev/fd/1", "/proc/self/fd/1"] {
+        let run = strata(&["scan", &location, "--format", "csv", "-O", name]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert_eq!(run.stdout, expected, "{name}");
+    }
+
+    // A named pipe stays a pipe, and its reader gets the rows.
+    let fifo = lake.path().join("rows.pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(&path).unwrap());
+    ok(&["scan", &location, "--format", "csv", "-O", path_str(&fifo)]);
+    assert_eq!(reader.join().unwrap(), expected);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    // A symlink to a file: the file gets the rows, the link stays a link (still atomically:
+    // no temporary file is left).
+    let real = lake.path().join("real.csv");
+    std::fs::write(&real, "old").unwrap();
+    let link = lake.path().join("link.csv");
+    std::os::unix::fs::symlink("real.csv", &link).unwrap();
+    ok(&["scan", &location, "--format", "csv", "-O", path_str(&link)]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), expected);
+    // A link to a link to a file not there yet: the file is made where the links point.
+    let chained = lake.path().join("chained.csv");
+    let dangling = lake.path().join("dangling.csv");
+    std::os::unix::fs::symlink(&dangling, &chained).unwrap();
+    std::os::unix::fs::symlink("new.csv", &dangling).unwrap();
+    ok(&[
+        "scan",
+        &location,
+        "--format",
+        "csv",
+        "-O",
+        path_str(&chained),
+    ]);
+    assert!(
+        std::fs::symlink_metadata(&chained)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(lake.path().join("new.csv")).unwrap(),
+        expected
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(lake.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
