@@ -2537,3 +2537,138 @@ async fn scan_output_to_a_device_pipe_or_symlink_is_written_in_place() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A column's type in `info --json`.
+fn column_type(info: &Value, column: &str) -> String {
+    info["schema"]
+        .as_array()
+        .expect("schema")
+        .iter()
+        .find(|f| f["name"] == column)
+        .unwrap_or_else(|| panic!("no column {column}: {info}"))["type"]
+        .as_str()
+        .expect("type")
+        .to_string()
+}
+
+#[tokio::test]
+async fn csv_timestamps_with_a_zone_infer_as_timestamp_not_timestamp_ntz() {
+    let lake = TempLake::new();
+    // A `Z` or an offset: a UTC timestamp, adjusted, with no timestampNtz feature.
+    let zoned = lake.path().join("zoned.csv");
+    std::fs::write(
+        &zoned,
+        "id,at\n1,2026-03-01T10:00:00Z\n2,2026-03-01T12:30:00+01:00\n3,\n4,2026-03-01 09:00:00-0500\n",
+    )
+    .unwrap();
+    let location = lake.table("zoned");
+    ok(&["append", &location, path_str(&zoned), "--create"]);
+    let info = json(&["info", &location]);
+    assert_eq!(column_type(&info, "at"), "timestamp", "{info}");
+    assert!(
+        info["protocol"]["minWriterVersion"].as_i64().unwrap() < 7,
+        "{info}"
+    );
+    let rows = scan_csv(&location);
+    assert!(rows[1].starts_with("1,2026-03-01T10:00:00"), "{rows:?}");
+    assert!(rows[2].starts_with("2,2026-03-01T11:30:00"), "{rows:?}");
+    assert!(rows[4].starts_with("4,2026-03-01T14:00:00"), "{rows:?}");
+
+    // Without a zone: still timestamp_ntz (the wall-clock time as written).
+    let local = lake.path().join("local.csv");
+    std::fs::write(&local, "id,at\n1,2026-03-01T10:00:00\n").unwrap();
+    let location = lake.table("local");
+    ok(&["append", &location, path_str(&local), "--create"]);
+    assert_eq!(
+        column_type(&json(&["info", &location]), "at"),
+        "timestamp_ntz"
+    );
+
+    // NDJSON infers such text as a string, never as timestamp_ntz.
+    let jsonl = lake.path().join("zoned.jsonl");
+    std::fs::write(&jsonl, "{\"id\": 1, \"at\": \"2026-03-01T10:00:00Z\"}\n").unwrap();
+    let location = lake.table("json");
+    ok(&["append", &location, path_str(&jsonl), "--create"]);
+    assert_eq!(column_type(&json(&["info", &location]), "at"), "string");
+}
+
+#[tokio::test]
+async fn input_errors_name_the_file_line_and_column_name() {
+    let lake = TempLake::new();
+    let location = lake.table("lines");
+    ok(&[
+        "create",
+        &location,
+        "--schema",
+        "id long, note string, amount long",
+    ]);
+    // Over two batches of 65,536 rows; a quoted note spanning two lines early on shifts every
+    // later record's line by one.
+    let rows = 80_000;
+    let csv_with = |bad_line: usize, bad: &str| {
+        let mut text = String::from("id,note,amount\n");
+        for line in 2..rows {
+            let id = line;
+            if line == 3 {
+                text.push_str(&format!("{id},\"two\nlines\",1\n"));
+            } else if line == bad_line {
+                text.push_str(bad);
+                text.push('\n');
+            } else {
+                text.push_str(&format!("{id},n,{id}\n"));
+            }
+        }
+        text
+    };
+    let path = lake.path().join("rows.csv");
+    for bad_line in [5_000, 70_001] {
+        std::fs::write(&path, csv_with(bad_line - 1, "9,x,12abc")).unwrap();
+        let err = fails(&["append", &location, path_str(&path)], 1);
+        let err = one_line_error(&err);
+        assert!(err.contains(path_str(&path)), "{err}");
+        assert!(
+            err.contains(&format!("line {bad_line}, column `amount`: \"12abc\"")),
+            "{err}"
+        );
+        assert!(!err.contains("column 2"), "{err}");
+    }
+    // A record with a field too many.
+    std::fs::write(&path, csv_with(69_999, "9,x,1,extra")).unwrap();
+    let err = fails(&["append", &location, path_str(&path)], 1);
+    assert!(
+        one_line_error(&err).contains("line 70000: 4 fields where the header has 3"),
+        "{err}"
+    );
+    // ... and one early enough to be met while the file's columns are read.
+    std::fs::write(&path, csv_with(5, "9,x,1,extra")).unwrap();
+    let err = fails(&["append", &location, path_str(&path)], 1);
+    assert!(
+        one_line_error(&err).contains("line 6: 4 fields where the header has 3"),
+        "{err}"
+    );
+
+    // NDJSON: the file's line (blank lines count), the field by name.
+    let path = lake.path().join("rows.jsonl");
+    let mut text = String::from("\n");
+    for id in 0..rows {
+        if id == 69_998 {
+            text.push_str("{\"id\": 1, \"amount\": \"12abc\"}\n");
+        } else {
+            text.push_str(&format!("{{\"id\": {id}, \"amount\": {id}}}\n"));
+        }
+    }
+    std::fs::write(&path, &text).unwrap();
+    let err = fails(&["append", &location, path_str(&path)], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains("line 70000:") && err.contains("amount"),
+        "{err}"
+    );
+    // A line that is not JSON, found while the types are inferred for a new table.
+    std::fs::write(&path, "{\"id\": 1}\n\n{\"id\": 2}\n{\"id\": 3,}\n").unwrap();
+    let err = fails(
+        &["append", &lake.table("new"), path_str(&path), "--create"],
+        1,
+    );
+    assert!(one_line_error(&err).contains("line 4, column 10"), "{err}");
+}
