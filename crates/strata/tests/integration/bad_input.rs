@@ -92,7 +92,45 @@ async fn corrupt_and_truncated_commits_name_file_version_and_line() {
     )
     .unwrap();
     let err = Table::open(lake.table("binary")).await.unwrap_err();
-    assert!(matches!(err, Error::CorruptLog { version: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::CorruptLog {
+                version: 2,
+                line: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A bad byte after valid lines: the line it is on, and where (not "line 0").
+    three_versions(&lake, "latin1").await;
+    let path = commit_path(&lake.table_path("latin1"), 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let offset = bytes.len() + 9;
+    bytes.extend_from_slice(b"{\"x\":\"caf\xe9\"}\n");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Table::open(lake.table("latin1")).await.unwrap_err();
+    match &err {
+        Error::CorruptLog {
+            version: 2,
+            line,
+            reason,
+            ..
+        } => {
+            assert_eq!(*line, lines + 1, "{err}");
+            assert!(reason.contains(&format!("offset {offset}")), "{err}");
+            assert!(reason.contains("byte 0xe9"), "{err}");
+            assert!(reason.contains("byte 10 of the line"), "{err}");
+        }
+        other => panic!("expected CorruptLog, got {other}"),
+    }
+    assert!(
+        err.to_string().contains(&format!("line {}", lines + 1)),
+        "{err}"
+    );
 }
 
 #[tokio::test]
