@@ -2672,3 +2672,29 @@ async fn input_errors_name_the_file_line_and_column_name() {
     );
     assert!(one_line_error(&err).contains("line 4, column 10"), "{err}");
 }
+
+#[tokio::test]
+async fn a_data_file_changed_after_its_commit_is_named_with_its_version() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "resized");
+    let log = std::fs::read_to_string(commit_path(&lake.table_path("resized"), 1)).unwrap();
+    let file = log
+        .lines()
+        .find_map(|line| {
+            let action: Value = serde_json::from_str(line).unwrap();
+            action["add"]["path"].as_str().map(str::to_string)
+        })
+        .expect("an added file");
+    let data = lake.table_path("resized").join(&file);
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(&["scan", &location], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains(&file)
+            && err.contains("version 1")
+            && err.contains("differs from the size the log records"),
+        "{err}"
+    );
+    assert!(!err.contains("EOF"), "{err}");
+}

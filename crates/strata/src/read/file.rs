@@ -16,7 +16,7 @@ use parquet::arrow::{ParquetRecordBatchStreamBuilder, async_reader::ParquetRecor
 
 use super::deletion_vectors::{DeletionVectors, row_group_ranges, row_selection};
 use super::{Counters, RecordBatchStream, is_partition_column};
-use crate::error::{Error, Result};
+use crate::error::{DataFileProblem, Error, Result};
 use crate::expr::predicate::Predicate;
 use crate::expr::skipping::partition_bounds;
 use crate::expr::skipping::{ColumnBounds, RowGroupStats};
@@ -66,18 +66,6 @@ impl FileScan {
         rows: FileRows,
     ) -> Result<RecordBatchStream> {
         let path = self.storage.data_path(&add.path, self.version)?;
-        let parquet_error = |source: parquet::errors::ParquetError| {
-            if crate::storage::is_parquet_not_found(&source) {
-                return Error::DataFileMissing {
-                    path: self.storage.display_path(&path),
-                    version: self.version,
-                };
-            }
-            Error::Parquet {
-                path: self.storage.display_path(&path),
-                source,
-            }
-        };
         let selected = match (rows, &add.deletion_vector) {
             (FileRows::Only(keep), _) => Some(Selected::Only(keep)),
             (FileRows::Live, Some(dv)) => Some(Selected::AllBut(
@@ -93,9 +81,10 @@ impl FileScan {
             Err(_) => self.storage.head(&path).await?.size,
         };
         let reader = self.storage.parquet_reader(&path, size);
-        let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
-            .await
-            .map_err(parquet_error)?;
+        let mut builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+            Ok(builder) => builder,
+            Err(source) => return Err(self.file_error(&path, add.size, source).await),
+        };
         let row_groups = builder.metadata().num_row_groups();
         self.counters
             .row_groups_considered
@@ -133,12 +122,49 @@ impl FileScan {
         roots.sort_unstable();
         roots.dedup();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let stream = builder
+        let stream = match builder
             .with_projection(mask)
             .with_batch_size(self.batch_rows)
             .build()
-            .map_err(parquet_error)?;
-        Ok(self.batches(stream, add.partition_values, path.to_string()))
+        {
+            Ok(stream) => stream,
+            Err(source) => return Err(self.file_error(&path, add.size, source).await),
+        };
+        Ok(self.batches(stream, add.partition_values, path, add.size))
+    }
+
+    /// The error for a data file that failed to decode: [`Error::DataFileMissing`] when it is
+    /// gone; else [`Error::BadDataFile`], naming a size that differs from the log's
+    /// `logged_size` (a replaced or truncated file reads as garbage, "EOF: metadata requires
+    /// 1033 bytes", so the size is what to report) before the decoder's complaint.
+    async fn file_error(
+        &self,
+        path: &object_store::path::Path,
+        logged_size: i64,
+        source: parquet::errors::ParquetError,
+    ) -> Error {
+        let display = self.storage.display_path(path);
+        if crate::storage::is_parquet_not_found(&source) {
+            return Error::DataFileMissing {
+                path: display,
+                version: self.version,
+            };
+        }
+        let mut problem = DataFileProblem::Parquet(source);
+        if let Ok(expected) = u64::try_from(logged_size)
+            && let Ok(meta) = self.storage.head(path).await
+            && meta.size != expected
+        {
+            problem = DataFileProblem::SizeMismatch {
+                expected,
+                actual: meta.size,
+            };
+        }
+        Error::BadDataFile {
+            path: display,
+            version: self.version,
+            problem,
+        }
     }
 
     /// Conforms, filters and projects each decoded batch.
@@ -146,14 +172,24 @@ impl FileScan {
         self: Arc<Self>,
         stream: ParquetRecordBatchStream<DataFileReader>,
         partition_values: HashMap<String, Option<String>>,
-        path: String,
+        path: object_store::path::Path,
+        logged_size: i64,
     ) -> RecordBatchStream {
+        let scan = self.clone();
+        let display = self.storage.display_path(&path);
         stream
+            .then(move |batch| {
+                let scan = scan.clone();
+                let path = path.clone();
+                async move {
+                    match batch {
+                        Ok(batch) => Ok(batch),
+                        Err(source) => Err(scan.file_error(&path, logged_size, source).await),
+                    }
+                }
+            })
             .map(move |batch| {
-                let batch = batch.map_err(|source| Error::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
+                let batch = batch?;
                 self.counters
                     .rows_read
                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
@@ -166,7 +202,16 @@ impl FileScan {
                         self.lookup,
                     )
                 };
-                let batch = conform_batch(&batch, &self.read, self.lookup, fill)?;
+                let batch = conform_batch(&batch, &self.read, self.lookup, fill).map_err(|e| {
+                    if is_partition_error(&e) {
+                        return Error::Arrow(e);
+                    }
+                    Error::BadDataFile {
+                        path: display.clone(),
+                        version: self.version,
+                        problem: DataFileProblem::Schema(e),
+                    }
+                })?;
                 let Some(predicate) = &self.predicate else {
                     return Ok(batch);
                 };
@@ -310,6 +355,12 @@ fn lookup_partition_value<'a>(
 }
 
 /// A partition column's constant value, or nulls for a column the file does not have.
+/// Whether a conform error is a partition value of the log's that does not parse (not the
+/// data file's fault).
+fn is_partition_error(error: &ArrowError) -> bool {
+    matches!(error, ArrowError::ExternalError(e) if e.downcast_ref::<partition::PartitionError>().is_some())
+}
+
 fn fill_column(
     field: &Field,
     len: usize,
