@@ -106,7 +106,8 @@ pub enum Command {
     },
     /// Write Parquet, CSV or newline-delimited JSON files to a table in one commit.
     #[command(
-        after_help = "The format is taken from each file's extension (.parquet, .csv, .tsv, .json, .jsonl,\n.ndjson) unless --input-format says otherwise. CSV and JSON values are parsed as the table's\ncolumn types, matched by name; a column the table lacks is refused, unless --schema-mode\nmerge adds it to the table (with the type inferred as for a new table) in the same commit.\n\nExamples:\n  strata append ./lake/events day1.parquet day2.parquet\n  strata append ./lake/events with-channel.csv --schema-mode merge\n  strata append ./lake/events export.csv --create --partition-by country\n  strata append ./lake/events fixed.jsonl --mode overwrite\n  strata append ./lake/events batch-42.parquet --txn nightly-ingest:42"
+        after_help = "The format is taken from each file's extension (.parquet, .csv, .tsv, .json, .jsonl,\n.ndjson) unless --input-format says otherwise; `-` reads standard input, whose format
+--input-format must give. CSV and JSON values are parsed as the table's\ncolumn types, matched by name; a column the table lacks is refused, unless --schema-mode\nmerge adds it to the table (with the type inferred as for a new table) in the same commit.\n\nExamples:\n  strata append ./lake/events day1.parquet day2.parquet\n  strata append ./lake/events with-channel.csv --schema-mode merge\n  strata append ./lake/events export.csv --create --partition-by country\n  strata append ./lake/events fixed.jsonl --mode overwrite\n  strata append ./lake/events batch-42.parquet --txn nightly-ingest:42\n  gunzip -c export.csv.gz | strata append ./lake/events - --input-format csv"
     )]
     Append(AppendArgs),
     /// Change a table's columns, properties, constraints or comments, in one commit.
@@ -544,7 +545,7 @@ pub struct NewTable {
 pub struct AppendArgs {
     /// The table.
     pub table: String,
-    /// Input files.
+    /// Input files (Parquet, CSV or JSON lines); `-` reads standard input (with --input-format).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// `append` adds rows; `overwrite` replaces every row of the table.
@@ -667,7 +668,7 @@ impl From<SchemaModeArg> for strata::SchemaMode {
 pub struct MergeArgs {
     /// The table.
     pub table: String,
-    /// Source files (Parquet, CSV or JSON lines).
+    /// Source files (Parquet, CSV or JSON lines); `-` reads standard input (with --input-format).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The key columns, equal in target and source rows that match.

@@ -11,9 +11,13 @@
 //! column rather than truncated. Decimals with more digits than the column's scale round half
 //! up, as Spark's cast does; values that overflow the precision are refused. Parquet is passed
 //! through as written; the library's writer casts it to the table schema or refuses it.
+//!
+//! An input is read more than once (its columns are inferred or checked before anything is
+//! written, then it is loaded), so one that can be read only once (standard input as `-`, a
+//! pipe, a device) is first copied, whole, to an unnamed temporary file: see [`Source`].
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,8 +40,6 @@ const BATCH_ROWS: usize = 65_536;
 /// How to read the input files.
 #[derive(Debug, Clone, Copy)]
 pub struct InputOptions {
-    /// Forced format, else by extension.
-    pub format: Option<InputFormat>,
     /// CSV delimiter, else `,` (tab for `.tsv`).
     pub delimiter: Option<char>,
     /// CSV files have a header row.
@@ -47,10 +49,117 @@ pub struct InputOptions {
     pub schema_mode: Option<SchemaMode>,
 }
 
+/// The name standard input is given on the command line.
+const STDIN: &str = "-";
+
+/// An input named on the command line, with its format. A regular file is read where it is,
+/// as often as needed. Standard input (`-`) and any other file that is not a regular file (a
+/// pipe, `/dev/stdin`, a device) can be read only once: it is copied whole, when first named,
+/// to an unnamed temporary file (removed by the system when the process ends, however it
+/// ends), which is then read as often as needed.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as named (`-` for standard input), for its extension.
+    path: PathBuf,
+    /// How errors name it.
+    name: String,
+    format: InputFormat,
+    /// The copy of a once-only input. Its handles share one file offset, so it is rewound
+    /// before each read; the reads never overlap (inputs are opened, then decoded, in turn).
+    spool: Option<Arc<File>>,
+}
+
+impl Source {
+    /// The inputs named on the command line, in order: each one's format settled (from
+    /// `format`, else its extension) before any is read, and each once-only input copied.
+    ///
+    /// # Errors
+    /// A usage error when a format cannot be told or `-` is named twice; an I/O error when an
+    /// input cannot be opened or copied.
+    pub fn all(paths: &[PathBuf], format: Option<InputFormat>) -> CliResult<Vec<Source>> {
+        if paths.iter().filter(|p| p.as_os_str() == STDIN).count() > 1 {
+            return Err(CliError::Usage(
+                "standard input (`-`) can be named only once".into(),
+            ));
+        }
+        // Every format first: a usage error must not wait for standard input to end.
+        let formats = paths
+            .iter()
+            .map(|path| match format {
+                Some(f) => Ok(f),
+                None => format_of(path),
+            })
+            .collect::<CliResult<Vec<_>>>()?;
+        paths
+            .iter()
+            .zip(formats)
+            .map(|(path, format)| Source::new(path, format))
+            .collect()
+    }
+
+    fn new(path: &Path, format: InputFormat) -> CliResult<Source> {
+        let mut source = Source {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            format,
+            spool: None,
+        };
+        if path.as_os_str() == STDIN {
+            source.name = "standard input".into();
+            source.spool = Some(Arc::new(source.copy(std::io::stdin().lock())?));
+            return Ok(source);
+        }
+        let metadata = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+        if metadata.is_dir() {
+            return Err(source.io_error(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a directory; name the files in it",
+            )));
+        }
+        if !metadata.is_file() {
+            let file = open(path)?;
+            source.spool = Some(Arc::new(source.copy(file)?));
+        }
+        Ok(source)
+    }
+
+    /// Copies a once-only input to an unnamed temporary file.
+    fn copy(&self, mut from: impl Read) -> CliResult<File> {
+        let mut spool = tempfile::tempfile().map_err(|e| {
+            self.io_error(std::io::Error::new(
+                e.kind(),
+                format!("cannot create a temporary file to hold it: {e}"),
+            ))
+        })?;
+        std::io::copy(&mut from, &mut spool).map_err(|e| self.io_error(e))?;
+        Ok(spool)
+    }
+
+    /// A handle reading the input from its start.
+    fn reader(&self) -> CliResult<File> {
+        match &self.spool {
+            None => open(&self.path),
+            Some(spool) => {
+                let mut file = spool.try_clone().map_err(|e| self.io_error(e))?;
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| self.io_error(e))?;
+                Ok(file)
+            }
+        }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> CliError {
+        CliError::Io {
+            path: self.name.clone(),
+            source,
+        }
+    }
+}
+
 /// One input file, opened and understood.
 #[derive(Debug, Clone)]
 pub struct Input {
-    path: PathBuf,
+    source: Source,
     format: InputFormat,
     delimiter: u8,
     header: bool,
@@ -68,13 +177,15 @@ pub struct Input {
 impl Input {
     /// Opens `path` and works out how to decode it: as the table's types when `table` is
     /// given, else as the file says (Parquet) or as inferred (CSV, JSON).
-    pub fn open(path: &Path, options: InputOptions, table: Option<&Schema>) -> CliResult<Input> {
-        let format = match options.format {
-            Some(f) => f,
-            None => format_of(path)?,
-        };
+    pub fn open(
+        source: &Source,
+        options: InputOptions,
+        table: Option<&Schema>,
+    ) -> CliResult<Input> {
+        let format = source.format;
         let delimiter = options.delimiter.unwrap_or_else(|| {
-            let tsv = path
+            let tsv = source
+                .path
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
             if tsv { '\t' } else { ',' }
@@ -87,10 +198,10 @@ impl Input {
                     "the CSV delimiter must be one ASCII character, got {delimiter:?}"
                 ))
             })?;
-        let file = open(path)?;
-        let size = file.metadata().map_err(|e| io_error(path, e))?.len();
+        let file = source.reader()?;
+        let size = file.metadata().map_err(|e| source.io_error(e))?.len();
         let mut input = Input {
-            path: path.to_path_buf(),
+            source: source.clone(),
             format,
             delimiter,
             header: options.header,
@@ -187,7 +298,7 @@ impl Input {
     }
 
     fn display(&self) -> String {
-        self.path.display().to_string()
+        self.source.name.clone()
     }
 
     fn error(&self, reason: impl std::fmt::Display) -> CliError {
@@ -246,18 +357,74 @@ impl Input {
                     .with_header(self.header)
                     .with_delimiter(self.delimiter)
                     .infer_schema(BufReader::new(&mut file), Some(INFER_RECORDS))
-                    .map_err(|e| self.error(e))?;
-                Ok(schema)
+                    .map_err(|e| self.locate_csv(0, e))?;
+                self.zoned_timestamps(schema)
             }
             InputFormat::Json => {
                 let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(
                     BufReader::new(&mut file),
                     Some(INFER_RECORDS),
                 )
-                .map_err(|e| self.error(format!("not newline-delimited JSON objects ({e})")))?;
+                .map_err(|e| match self.find_bad_json_syntax() {
+                    Some(located) => {
+                        self.error(format!("not newline-delimited JSON objects: {located}"))
+                    }
+                    None => self.error(format!("not newline-delimited JSON objects ({e})")),
+                })?;
                 Ok(schema)
             }
         }
+    }
+
+    /// Arrow infers `2026-03-01T10:00:00Z` and `…+01:00` as a timestamp without a zone, which
+    /// would drop the zone and make the column `timestamp_ntz` (forcing writer version 7). A
+    /// column whose sampled values carry a zone (a `Z` or an offset after the time) is instead
+    /// a UTC `timestamp`, each value adjusted to UTC as it is parsed (a value without a zone
+    /// among them reads as UTC). Columns whose values all lack a zone stay `timestamp_ntz`.
+    fn zoned_timestamps(&self, schema: Schema) -> CliResult<Schema> {
+        let candidates: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| matches!(schema.field(i).data_type(), DataType::Timestamp(_, None)))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(schema);
+        }
+        // The sampled records again, as text (a record that does not decode is left for the
+        // load to report, with its line).
+        let text = map_fields(&schema, |f| f.clone().with_data_type(DataType::Utf8));
+        let sample = arrow::csv::ReaderBuilder::new(Arc::new(text))
+            .with_header(self.header)
+            .with_delimiter(self.delimiter)
+            .with_batch_size(INFER_RECORDS)
+            .build(BufReader::new(self.source.reader()?))
+            .ok()
+            .and_then(|mut reader| reader.next())
+            .and_then(Result::ok);
+        let Some(sample) = sample else {
+            return Ok(schema);
+        };
+        let zoned: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&i| {
+                sample
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .is_some_and(|values| values.iter().flatten().any(has_zone))
+            })
+            .collect();
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match f.data_type() {
+                DataType::Timestamp(unit, None) if zoned.contains(&i) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(*unit, Some("UTC".into()))),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        Ok(Schema::new_with_metadata(fields, schema.metadata().clone()))
     }
 
     /// Casts columns decoded as text to their types, refusing any value that does not
@@ -296,7 +463,7 @@ impl Input {
         progress: &ProgressBar,
         send: &mut dyn FnMut(RecordBatch) -> bool,
     ) -> CliResult<()> {
-        let file = open(&self.path)?;
+        let file = self.source.reader()?;
         let start = progress.position();
         match self.format {
             InputFormat::Parquet => {
@@ -326,8 +493,11 @@ impl Input {
                     .with_batch_size(BATCH_ROWS)
                     .build(BufReader::new(Counting::new(file, progress)))
                     .map_err(|e| self.error(e))?;
+                let mut rows = 0;
                 for batch in reader {
-                    if !send(self.with_missing(batch.map_err(|e| self.error(e))?)?) {
+                    let batch = batch.map_err(|e| self.locate_csv(rows, e))?;
+                    rows += batch.num_rows();
+                    if !send(self.with_missing(batch)?) {
                         return Ok(());
                     }
                 }
@@ -339,8 +509,13 @@ impl Input {
                     .with_batch_size(BATCH_ROWS)
                     .build(BufReader::new(Counting::new(file, progress)))
                     .map_err(|e| self.error(e))?;
+                let mut rows = 0;
                 for batch in reader {
-                    let batch = self.exact_types(batch.map_err(|e| self.error(e))?)?;
+                    let batch = batch
+                        .map_err(|e| self.error(e))
+                        .and_then(|batch| self.exact_types(batch))
+                        .map_err(|e| self.locate_json(rows, e))?;
+                    rows += batch.num_rows();
                     if !send(self.with_missing(batch)?) {
                         return Ok(());
                     }
@@ -349,6 +524,193 @@ impl Input {
         }
         progress.set_position(start + self.size);
         Ok(())
+    }
+}
+
+/// Finding the line of a decoding error. Arrow reports a CSV error at a record count (not a
+/// line of the file: a header and quoted newlines shift them) with the column's 0-based index,
+/// and a JSON error without a line at all. The decoding error stops the write, so the file is
+/// read again from its start, record by record, to the first bad record of the failed batch:
+/// its 1-based line in the file (counting a CSV header) and the column by name.
+impl Input {
+    /// The CSV error in the batch after the first `rows_before` data records.
+    fn locate_csv(&self, rows_before: usize, error: arrow::error::ArrowError) -> CliError {
+        match self.find_bad_csv_record(rows_before) {
+            Some(located) => self.error(format!("{located}; fix it, nothing was written")),
+            None if rows_before == 0 => self.error(error),
+            None => self.error(format!(
+                "{error} (in the rows after the first {rows_before})"
+            )),
+        }
+    }
+
+    fn find_bad_csv_record(&self, rows_before: usize) -> Option<String> {
+        let file = self.source.reader().ok()?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(self.header)
+            .delimiter(self.delimiter)
+            .from_reader(BufReader::new(file));
+        let width = self.schema.fields().len();
+        let mut record = csv::ByteRecord::new();
+        // A batch at most: the failing record is in the batch after `rows_before`.
+        for index in 0..=rows_before + BATCH_ROWS {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    let line = e.position().map_or(0, csv::Position::line);
+                    return Some(match e.kind() {
+                        csv::ErrorKind::UnequalLengths {
+                            expected_len, len, ..
+                        } => format!(
+                            "line {line}: {len} fields where the {} has {expected_len}",
+                            if self.header { "header" } else { "first row" }
+                        ),
+                        csv::ErrorKind::Utf8 { err, .. } => format!(
+                            "line {line}: field {} is not UTF-8",
+                            self.column_name(err.field())
+                        ),
+                        _ => format!("line {line}: {e}"),
+                    });
+                }
+            }
+            let line = record.position().map_or(0, csv::Position::line);
+            // (No width before the columns are inferred.)
+            if width > 0 && record.len() != width {
+                return Some(format!(
+                    "line {line}: {} fields where the table has {width} columns",
+                    record.len()
+                ));
+            }
+            if index < rows_before {
+                continue;
+            }
+            if let Some(problem) = self.bad_csv_value(&record) {
+                return Some(format!("line {line}, {problem}"));
+            }
+        }
+        None
+    }
+
+    /// The first value of `record` that does not parse as its column's type.
+    fn bad_csv_value(&self, record: &csv::ByteRecord) -> Option<String> {
+        for (field, value) in self.schema.fields().iter().zip(record.iter()) {
+            if field.data_type() == &DataType::Utf8 {
+                continue;
+            }
+            // The value alone, quoted, through the same parser.
+            let text = String::from_utf8_lossy(value);
+            let quoted = format!("\"{}\"\n", text.replace('"', "\"\""));
+            let schema = Schema::new(vec![field.as_ref().clone().with_nullable(true)]);
+            let parsed = arrow::csv::ReaderBuilder::new(Arc::new(schema))
+                .with_header(false)
+                .build(quoted.as_bytes())
+                .map(|mut reader| reader.next().transpose());
+            if let Ok(Err(e)) | Err(e) = parsed {
+                let reason = match e {
+                    arrow::error::ArrowError::ParseError(_)
+                    | arrow::error::ArrowError::CsvError(_) => String::new(),
+                    other => format!(" ({other})"),
+                };
+                return Some(format!(
+                    "column `{}`: {text:?} is not a valid {}{reason}",
+                    field.name(),
+                    field.data_type()
+                ));
+            }
+        }
+        None
+    }
+
+    /// A CSV column by its name in the file (or its 1-based position without a header).
+    fn column_name(&self, index: usize) -> String {
+        match self.schema.fields().get(index) {
+            Some(field) if self.header => format!("`{}`", field.name()),
+            _ => format!("{}", index + 1),
+        }
+    }
+
+    /// The JSON error in the batch after the first `rows_before` records.
+    fn locate_json(&self, rows_before: usize, error: CliError) -> CliError {
+        match self.find_bad_json_record(rows_before) {
+            Some(located) => self.error(format!("{located}; fix it, nothing was written")),
+            None => error,
+        }
+    }
+
+    /// NDJSON holds one record per line: each line of the failed batch decoded alone.
+    fn find_bad_json_record(&self, rows_before: usize) -> Option<String> {
+        use std::io::BufRead;
+        let mut reader = BufReader::new(self.source.reader().ok()?);
+        let mut text = Vec::new();
+        let mut records = 0;
+        for line in 1.. {
+            text.clear();
+            if reader.read_until(b'\n', &mut text).ok()? == 0 || records > rows_before + BATCH_ROWS
+            {
+                return None;
+            }
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            records += 1;
+            if records <= rows_before {
+                continue;
+            }
+            if let Err(reason) = self.decode_json_line(&text) {
+                return Some(format!("line {line}: {reason}"));
+            }
+        }
+        None
+    }
+
+    /// The first line that is not a JSON object, with where on it the parser gave up (the
+    /// schema inference's own error counts lines within a record, not the file).
+    fn find_bad_json_syntax(&self) -> Option<String> {
+        use std::io::BufRead;
+        let mut reader = BufReader::new(self.source.reader().ok()?);
+        let mut text = Vec::new();
+        for line in 1..=INFER_RECORDS * 2 {
+            text.clear();
+            if reader.read_until(b'\n', &mut text).ok()? == 0 {
+                return None;
+            }
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Object(_)) => {}
+                Ok(_) => return Some(format!("line {line} is not a JSON object")),
+                Err(e) => {
+                    // serde's message ends with the place within this one line.
+                    let message = e.to_string();
+                    let message = message
+                        .rfind(" at line ")
+                        .map_or(message.as_str(), |end| &message[..end]);
+                    return Some(format!("line {line}, column {}: {message}", e.column()));
+                }
+            }
+        }
+        None
+    }
+
+    fn decode_json_line(&self, text: &[u8]) -> Result<(), String> {
+        let mut decoder = arrow::json::ReaderBuilder::new(self.decode_schema.clone())
+            .with_strict_mode(true)
+            .with_coerce_primitive(true)
+            .with_batch_size(1)
+            .build_decoder()
+            .map_err(|e| e.to_string())?;
+        decoder.decode(text).map_err(|e| e.to_string())?;
+        let batch = match decoder.flush().map_err(|e| e.to_string())? {
+            Some(batch) => batch,
+            None => return Ok(()),
+        };
+        match self.exact_types(batch) {
+            Ok(_) => Ok(()),
+            Err(CliError::Input { reason, .. }) => Err(reason),
+            Err(other) => Err(other.to_string()),
+        }
     }
 }
 
@@ -424,10 +786,7 @@ pub fn stream(
         }
         // An input without rows is most often a truncated export: refused, unless asked for.
         if rows == 0 && !allow_empty {
-            let names: Vec<String> = inputs
-                .iter()
-                .map(|i| i.path.display().to_string())
-                .collect();
+            let names: Vec<String> = inputs.iter().map(Input::display).collect();
             let e = CliError::Input {
                 path: names.join(", "),
                 reason: "it holds no rows (a truncated export?); nothing was committed; pass --allow-empty to commit an empty version anyway".into(),
@@ -470,6 +829,9 @@ fn format_of(path: &Path) -> CliResult<InputFormat> {
         "parquet" | "pq" => Ok(InputFormat::Parquet),
         "csv" | "tsv" => Ok(InputFormat::Csv),
         "json" | "jsonl" | "ndjson" => Ok(InputFormat::Json),
+        _ if path.as_os_str() == STDIN => Err(CliError::Usage(
+            "standard input (`-`) has no extension to tell its format; pass --input-format parquet|csv|json".into(),
+        )),
         _ => Err(CliError::Usage(format!(
             "cannot tell the format of {} from its extension; pass --input-format parquet|csv|json",
             path.display()
@@ -486,6 +848,16 @@ fn io_error(path: &Path, source: std::io::Error) -> CliError {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// Whether a timestamp's text ends in a zone: `Z`, or an offset (`+01:00`, `-0500`) after
+/// the time (which starts after the 10-character date).
+fn has_zone(value: &str) -> bool {
+    let value = value.trim();
+    value.ends_with(['Z', 'z'])
+        || value
+            .get(11..)
+            .is_some_and(|time| time.contains(['+', '-']))
 }
 
 /// Every field nullable: the decoder must not refuse a missing value before the writer can

@@ -31,6 +31,33 @@ fn strata_with_env(args: &[&str], env: &[(String, String)]) -> Run {
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run strata");
+    checked_run(args, out)
+}
+
+/// Runs the binary with `input` on its standard input (a pipe).
+fn strata_with_stdin(args: &[&str], input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run strata");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    // A writer thread: the child may refuse before reading, and a full pipe must not block.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for strata");
+    writer.join().expect("stdin writer");
+    checked_run(args, out)
+}
+
+/// What a finished run did, refusing panics and debug output on any input.
+fn checked_run(args: &[&str], out: std::process::Output) -> Run {
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -2269,4 +2296,405 @@ async fn merge_with_schema_mode_merge_adds_the_source_columns() {
         one_line_error(&err).contains("--schema-mode merge"),
         "{err}"
     );
+}
+
+/// A one-row-per-id table's ids, sorted, as `scan --format csv` prints them.
+fn scanned_ids(location: &str) -> Vec<String> {
+    let mut ids: Vec<String> = ok(&["scan", location, "--format", "csv", "--columns", "id"])
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn append_and_merge_read_standard_input_as_dash_once() {
+    let lake = TempLake::new();
+    let location = lake.table("piped");
+    // `-` with --input-format: a new table from standard input.
+    let run = strata_with_stdin(
+        &[
+            "append",
+            &location,
+            "-",
+            "--input-format",
+            "csv",
+            "--create",
+            "--json",
+        ],
+        b"id,name\n1,a\n2,b\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let written: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(written["numRows"], 2);
+    assert_eq!(scanned_ids(&location), ["1", "2"]);
+
+    // `/dev/stdin` is a pipe here: read once (it used to be read once to check the columns and
+    // again, empty, to load them).
+    let run = strata_with_stdin(
+        &["append", &location, "/dev/stdin", "--input-format", "json"],
+        b"{\"id\": 3, \"name\": \"c\"}\n{\"id\": 4}\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4"]);
+
+    // Beside a regular file, and as a merge source.
+    let file = lake.path().join("more.csv");
+    std::fs::write(&file, "id,name\n5,e\n").unwrap();
+    let run = strata_with_stdin(
+        &[
+            "append",
+            &location,
+            path_str(&file),
+            "-",
+            "--input-format",
+            "csv",
+        ],
+        b"id,name\n6,f\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4", "5", "6"]);
+    let run = strata_with_stdin(
+        &[
+            "merge",
+            &location,
+            "-",
+            "--on",
+            "id",
+            "--input-format",
+            "json",
+        ],
+        b"{\"id\": 6, \"name\": \"F\"}\n{\"id\": 7, \"name\": \"g\"}\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4", "5", "6", "7"]);
+
+    // Parquet from a pipe: its footer is at the end, so it must be held whole.
+    let parquet = lake.path().join("rows.parquet");
+    ok(&[
+        "scan",
+        &location,
+        "--format",
+        "parquet",
+        "-O",
+        path_str(&parquet),
+    ]);
+    let copy = lake.table("copy");
+    let run = strata_with_stdin(
+        &[
+            "append",
+            &copy,
+            "-",
+            "--input-format",
+            "parquet",
+            "--create",
+        ],
+        &std::fs::read(&parquet).unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scanned_ids(&copy), scanned_ids(&location));
+}
+
+#[tokio::test]
+async fn a_named_pipe_is_read_once_and_standard_input_needs_a_format() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "fifo");
+    let fifo = lake.path().join("rows.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        std::fs::write(&path, "id,amount\n3,30\n4,40\n").expect("write the pipe");
+    });
+    let written = json(&["append", &location, path_str(&fifo)]);
+    writer.join().unwrap();
+    assert_eq!(written["numRows"], 2);
+    assert_eq!(scanned_ids(&location), ["1", "2", "3", "4"]);
+
+    // Usage errors, before standard input is read (it is a terminal or an open pipe here).
+    let run = strata_with_stdin(&["append", &location, "-"], b"");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let err = one_line_error(&run.stderr);
+    assert!(
+        err.contains("standard input") && err.contains("--input-format"),
+        "{err}"
+    );
+    let run = strata_with_stdin(
+        &["append", &location, "-", "-", "--input-format", "csv"],
+        b"",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        one_line_error(&run.stderr).contains("only once"),
+        "{}",
+        run.stderr
+    );
+    // Errors in piped input name standard input.
+    let run = strata_with_stdin(
+        &["append", &location, "-", "--input-format", "csv"],
+        b"id,amount\nx,1\n",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        one_line_error(&run.stderr).contains("standard input"),
+        "{}",
+        run.stderr
+    );
+    // A directory is named as one.
+    let err = fails(
+        &[
+            "append",
+            &location,
+            path_str(lake.path()),
+            "--input-format",
+            "csv",
+        ],
+        1,
+    );
+    assert!(one_line_error(&err).contains("directory"), "{err}");
+}
+
+#[tokio::test]
+async fn scan_output_to_a_device_pipe_or_symlink_is_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "out");
+    let expected = ok(&["scan", &location, "--format", "csv"]);
+
+    // Standard output named as a file: a link into /proc, written in place, never replaced.
+    // (`/dev/stdout` is the same link; it is not named here because a binary without this fix,
+    // run as root, would rename a file over the system's `/dev/stdout`.)
+    for name in ["/dev/fd/1", "/proc/self/fd/1"] {
+        let run = strata(&["scan", &location, "--format", "csv", "-O", name]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert_eq!(run.stdout, expected, "{name}");
+    }
+
+    // A named pipe stays a pipe, and its reader gets the rows.
+    let fifo = lake.path().join("rows.pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(&path).unwrap());
+    ok(&["scan", &location, "--format", "csv", "-O", path_str(&fifo)]);
+    assert_eq!(reader.join().unwrap(), expected);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    // A symlink to a file: the file gets the rows, the link stays a link (still atomically:
+    // no temporary file is left).
+    let real = lake.path().join("real.csv");
+    std::fs::write(&real, "old").unwrap();
+    let link = lake.path().join("link.csv");
+    std::os::unix::fs::symlink("real.csv", &link).unwrap();
+    ok(&["scan", &location, "--format", "csv", "-O", path_str(&link)]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), expected);
+    // A link to a link to a file not there yet: the file is made where the links point.
+    let chained = lake.path().join("chained.csv");
+    let dangling = lake.path().join("dangling.csv");
+    std::os::unix::fs::symlink(&dangling, &chained).unwrap();
+    std::os::unix::fs::symlink("new.csv", &dangling).unwrap();
+    ok(&[
+        "scan",
+        &location,
+        "--format",
+        "csv",
+        "-O",
+        path_str(&chained),
+    ]);
+    assert!(
+        std::fs::symlink_metadata(&chained)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(lake.path().join("new.csv")).unwrap(),
+        expected
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(lake.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A column's type in `info --json`.
+fn column_type(info: &Value, column: &str) -> String {
+    info["schema"]
+        .as_array()
+        .expect("schema")
+        .iter()
+        .find(|f| f["name"] == column)
+        .unwrap_or_else(|| panic!("no column {column}: {info}"))["type"]
+        .as_str()
+        .expect("type")
+        .to_string()
+}
+
+#[tokio::test]
+async fn csv_timestamps_with_a_zone_infer_as_timestamp_not_timestamp_ntz() {
+    let lake = TempLake::new();
+    // A `Z` or an offset: a UTC timestamp, adjusted, with no timestampNtz feature.
+    let zoned = lake.path().join("zoned.csv");
+    std::fs::write(
+        &zoned,
+        "id,at\n1,2026-03-01T10:00:00Z\n2,2026-03-01T12:30:00+01:00\n3,\n4,2026-03-01 09:00:00-0500\n",
+    )
+    .unwrap();
+    let location = lake.table("zoned");
+    ok(&["append", &location, path_str(&zoned), "--create"]);
+    let info = json(&["info", &location]);
+    assert_eq!(column_type(&info, "at"), "timestamp", "{info}");
+    assert!(
+        info["protocol"]["minWriterVersion"].as_i64().unwrap() < 7,
+        "{info}"
+    );
+    let rows = scan_csv(&location);
+    assert!(rows[1].starts_with("1,2026-03-01T10:00:00"), "{rows:?}");
+    assert!(rows[2].starts_with("2,2026-03-01T11:30:00"), "{rows:?}");
+    assert!(rows[4].starts_with("4,2026-03-01T14:00:00"), "{rows:?}");
+
+    // Without a zone: still timestamp_ntz (the wall-clock time as written).
+    let local = lake.path().join("local.csv");
+    std::fs::write(&local, "id,at\n1,2026-03-01T10:00:00\n").unwrap();
+    let location = lake.table("local");
+    ok(&["append", &location, path_str(&local), "--create"]);
+    assert_eq!(
+        column_type(&json(&["info", &location]), "at"),
+        "timestamp_ntz"
+    );
+
+    // NDJSON infers such text as a string, never as timestamp_ntz.
+    let jsonl = lake.path().join("zoned.jsonl");
+    std::fs::write(&jsonl, "{\"id\": 1, \"at\": \"2026-03-01T10:00:00Z\"}\n").unwrap();
+    let location = lake.table("json");
+    ok(&["append", &location, path_str(&jsonl), "--create"]);
+    assert_eq!(column_type(&json(&["info", &location]), "at"), "string");
+}
+
+#[tokio::test]
+async fn input_errors_name_the_file_line_and_column_name() {
+    let lake = TempLake::new();
+    let location = lake.table("lines");
+    ok(&[
+        "create",
+        &location,
+        "--schema",
+        "id long, note string, amount long",
+    ]);
+    // Over two batches of 65,536 rows; a quoted note spanning two lines early on shifts every
+    // later record's line by one.
+    let rows = 80_000;
+    let csv_with = |bad_line: usize, bad: &str| {
+        let mut text = String::from("id,note,amount\n");
+        for line in 2..rows {
+            let id = line;
+            if line == 3 {
+                text.push_str(&format!("{id},\"two\nlines\",1\n"));
+            } else if line == bad_line {
+                text.push_str(bad);
+                text.push('\n');
+            } else {
+                text.push_str(&format!("{id},n,{id}\n"));
+            }
+        }
+        text
+    };
+    let path = lake.path().join("rows.csv");
+    for bad_line in [5_000, 70_001] {
+        std::fs::write(&path, csv_with(bad_line - 1, "9,x,12abc")).unwrap();
+        let err = fails(&["append", &location, path_str(&path)], 1);
+        let err = one_line_error(&err);
+        assert!(err.contains(path_str(&path)), "{err}");
+        assert!(
+            err.contains(&format!("line {bad_line}, column `amount`: \"12abc\"")),
+            "{err}"
+        );
+        assert!(!err.contains("column 2"), "{err}");
+    }
+    // A record with a field too many.
+    std::fs::write(&path, csv_with(69_999, "9,x,1,extra")).unwrap();
+    let err = fails(&["append", &location, path_str(&path)], 1);
+    assert!(
+        one_line_error(&err).contains("line 70000: 4 fields where the header has 3"),
+        "{err}"
+    );
+    // ... and one early enough to be met while the file's columns are read.
+    std::fs::write(&path, csv_with(5, "9,x,1,extra")).unwrap();
+    let err = fails(&["append", &location, path_str(&path)], 1);
+    assert!(
+        one_line_error(&err).contains("line 6: 4 fields where the header has 3"),
+        "{err}"
+    );
+
+    // NDJSON: the file's line (blank lines count), the field by name.
+    let path = lake.path().join("rows.jsonl");
+    let mut text = String::from("\n");
+    for id in 0..rows {
+        if id == 69_998 {
+            text.push_str("{\"id\": 1, \"amount\": \"12abc\"}\n");
+        } else {
+            text.push_str(&format!("{{\"id\": {id}, \"amount\": {id}}}\n"));
+        }
+    }
+    std::fs::write(&path, &text).unwrap();
+    let err = fails(&["append", &location, path_str(&path)], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains("line 70000:") && err.contains("amount"),
+        "{err}"
+    );
+    // A line that is not JSON, found while the types are inferred for a new table.
+    std::fs::write(&path, "{\"id\": 1}\n\n{\"id\": 2}\n{\"id\": 3,}\n").unwrap();
+    let err = fails(
+        &["append", &lake.table("new"), path_str(&path), "--create"],
+        1,
+    );
+    assert!(one_line_error(&err).contains("line 4, column 10"), "{err}");
+}
+
+#[tokio::test]
+async fn a_data_file_changed_after_its_commit_is_named_with_its_version() {
+    let lake = TempLake::new();
+    let location = table_with_two_rows(&lake, "resized");
+    let log = std::fs::read_to_string(commit_path(&lake.table_path("resized"), 1)).unwrap();
+    let file = log
+        .lines()
+        .find_map(|line| {
+            let action: Value = serde_json::from_str(line).unwrap();
+            action["add"]["path"].as_str().map(str::to_string)
+        })
+        .expect("an added file");
+    let data = lake.table_path("resized").join(&file);
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(&["scan", &location], 1);
+    let err = one_line_error(&err);
+    assert!(
+        err.contains(&file)
+            && err.contains("version 1")
+            && err.contains("differs from the size the log records"),
+        "{err}"
+    );
+    assert!(!err.contains("EOF"), "{err}");
 }

@@ -92,6 +92,30 @@ impl std::fmt::Display for ConflictReason {
     }
 }
 
+/// What is wrong with a data file a version reads ([`Error::BadDataFile`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataFileProblem {
+    /// The file in the store is not the size the log's `add` action records: it was replaced,
+    /// truncated or extended after it was committed.
+    #[error(
+        "its size in the store ({actual} bytes) differs from the size the log records for it ({expected} bytes), so it was changed after it was committed"
+    )]
+    SizeMismatch {
+        /// The size the log records.
+        expected: u64,
+        /// The size in the store.
+        actual: u64,
+    },
+    /// The file is not readable Parquet (corrupt or truncated where the log's size agrees).
+    #[error("it is not readable Parquet ({0})")]
+    Parquet(#[source] parquet::errors::ParquetError),
+    /// The file's columns do not convert to the table's schema (it was not written for this
+    /// table, or was replaced by one that was not).
+    #[error("its columns do not convert to the table's schema ({0})")]
+    Schema(#[source] arrow::error::ArrowError),
+}
+
 /// Errors from strata's table operations.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -328,6 +352,21 @@ pub enum Error {
         age_ms: i64,
         /// The table's in-flight grace, in milliseconds.
         grace_ms: i64,
+    },
+    /// A data file a version reads is there but cannot be read as the log describes it: it is
+    /// not the size the log records, not readable Parquet, or its columns do not convert to
+    /// the table's schema.
+    #[error(
+        "cannot read data file {path} of version {version}: {problem}; restore the file from a backup, or read or restore a version that does not read it"
+    )]
+    BadDataFile {
+        /// The file.
+        path: String,
+        /// The version read.
+        version: i64,
+        /// What is wrong with it.
+        #[source]
+        problem: DataFileProblem,
     },
     /// Reading or writing Parquet failed.
     #[error("parquet error on {path}: {source}")]

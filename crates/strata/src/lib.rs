@@ -103,7 +103,7 @@ pub use protocol::paths;
 pub use protocol::properties;
 
 pub use checkpoint::cleanup::{CleanupReport, CleanupSkipped};
-pub use error::{ConflictReason, Error, Result};
+pub use error::{ConflictReason, DataFileProblem, Error, Result};
 pub use expr::predicate::Predicate;
 pub use expr::value::BoundValue;
 pub use expr::{ArithmeticOp, CompareOp, Expr, ExprError, Scalar, col, lit};

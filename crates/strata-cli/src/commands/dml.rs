@@ -6,7 +6,7 @@ use strata::DmlProgress;
 use super::Context;
 use crate::args::{BySourceAction, MatchedAction, MergeArgs, NotMatchedAction, SchemaModeArg};
 use crate::error::{CliError, CliResult};
-use crate::input::{self, Input, InputOptions};
+use crate::input::{self, Input, InputOptions, Source};
 use crate::output::{self, Progress, print, print_json};
 
 /// `strata delete`.
@@ -149,16 +149,15 @@ pub async fn merge(ctx: &Context, args: MergeArgs) -> CliResult {
     }
     let table = ctx.table(&args.table).await?;
     let schema = table.snapshot().await?.arrow_schema();
+    let sources = Source::all(&args.files, args.input_format)?;
     let options = InputOptions {
-        format: args.input_format,
         delimiter: args.delimiter,
         header: !args.no_header,
         schema_mode: args.schema_mode.map(strata::SchemaMode::from),
     };
-    let inputs = args
-        .files
+    let inputs = sources
         .iter()
-        .map(|path| Input::open(path, options, Some(&schema)))
+        .map(|source| Input::open(source, options, Some(&schema)))
         .collect::<CliResult<Vec<_>>>()?;
     let quote = |k: &str| format!("`{}`", k.trim().replace('`', "``"));
     let on = args

@@ -209,10 +209,13 @@ pub(super) async fn emit(
     }
 }
 
-/// Where scan output goes: standard output, or a file written under a temporary name and
-/// renamed when complete, so a failed scan leaves no partial file behind.
+/// Where scan output goes: standard output; a regular file (new, or through symlinks the file
+/// they name) written under a temporary name beside it and renamed when complete, so a failed
+/// scan leaves no partial file behind and the symlinks stay; or, written in place, anything
+/// else (`/dev/stdout`, a named pipe, a device), which a rename would replace by a file.
 struct Target {
     name: String,
+    /// The temporary file and the path it is renamed to, for a regular file.
     file: Option<(PathBuf, PathBuf)>,
     /// The first write error the sink met: encoders report it in their own error types,
     /// some (CSV) only as text, so this is what says a failure was the output's.
@@ -221,6 +224,59 @@ struct Target {
 
 /// The writer scan output is encoded into.
 type Sink = BufWriter<Box<dyn Write + Send>>;
+
+/// Symlinks followed to find an output file (Linux's own limit).
+const MAX_SYMLINKS: usize = 40;
+
+/// How output named by a path is written.
+#[derive(Debug, PartialEq)]
+enum Placement {
+    /// Under a temporary name beside this path, then renamed to it.
+    Renamed(PathBuf),
+    /// Opened and written where it is.
+    InPlace,
+}
+
+/// Follows `path`'s symlinks: to a regular file or to nothing (a new file), which is
+/// [`Placement::Renamed`]; to anything else, or to an open file named under `/proc`
+/// (`/dev/stdout` is a link to `/proc/self/fd/1`), which is [`Placement::InPlace`].
+fn placement(path: &Path) -> std::io::Result<Placement> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_SYMLINKS {
+        let metadata = match std::fs::symlink_metadata(&current) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Placement::Renamed(current));
+            }
+            Err(e) => return Err(e),
+        };
+        if metadata.file_type().is_symlink() {
+            let parent = current
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let target = parent.join(std::fs::read_link(&current)?);
+            // The link of an open file (`/proc/self/fd/1`, reached through `/dev/stdout` or
+            // `/dev/fd/1`) names no place to rename into.
+            let open_file = target.starts_with("/proc")
+                || std::fs::canonicalize(parent).is_ok_and(|p| p.starts_with("/proc"));
+            if open_file {
+                return Ok(Placement::InPlace);
+            }
+            current = target;
+            continue;
+        }
+        return Ok(if metadata.is_file() {
+            Placement::Renamed(current)
+        } else {
+            Placement::InPlace
+        });
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("more than {MAX_SYMLINKS} symbolic links to follow"),
+    ))
+}
 
 impl Target {
     fn open(path: Option<&Path>) -> CliResult<(Target, Sink)> {
@@ -235,16 +291,22 @@ impl Target {
             return Ok((target, sink));
         };
         let name = path.display().to_string();
-        let mut temp = path.as_os_str().to_owned();
-        temp.push(format!(".strata-{}.tmp", std::process::id()));
-        let temp = PathBuf::from(temp);
-        let file = File::create(&temp).map_err(|source| CliError::Io {
+        let failed = |source| CliError::Io {
             path: name.clone(),
             source,
-        })?;
+        };
+        let (file, renamed) = match placement(path).map_err(failed)? {
+            Placement::InPlace => (File::create(path).map_err(failed)?, None),
+            Placement::Renamed(real) => {
+                let mut temp = real.as_os_str().to_owned();
+                temp.push(format!(".strata-{}.tmp", std::process::id()));
+                let temp = PathBuf::from(temp);
+                (File::create(&temp).map_err(failed)?, Some((temp, real)))
+            }
+        };
         let target = Target {
             name,
-            file: Some((temp, path.to_path_buf())),
+            file: renamed,
             io_error: io_error.clone(),
         };
         Ok((target, Recording::sink(file, io_error)))

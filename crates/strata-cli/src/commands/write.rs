@@ -1,6 +1,5 @@
 //! Commands that write data: create, append.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -10,7 +9,7 @@ use strata::{SchemaMode, Table, WriteMode, WriteResult};
 use super::Context;
 use crate::args::{AppendArgs, Mode, NewTable, SchemaModeArg};
 use crate::error::{CliError, CliResult};
-use crate::input::{self, Input, InputOptions};
+use crate::input::{self, Input, InputOptions, Source};
 use crate::output::{self, Progress, print, print_json};
 
 /// `strata create`.
@@ -94,7 +93,6 @@ fn parse_schema(spec: &str) -> CliResult<StructType> {
 /// `strata append`.
 pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
     let options = InputOptions {
-        format: args.input_format,
         delimiter: args.delimiter,
         header: !args.no_header,
         schema_mode: args.schema_mode.map(SchemaMode::from),
@@ -115,6 +113,7 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         }
         Err(e) => return Err(e),
     };
+    let sources = Source::all(&args.files, args.input_format)?;
     let table_schema = match &existing {
         Some(table) => {
             let snapshot = table.snapshot().await?;
@@ -123,20 +122,22 @@ pub async fn append(ctx: &Context, args: AppendArgs) -> CliResult {
         }
         // A new table gets the columns of every file when they may differ.
         None if args.schema_mode.is_some() => {
-            let schemas = args
-                .files
+            let schemas = sources
                 .iter()
-                .map(|path| Ok(Input::open(path, options, None)?.schema()))
+                .map(|source| Ok(Input::open(source, options, None)?.schema()))
                 .collect::<CliResult<Vec<_>>>()?;
             Arc::new(input::all_columns(&schemas))
         }
-        None => Input::open(first_file(&args), options, None)?.schema(),
+        // clap requires at least one file.
+        None => match sources.first() {
+            Some(first) => Input::open(first, options, None)?.schema(),
+            None => return Err(CliError::Usage("name at least one input file".into())),
+        },
     };
     // Every input opens (and CSV/JSON headers match) before anything is written.
-    let mut inputs = args
-        .files
+    let mut inputs = sources
         .iter()
-        .map(|path| Input::open(path, options, Some(&table_schema)))
+        .map(|source| Input::open(source, options, Some(&table_schema)))
         .collect::<CliResult<Vec<_>>>()?;
     if args.schema_mode.is_some() {
         input::add_missing_columns(&mut inputs);
@@ -233,14 +234,6 @@ fn check_new_table_options(args: &AppendArgs, snapshot: &strata::Snapshot) -> Cl
         args.table,
         differences.join(", ")
     )))
-}
-
-fn first_file(args: &AppendArgs) -> &Path {
-    // clap requires at least one file.
-    args.files
-        .first()
-        .map(|p| p.as_path())
-        .unwrap_or(Path::new(""))
 }
 
 fn report_write(args: &AppendArgs, result: &WriteResult) -> CliResult {

@@ -603,9 +603,31 @@ fn is_commit_info_line(line: &str) -> bool {
         .is_some_and(|rest| rest.starts_with("\"commitInfo\""))
 }
 
+/// The 1-based line of the first byte that is not UTF-8, and where it is.
+fn not_utf8(bytes: &[u8], error: &std::str::Utf8Error) -> (usize, String) {
+    let offset = error.valid_up_to();
+    let before = &bytes[..offset];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |newline| newline + 1);
+    let what = match (bytes.get(offset), error.error_len()) {
+        (Some(byte), Some(_)) => format!("byte {byte:#04x}, which starts no valid character,"),
+        _ => "a character cut short by the end of the file".to_string(),
+    };
+    (
+        line,
+        format!(
+            "not UTF-8: {what} at offset {offset} of the file (byte {} of the line)",
+            offset - line_start + 1
+        ),
+    )
+}
+
 /// Parses a whole commit file into actions, naming the 1-based line of the first bad one.
 pub fn parse_commit(bytes: &[u8]) -> Result<Vec<Action>, (usize, String)> {
-    let text = std::str::from_utf8(bytes).map_err(|e| (0, format!("not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| not_utf8(bytes, &e))?;
     let mut actions = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if let Some(a) = Action::from_json_line(line).map_err(|e| (i + 1, e))? {

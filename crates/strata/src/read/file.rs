@@ -14,11 +14,9 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, async_reader::ParquetRecordBatchStream};
 
-use crate::storage::parquet_read_options;
-
 use super::deletion_vectors::{DeletionVectors, row_group_ranges, row_selection};
 use super::{Counters, RecordBatchStream, is_partition_column};
-use crate::error::{Error, Result};
+use crate::error::{DataFileProblem, Error, Result};
 use crate::expr::predicate::Predicate;
 use crate::expr::skipping::partition_bounds;
 use crate::expr::skipping::{ColumnBounds, RowGroupStats};
@@ -26,6 +24,7 @@ use crate::protocol::actions::Add;
 use crate::protocol::partition;
 use crate::protocol::schema::column_mapping::{ColumnLookup, find_field, physical_name};
 use crate::protocol::schema::conform::conform_batch;
+use crate::storage::parquet_read_options;
 use crate::storage::{DataFileReader, Storage};
 use roaring::RoaringTreemap;
 
@@ -68,18 +67,6 @@ impl FileScan {
         rows: FileRows,
     ) -> Result<RecordBatchStream> {
         let path = self.storage.data_path(&add.path, self.version)?;
-        let parquet_error = |source: parquet::errors::ParquetError| {
-            if crate::storage::is_parquet_not_found(&source) {
-                return Error::DataFileMissing {
-                    path: self.storage.display_path(&path),
-                    version: self.version,
-                };
-            }
-            Error::Parquet {
-                path: self.storage.display_path(&path),
-                source,
-            }
-        };
         let selected = match (rows, &add.deletion_vector) {
             (FileRows::Only(keep), _) => Some(Selected::Only(keep)),
             (FileRows::Live, Some(dv)) => Some(Selected::AllBut(
@@ -96,9 +83,12 @@ impl FileScan {
         };
         let reader = self.storage.parquet_reader(&path, size);
         let mut builder =
-            ParquetRecordBatchStreamBuilder::new_with_options(reader, parquet_read_options())
+            match ParquetRecordBatchStreamBuilder::new_with_options(reader, parquet_read_options())
                 .await
-                .map_err(parquet_error)?;
+            {
+                Ok(builder) => builder,
+                Err(source) => return Err(self.file_error(&path, add.size, source).await),
+            };
         let row_groups = builder.metadata().num_row_groups();
         self.counters
             .row_groups_considered
@@ -136,12 +126,49 @@ impl FileScan {
         roots.sort_unstable();
         roots.dedup();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let stream = builder
+        let stream = match builder
             .with_projection(mask)
             .with_batch_size(self.batch_rows)
             .build()
-            .map_err(parquet_error)?;
-        Ok(self.batches(stream, add.partition_values, path.to_string()))
+        {
+            Ok(stream) => stream,
+            Err(source) => return Err(self.file_error(&path, add.size, source).await),
+        };
+        Ok(self.batches(stream, add.partition_values, path, add.size))
+    }
+
+    /// The error for a data file that failed to decode: [`Error::DataFileMissing`] when it is
+    /// gone; else [`Error::BadDataFile`], naming a size that differs from the log's
+    /// `logged_size` (a replaced or truncated file reads as garbage, "EOF: metadata requires
+    /// 1033 bytes", so the size is what to report) before the decoder's complaint.
+    async fn file_error(
+        &self,
+        path: &object_store::path::Path,
+        logged_size: i64,
+        source: parquet::errors::ParquetError,
+    ) -> Error {
+        let display = self.storage.display_path(path);
+        if crate::storage::is_parquet_not_found(&source) {
+            return Error::DataFileMissing {
+                path: display,
+                version: self.version,
+            };
+        }
+        let mut problem = DataFileProblem::Parquet(source);
+        if let Ok(expected) = u64::try_from(logged_size)
+            && let Ok(meta) = self.storage.head(path).await
+            && meta.size != expected
+        {
+            problem = DataFileProblem::SizeMismatch {
+                expected,
+                actual: meta.size,
+            };
+        }
+        Error::BadDataFile {
+            path: display,
+            version: self.version,
+            problem,
+        }
     }
 
     /// Conforms, filters and projects each decoded batch.
@@ -149,14 +176,24 @@ impl FileScan {
         self: Arc<Self>,
         stream: ParquetRecordBatchStream<DataFileReader>,
         partition_values: HashMap<String, Option<String>>,
-        path: String,
+        path: object_store::path::Path,
+        logged_size: i64,
     ) -> RecordBatchStream {
+        let scan = self.clone();
+        let display = self.storage.display_path(&path);
         stream
+            .then(move |batch| {
+                let scan = scan.clone();
+                let path = path.clone();
+                async move {
+                    match batch {
+                        Ok(batch) => Ok(batch),
+                        Err(source) => Err(scan.file_error(&path, logged_size, source).await),
+                    }
+                }
+            })
             .map(move |batch| {
-                let batch = batch.map_err(|source| Error::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
+                let batch = batch?;
                 self.counters
                     .rows_read
                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
@@ -169,7 +206,16 @@ impl FileScan {
                         self.lookup,
                     )
                 };
-                let batch = conform_batch(&batch, &self.read, self.lookup, fill)?;
+                let batch = conform_batch(&batch, &self.read, self.lookup, fill).map_err(|e| {
+                    if is_partition_error(&e) {
+                        return Error::Arrow(e);
+                    }
+                    Error::BadDataFile {
+                        path: display.clone(),
+                        version: self.version,
+                        problem: DataFileProblem::Schema(e),
+                    }
+                })?;
                 let Some(predicate) = &self.predicate else {
                     return Ok(batch);
                 };
@@ -313,6 +359,12 @@ fn lookup_partition_value<'a>(
 }
 
 /// A partition column's constant value, or nulls for a column the file does not have.
+/// Whether a conform error is a partition value of the log's that does not parse (not the
+/// data file's fault).
+fn is_partition_error(error: &ArrowError) -> bool {
+    matches!(error, ArrowError::ExternalError(e) if e.downcast_ref::<partition::PartitionError>().is_some())
+}
+
 fn fill_column(
     field: &Field,
     len: usize,

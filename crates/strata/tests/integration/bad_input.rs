@@ -92,7 +92,45 @@ async fn corrupt_and_truncated_commits_name_file_version_and_line() {
     )
     .unwrap();
     let err = Table::open(lake.table("binary")).await.unwrap_err();
-    assert!(matches!(err, Error::CorruptLog { version: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::CorruptLog {
+                version: 2,
+                line: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A bad byte after valid lines: the line it is on, and where (not "line 0").
+    three_versions(&lake, "latin1").await;
+    let path = commit_path(&lake.table_path("latin1"), 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let offset = bytes.len() + 9;
+    bytes.extend_from_slice(b"{\"x\":\"caf\xe9\"}\n");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Table::open(lake.table("latin1")).await.unwrap_err();
+    match &err {
+        Error::CorruptLog {
+            version: 2,
+            line,
+            reason,
+            ..
+        } => {
+            assert_eq!(*line, lines + 1, "{err}");
+            assert!(reason.contains(&format!("offset {offset}")), "{err}");
+            assert!(reason.contains("byte 0xe9"), "{err}");
+            assert!(reason.contains("byte 10 of the line"), "{err}");
+        }
+        other => panic!("expected CorruptLog, got {other}"),
+    }
+    assert!(
+        err.to_string().contains(&format!("line {}", lines + 1)),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -431,4 +469,130 @@ async fn a_commit_info_nested_too_deep_does_not_block_reads() {
     // And the table takes the next commit.
     reopened.append([people(4..6, None)]).await.unwrap();
     assert_eq!(reopened.version().await.unwrap(), 4);
+}
+
+/// The data files a commit adds, as paths relative to the table root.
+fn added_files(table: &std::path::Path, version: i64) -> Vec<String> {
+    std::fs::read_to_string(commit_path(table, version))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            action["add"]["path"].as_str().map(str::to_string)
+        })
+        .collect()
+}
+
+/// Scans the latest version, expecting a bad data file of `version` named `file`.
+async fn bad_data_file(table: &Table, file: &str, version: i64) -> (Error, String) {
+    let snapshot = table.snapshot().await.unwrap();
+    let err = snapshot.scan().collect().await.unwrap_err();
+    let text = err.to_string();
+    match &err {
+        Error::BadDataFile {
+            path, version: v, ..
+        } => {
+            assert!(path.starts_with('/') && path.ends_with(file), "{text}");
+            assert_eq!(*v, version, "{text}");
+        }
+        other => panic!("expected BadDataFile, got {other:?}"),
+    }
+    assert!(
+        text.contains(file) && text.contains(&format!("version {version}")),
+        "{text}"
+    );
+    assert!(text.contains("restore the file from a backup"), "{text}");
+    (err, text)
+}
+
+#[tokio::test]
+async fn a_bad_data_file_is_named_with_its_version_and_what_is_wrong() {
+    let lake = TempLake::new();
+
+    // A file of another size than the log records: named as such, not "EOF: metadata
+    // requires … bytes".
+    let table = three_versions(&lake, "resized").await;
+    let root = lake.table_path("resized");
+    let file = added_files(&root, 2).remove(0);
+    let data = root.join(&file);
+    let logged = std::fs::metadata(&data).unwrap().len();
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes[..bytes.len() - 100]).unwrap();
+    let (err, text) = bad_data_file(&table, &file, 2).await;
+    match err {
+        Error::BadDataFile {
+            problem: strata::DataFileProblem::SizeMismatch { expected, actual },
+            ..
+        } => assert_eq!((expected, actual), (logged, logged - 100)),
+        other => panic!("expected a size mismatch, got {other:?}"),
+    }
+    assert!(
+        text.contains("differs from the size the log records"),
+        "{text}"
+    );
+    // (A file only extended after its commit still reads: the footer is found at the logged
+    // size, and the bytes before it are intact. The size is checked when a read fails, not
+    // with a HEAD request per file.)
+
+    // The right size, but not Parquet: the decoder's complaint, with the file and version.
+    let mut garbled = bytes.clone();
+    let n = garbled.len();
+    garbled[n - 12..].fill(0x55);
+    std::fs::write(&data, &garbled).unwrap();
+    let (err, text) = bad_data_file(&table, &file, 2).await;
+    assert!(
+        matches!(
+            err,
+            Error::BadDataFile {
+                problem: strata::DataFileProblem::Parquet(_),
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(text.contains("not readable Parquet"), "{text}");
+
+    // A Parquet file whose `id` is text that does not cast to the table's long.
+    let table = three_versions(&lake, "retyped").await;
+    let root = lake.table_path("retyped");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["seven"])),
+            Arc::new(StringArray::from(vec!["x"])),
+        ],
+    )
+    .unwrap();
+    let mut buffer = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buffer, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    std::fs::write(root.join("foreign.parquet"), &buffer).unwrap();
+    std::fs::write(
+        commit_path(&root, 3),
+        format!(
+            r#"{{"add":{{"path":"foreign.parquet","partitionValues":{{}},"size":{},"modificationTime":0,"dataChange":true}}}}"#,
+            buffer.len()
+        ),
+    )
+    .unwrap();
+    let (err, text) = bad_data_file(&table, "foreign.parquet", 3).await;
+    assert!(
+        matches!(
+            err,
+            Error::BadDataFile {
+                problem: strata::DataFileProblem::Schema(_),
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("do not convert to the table's schema") && text.contains("seven"),
+        "{text}"
+    );
 }
