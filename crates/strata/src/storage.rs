@@ -549,6 +549,32 @@ pub fn parquet_read_options() -> parquet::arrow::arrow_reader::ArrowReaderOption
     parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_skip_arrow_metadata(true)
 }
 
+/// Refuses a Parquet footer whose column chunks have a negative offset or size: the
+/// `parquet` crate asserts on those while reading ("column start and length should not be
+/// negative"), so a damaged footer would panic instead of failing (found by the parser
+/// fuzzer, #20). Called on every file strata reads, right after its footer is parsed.
+///
+/// # Errors
+/// A `ParquetError::General` naming the row group and column.
+pub fn check_parquet_metadata(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> parquet::errors::Result<()> {
+    for (rg, row_group) in metadata.row_groups().iter().enumerate() {
+        for (c, column) in row_group.columns().iter().enumerate() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            if start < 0 || column.compressed_size() < 0 || column.data_page_offset() < 0 {
+                return Err(ParquetError::General(format!(
+                    "row group {rg}, column {c}: negative offset ({start}) or size ({}) in the footer",
+                    column.compressed_size()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Lists a local `_delta_log/` directory: one directory read, and a `stat` only for the
 /// entries after `offset`. (object_store's `LocalFileSystem` stats every entry even when
 /// listing from an offset; on a 10,000-commit log that was a third of opening the table.)

@@ -24,8 +24,8 @@ use crate::protocol::actions::Add;
 use crate::protocol::partition;
 use crate::protocol::schema::column_mapping::{ColumnLookup, find_field, physical_name};
 use crate::protocol::schema::conform::conform_batch;
-use crate::storage::parquet_read_options;
 use crate::storage::{DataFileReader, Storage};
+use crate::storage::{check_parquet_metadata, parquet_read_options};
 use roaring::RoaringTreemap;
 
 /// What one file's read needs.
@@ -89,6 +89,9 @@ impl FileScan {
                 Ok(builder) => builder,
                 Err(source) => return Err(self.file_error(&path, add.size, source).await),
             };
+        if let Err(source) = check_parquet_metadata(builder.metadata()) {
+            return Err(self.file_error(&path, add.size, source).await);
+        }
         let row_groups = builder.metadata().num_row_groups();
         self.counters
             .row_groups_considered

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::storage::parquet_read_options;
+use crate::storage::{check_parquet_metadata, parquet_read_options};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::schema::types::SchemaDescriptor;
 
@@ -215,6 +215,7 @@ pub fn parse_checkpoint(bytes: Bytes, path: &str, version: i64) -> Result<Vec<Ac
     let builder =
         ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, parquet_read_options())
             .map_err(|e| corrupt(e.to_string()))?;
+    check_parquet_metadata(builder.metadata()).map_err(|e| corrupt(e.to_string()))?;
     let mask = projection(builder.parquet_schema(), Columns::StateAndStats);
     let reader = builder
         .with_projection(mask)
@@ -293,6 +294,7 @@ async fn decode_parquet(
     )
     .await
     .map_err(|e| corrupt(e.to_string()))?;
+    check_parquet_metadata(builder.metadata()).map_err(|e| corrupt(e.to_string()))?;
     let mask = projection(builder.parquet_schema(), columns);
     let mut stream = builder
         .with_projection(mask)
